@@ -1,0 +1,32 @@
+"""The ``dmdelegation`` command: one sub-command group per module in ``dmdelegation.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dmdelegation.commands import COMMAND_GROUPS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dmdelegation",
+        description="OMA DM Server Delegation Protocol 1.3: operator commands.",
+    )
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    for group in COMMAND_GROUPS:
+        group.register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the process exit status (0 success, 1 failure, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
