@@ -1,0 +1,108 @@
+"""The DM commands on one client's tree, acting as one server: rights first, then the rules.
+
+Each function checks, in this order, that the target (for Add: the parent) exists (404), that the
+server has the right (425), that the command makes sense for the node (405, 418), and only then
+changes the tree, inside one `TreeStorage.atomic` block. A refused command changes nothing.
+
+A node added by a server whose inherited ACL would not give that server Add, Delete, Get and
+Replace on it (Delete, Get and Replace for a leaf) gets, explicitly, the ACL it would have inherited
+plus the missing rights: whoever creates a node can always read, change and remove it.
+"""
+
+from __future__ import annotations
+
+from dmdelegation.tree.acl import ACL, Command
+from dmdelegation.tree.results import ACLResult, GetResult, NodeView, Result
+from dmdelegation.tree.rights import effective_acl, is_allowed, may_replace_acl
+from dmdelegation.tree.status import Status
+from dmdelegation.tree.storage import StoredNode, TreeStorage
+from dmdelegation.tree.uri import URI
+from dmdelegation.tree.value import Value
+
+CREATOR_RIGHTS_INTERIOR = (Command.ADD, Command.DELETE, Command.GET, Command.REPLACE)
+CREATOR_RIGHTS_LEAF = (Command.DELETE, Command.GET, Command.REPLACE)
+
+
+def get(tree: TreeStorage, server_id: str, uri: URI) -> GetResult:
+    node = tree.node(uri)
+    if node is None:
+        return GetResult(Status.NOT_FOUND)
+    if not is_allowed(tree, uri, Command.GET, server_id):
+        return GetResult(Status.PERMISSION_DENIED)
+    children = tuple(tree.children(uri)) if node.value.is_interior else ()
+    return GetResult(Status.OK, NodeView(node.value, children))
+
+
+def creator_acl(inherited: ACL, server_id: str, value: Value) -> ACL | None:
+    """The explicit ACL a node added by ``server_id`` gets, or None when it simply inherits."""
+    needed = CREATOR_RIGHTS_INTERIOR if value.is_interior else CREATOR_RIGHTS_LEAF
+    if all(inherited.allows(command, server_id) for command in needed):
+        return None
+    return inherited.granting(server_id, needed)
+
+
+def add(tree: TreeStorage, server_id: str, uri: URI, value: Value) -> Result:
+    parent_uri = uri.parent
+    if parent_uri is None:
+        return Result(Status.COMMAND_NOT_ALLOWED)
+    parent = tree.node(parent_uri)
+    if parent is None:
+        return Result(Status.NOT_FOUND)
+    if not is_allowed(tree, parent_uri, Command.ADD, server_id):
+        return Result(Status.PERMISSION_DENIED)
+    if not parent.value.is_interior:
+        return Result(Status.COMMAND_NOT_ALLOWED)
+    if tree.node(uri) is not None:
+        return Result(Status.ALREADY_EXISTS)
+    inherited = effective_acl(tree, parent_uri)
+    assert inherited is not None  # the parent exists
+    own = creator_acl(inherited, server_id, value)
+    with tree.atomic():
+        tree.insert(uri, StoredNode(value) if own is None else StoredNode(value, own))
+    return Result(Status.ITEM_ADDED)
+
+
+def replace(tree: TreeStorage, server_id: str, uri: URI, value: Value) -> Result:
+    node = tree.node(uri)
+    if node is None:
+        return Result(Status.NOT_FOUND)
+    if not is_allowed(tree, uri, Command.REPLACE, server_id):
+        return Result(Status.PERMISSION_DENIED)
+    if node.value.is_interior or value.is_interior:
+        return Result(Status.COMMAND_NOT_ALLOWED)
+    with tree.atomic():
+        tree.set_value(uri, value)
+    return Result(Status.OK)
+
+
+def delete(tree: TreeStorage, server_id: str, uri: URI) -> Result:
+    if tree.node(uri) is None:
+        return Result(Status.NOT_FOUND)
+    if uri.is_root:
+        return Result(Status.COMMAND_NOT_ALLOWED)
+    if not is_allowed(tree, uri, Command.DELETE, server_id):
+        return Result(Status.PERMISSION_DENIED)
+    with tree.atomic():
+        tree.delete_subtree(uri)
+    return Result(Status.OK)
+
+
+def get_acl(tree: TreeStorage, server_id: str, uri: URI) -> ACLResult:
+    node = tree.node(uri)
+    if node is None:
+        return ACLResult(Status.NOT_FOUND)
+    if not is_allowed(tree, uri, Command.GET, server_id):
+        return ACLResult(Status.PERMISSION_DENIED)
+    return ACLResult(Status.OK, node.acl)
+
+
+def replace_acl(tree: TreeStorage, server_id: str, uri: URI, acl: ACL) -> Result:
+    if tree.node(uri) is None:
+        return Result(Status.NOT_FOUND)
+    if not may_replace_acl(tree, uri, server_id):
+        return Result(Status.PERMISSION_DENIED)
+    if uri.is_root and acl.is_empty:
+        return Result(Status.COMMAND_NOT_ALLOWED)
+    with tree.atomic():
+        tree.set_acl(uri, acl)
+    return Result(Status.OK)

@@ -1,0 +1,34 @@
+"""What a DM command on a managed client answers: a DM status code and, for reads, what was read."""
+
+from __future__ import annotations
+
+from attrs import frozen
+
+from dmdelegation.tree.acl import ACL
+from dmdelegation.tree.status import Status
+from dmdelegation.tree.value import Value
+
+
+@frozen
+class Result:
+    status: Status
+
+
+@frozen
+class NodeView:
+    """A node as Get shows it: its value (or ``node`` format) and, if interior, its children."""
+
+    value: Value
+    children: tuple[str, ...] = ()
+
+
+@frozen
+class GetResult:
+    status: Status
+    node: NodeView | None = None
+
+
+@frozen
+class ACLResult:
+    status: Status
+    acl: ACL | None = None

@@ -1,0 +1,48 @@
+"""Who may do what on a node, by the ACL rules of the DM Tree and Description specification.
+
+- A node's effective ACL is its own ACL when that is not empty, else the effective ACL of its
+  parent: the whole ACL is inherited, never one command at a time. The root's ACL is never empty.
+- A server may run a command on a node when the effective ACL grants it (by name or by ``*``).
+- A server may replace the ACL of an interior node when it has Replace on that node or on its
+  parent; the ACL of a leaf only when it has Replace on the parent (a leaf's own Replace covers its
+  value, not its ACL). The root has no parent: its own Replace decides.
+"""
+
+from __future__ import annotations
+
+from dmdelegation.tree.acl import ACL, EMPTY, Command
+from dmdelegation.tree.storage import TreeReader
+from dmdelegation.tree.uri import URI
+
+
+def effective_acl(tree: TreeReader, uri: URI) -> ACL | None:
+    """The ACL that governs ``uri``; None when the node does not exist."""
+    node = tree.node(uri)
+    if node is None:
+        return None
+    if not node.acl.is_empty:
+        return node.acl
+    for ancestor in uri.ancestors():
+        above = tree.node(ancestor)
+        if above is not None and not above.acl.is_empty:
+            return above.acl
+    return EMPTY
+
+
+def is_allowed(tree: TreeReader, uri: URI, command: Command, server_id: str) -> bool:
+    """True when ``server_id`` may run ``command`` on the existing node ``uri``."""
+    acl = effective_acl(tree, uri)
+    return acl is not None and acl.allows(command, server_id)
+
+
+def may_replace_acl(tree: TreeReader, uri: URI, server_id: str) -> bool:
+    """True when ``server_id`` may replace the ACL of the existing node ``uri``."""
+    node = tree.node(uri)
+    if node is None:
+        return False
+    if node.value.is_interior and is_allowed(tree, uri, Command.REPLACE, server_id):
+        return True
+    parent = uri.parent
+    if parent is None:
+        return False
+    return is_allowed(tree, parent, Command.REPLACE, server_id)
