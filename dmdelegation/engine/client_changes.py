@@ -1,0 +1,124 @@
+"""DMS-1's default :class:`IClientChanges`: the delegation operations of the DM session
+component, over any ``IDMClientSession``, with one durable undo journal per session.
+
+What each change does to the client (and why) is in docs/spec-notes.md, "Engine".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from zope.interface import implementer
+
+from dmdelegation.client import delegation as ops
+from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal
+from dmdelegation.client.journal_store import SQLiteJournalStore
+from dmdelegation.client.rollback import rollback
+from dmdelegation.client.steps import OperationFailed
+from dmdelegation.engine.interfaces import ClientChangeFailed, IClientChanges
+from dmdelegation.engine.model import Session
+from dmdelegation.protocol import DMAcc
+from dmdelegation.tree import ROOT, URI, BootConfigEntry, Status
+
+SessionFor = Callable[[str], IDMClientSession]
+"""The DM session with a device (by DevId), acting as this server's ServerID."""
+
+
+def _translate(e: Exception) -> ClientChangeFailed:
+    if isinstance(e, OperationFailed):
+        status = 500 if e.status is None else int(e.status)
+        return ClientChangeFailed(status, str(e))
+    return ClientChangeFailed(500, f"{type(e).__name__}: {e}")
+
+
+@implementer(IClientChanges)
+class JournaledClientChanges:
+    """Every change of a session goes to the journal named by its session id first."""
+
+    def __init__(self, server_id: str, session_for: SessionFor, journals: SQLiteJournalStore):
+        self.server_id = server_id
+        self.session_for = session_for
+        self.journals = journals
+
+    def _run(
+        self,
+        session: Session,
+        work: Callable[[IDMClientSession, IUndoJournal], Coroutine[Any, Any, None]],
+    ) -> Deferred[None]:
+        async def run() -> None:
+            try:
+                client = self.session_for(session.device_id)
+                journal = self.journals.open(session.session_id, session.device_id, self.server_id)
+                await work(client, journal)
+            except ClientChangeFailed:
+                raise
+            except Exception as e:
+                raise _translate(e) from e
+
+        return Deferred.fromCoroutine(run())
+
+    def prepare_dmacc(self, session: Session, dmacc: DMAcc | None) -> Deferred[None]:
+        async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
+            if dmacc is not None:
+                await ops.create_account(
+                    client, journal, dmacc, no_auto_initial_session=True, account_rights=()
+                )
+            else:
+                await ops.set_no_auto_initial_session(client, journal, session.peer, True)
+            await self._grant_and_maybe_leave(client, journal, session)
+
+        return self._run(session, work)
+
+    def add_bootstrap_entry(self, session: Session, url: str) -> Deferred[None]:
+        async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
+            await ops.add_bootstrap_entry(client, journal, BootConfigEntry(session.peer, url))
+
+        return self._run(session, work)
+
+    def grant(self, session: Session) -> Deferred[None]:
+        async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
+            await ops.set_no_auto_initial_session(client, journal, session.peer, True)
+            await self._grant_and_maybe_leave(client, journal, session)
+
+        return self._run(session, work)
+
+    async def _grant_and_maybe_leave(
+        self, client: IDMClientSession, journal: IUndoJournal, session: Session
+    ) -> None:
+        await ops.grant_rights(client, journal, URI.parse(session.subtree), session.peer)
+        if session.full:
+            await ops.delete_own_account(client, journal)
+
+    def undo(self, session: Session) -> Deferred[None]:
+        async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
+            await rollback(client, journal)
+
+        return self._run(session, work)
+
+    def commit(self, session: Session) -> Deferred[None]:
+        async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
+            await journal.discard()
+
+        return self._run(session, work)
+
+    def remove_delegate(self, session: Session) -> Deferred[None]:
+        """Account, rights anywhere in the tree, Bootstrap Config entry; what is already gone
+        (404) is skipped, so a removal interrupted by a restart completes when run again."""
+
+        async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
+            try:
+                await ops.remove_account(client, journal, session.peer)
+            except OperationFailed as e:
+                if e.status != Status.NOT_FOUND:
+                    raise
+            await ops.revoke_rights(client, journal, ROOT, session.peer)
+            try:
+                await ops.remove_bootstrap_entry(client, journal, session.peer)
+            except OperationFailed as e:
+                if e.status != Status.NOT_FOUND:
+                    raise
+            await journal.discard()
+
+        return self._run(session, work)

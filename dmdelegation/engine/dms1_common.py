@@ -1,0 +1,208 @@
+"""Handlers both DMS-1 delegation machines share: the start, the answer to a peer's request,
+the end of preparation, confirmation, and every way a delegation fails (5.3: undo every change
+made to the DM Client, purge the session, tell the peer unless it told us)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+from dmdelegation.engine import messages_out as out
+from dmdelegation.engine.effects import (
+    ChangeClient,
+    Effect,
+    Finish,
+    Register,
+    Request,
+    Respond,
+    Send,
+)
+from dmdelegation.engine.effects import TreeChange as T
+from dmdelegation.engine.inputs import (
+    PeerUnreachable,
+    PolicyDecided,
+    Received,
+    TimerExpired,
+    TreeFailed,
+)
+from dmdelegation.engine.machine import Context, Handler, Resumer, Transition, busy, waiting
+from dmdelegation.engine.model import Outcome, Session
+from dmdelegation.protocol import DelegationConfirmed, DelegationResponse
+
+REQUEST_TIMEOUT = 408
+NOT_COMPLETED = 500
+
+After = Callable[[Session, Context], Effect]
+"""An effect computed from the session a transition leads to."""
+
+
+def reason_of(inp: Received) -> int:
+    code: int = getattr(inp.message, "reason_code", NOT_COMPLETED)
+    return code
+
+
+class S(enum.StrEnum):
+    NEW = "new"
+    REQUESTING = "requesting"  # our DELEGATION_REQ awaits its DELEGATION_RESP
+    ASKING_URL = "asking-url"  # our BOOTSTRAP_SRV_URL_REQ awaits its DELIVERY
+    ADDING_ENTRY = "adding-entry"  # the Bootstrap Config entry is being written
+    AWAIT_BOOTSTRAP = "await-bootstrap"  # BOOTSTRAP_CONFIRMED from DMS-2
+    PREPARING = "preparing"  # the DM Client is being prepared
+    AWAIT_CONFIRMED = "await-confirmed"  # DELEGATION_CONFIRMED from DMS-2
+    UNDOING = "undoing"  # a failed delegation's changes are being undone
+    DONE = "done"
+
+
+def done(session: Session, *effects: Effect) -> Transition:
+    finish = next(e for e in effects if isinstance(e, Finish))
+    return Transition(
+        session.to(S.DONE, wait=None, deadline=None, outcome=finish.outcome, reason=finish.reason),
+        effects,
+    )
+
+
+def start(session: Session, _: object, ctx: Context) -> Transition:
+    return Transition(
+        busy(session, S.REQUESTING), (Request(out.delegation_request(session, ctx.server_id)),)
+    )
+
+
+def accepted(session: Session, then: str, wait: str | None, ctx: Context) -> Session:
+    return waiting(session, then, wait, ctx) if wait else busy(session, then)
+
+
+def fail(session: Session, code: int, reason: str, *, notify: bool = True) -> Transition:
+    """The delegation failed here: undo the client if it was touched, then end."""
+    if session.touched_client:
+        return Transition(
+            busy(session, S.UNDOING).to(S.UNDOING, notify=notify, reason_code=code, reason=reason),
+            (ChangeClient(T.UNDO),),
+        )
+    tell: tuple[Effect, ...] = (Send(out.delegation_failure(session, code)),) if notify else ()
+    return done(session, *tell, Finish(Outcome.FAILED, reason))
+
+
+def answer_peer(then: str, wait: str | None = "peer", *after: After) -> Handler:
+    """DMS-2 asked for the delegation: answer it as the policy decided."""
+
+    def handle(session: Session, decision: PolicyDecided, ctx: Context) -> Transition:
+        if not decision.accept:
+            reply = Respond(out.delegation_response(session, False, decision.reason_code))
+            return done(session, reply, Finish(Outcome.REFUSED, decision.reason))
+        reply = Respond(out.delegation_response(session, True, out.OK))
+        nxt = accepted(session, then, wait, ctx)
+        return Transition(nxt, (reply, *(effect(nxt, ctx) for effect in after)))
+
+    return handle
+
+
+def responded(then: str, wait: str | None, *after: After) -> Handler:
+    """Our DELEGATION_REQ was answered: go on, or end if DMS-2 declined."""
+
+    def handle(session: Session, inp: Received, ctx: Context) -> Transition:
+        message = inp.message
+        assert isinstance(message, DelegationResponse)
+        if not message.is_acknowledged:
+            return done(
+                session,
+                Finish(Outcome.REFUSED, f"{session.peer} declined (reason {message.reason_code})"),
+            )
+        nxt = accepted(session, then, wait, ctx)
+        return Transition(nxt, tuple(effect(nxt, ctx) for effect in after))
+
+    return handle
+
+
+def unreachable(session: Session, inp: PeerUnreachable, ctx: Context) -> Transition:
+    return fail(session, REQUEST_TIMEOUT, f"{session.peer} unreachable: {inp.reason}")
+
+
+def timed_out(session: Session, inp: TimerExpired, ctx: Context) -> Transition:
+    return fail(session, REQUEST_TIMEOUT, f"no answer from {session.peer} ({inp.wait} timeout)")
+
+
+def peer_failed(session: Session, inp: Received, ctx: Context) -> Transition:
+    code = reason_of(inp)
+    return fail(session, code, f"{session.peer} failed the delegation ({code})", notify=False)
+
+
+def peer_failed_while_busy(session: Session, inp: Received, ctx: Context) -> Transition:
+    """DMS-2 failed the delegation while our tree change runs: finish it, then undo."""
+    code = reason_of(inp)
+    return Transition(
+        session.to(
+            session.state,
+            aborted=True,
+            notify=False,
+            reason_code=code,
+            reason=f"{session.peer} failed the delegation ({code})",
+        )
+    )
+
+
+def tree_failed(session: Session, inp: TreeFailed, ctx: Context) -> Transition:
+    return fail(session.to(session.state, touched_client=True), inp.status, inp.reason)
+
+
+def prepared(session: Session, _: object, ctx: Context) -> Transition:
+    if session.aborted:
+        return fail(session, session.reason_code, session.reason, notify=False)
+    return Transition(
+        waiting(session, S.AWAIT_CONFIRMED, "peer", ctx), (Send(out.prepared(session)),)
+    )
+
+
+def confirmed(session: Session, inp: Received, ctx: Context) -> Transition:
+    message = inp.message
+    assert isinstance(message, DelegationConfirmed)
+    if not 200 <= message.reason_code < 300:
+        return fail(session, message.reason_code, f"{session.peer} could not open a DM session")
+    return done(
+        session,
+        ChangeClient(T.COMMIT),
+        Register(),
+        Finish(Outcome.DELEGATED, f"{session.subtree} delegated to {session.peer}"),
+    )
+
+
+def undone(session: Session, _: object, ctx: Context) -> Transition:
+    tell: tuple[Effect, ...] = (
+        (Send(out.delegation_failure(session, session.reason_code)),) if session.notify else ()
+    )
+    return done(session, *tell, Finish(Outcome.FAILED, session.reason))
+
+
+def undo_failed(session: Session, inp: TreeFailed, ctx: Context) -> Transition:
+    tell: tuple[Effect, ...] = (
+        (Send(out.delegation_failure(session, session.reason_code)),) if session.notify else ()
+    )
+    reason = f"{session.reason}; the client could not be restored: {inp.reason}"
+    return done(session, *tell, Finish(Outcome.UNRESTORED, reason))
+
+
+def peer_failed_while_undoing(session: Session, inp: Received, ctx: Context) -> Transition:
+    return Transition(session.to(S.UNDOING, notify=False))
+
+
+def resume_undo(session: Session, ctx: Context) -> Transition:
+    """After a restart, a change to the client was under way: undo it, and fail."""
+    reason = session.reason or "the delegating server restarted during a change to the client"
+    return Transition(
+        session.to(
+            S.UNDOING,
+            notify=session.notify or session.state != S.UNDOING,
+            reason_code=session.reason_code if session.state == S.UNDOING else NOT_COMPLETED,
+            reason=reason,
+            touched_client=True,
+        ),
+        (ChangeClient(T.UNDO),),
+    )
+
+
+def resume_with(effect: After) -> Resumer:
+    """After a restart, carry out ``effect`` again (a request, a duty: each is idempotent)."""
+
+    def resume(session: Session, ctx: Context) -> Transition:
+        return Transition(session, (effect(session, ctx),))
+
+    return resume

@@ -1,0 +1,849 @@
+"""The engine: drives the state machines with messages, timers and local results, makes every
+transition durable before anything leaves, and carries out the effects.
+
+Order of work for one input: load the session, ``machine.step`` (pure), commit the new state
+with its outbox, inbox and registry changes in one transaction, then carry out the effects.
+Outgoing messages leave from the outbox on the next reactor turn (retried with backoff, given up
+into the process's failure path after ``timeouts.delivery``); local actions (tree changes, DMS-2
+duties) run through a queue so that one that completes synchronously never re-enters a
+transition half carried out. On :meth:`start` every open session is reloaded, its timer
+re-armed, its interrupted local action resumed (or undone), and its outbox delivered.
+"""
+
+from __future__ import annotations
+
+import heapq
+import secrets
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from dmdelegation.engine.effects import (
+    CancelOutbox,
+    ChangeClient,
+    Duty,
+    Finish,
+    Perform,
+    Register,
+    Request,
+    Respond,
+    Send,
+    TreeChange,
+    Unregister,
+)
+from dmdelegation.engine.inputs import (
+    BootstrapSupplied,
+    DutyDone,
+    DutyFailed,
+    Input,
+    PeerUnreachable,
+    PolicyDecided,
+    Received,
+    Start,
+    TimerExpired,
+    TreeDone,
+    TreeFailed,
+    URLSupplied,
+)
+from dmdelegation.engine.interfaces import (
+    ClientChangeFailed,
+    IClientChanges,
+    IDelegatedServer,
+    IDelegationPolicy,
+    IPeerTransport,
+    PeerError,
+)
+from dmdelegation.engine.machine import Context, OutOfOrder, Timeouts, Transition
+from dmdelegation.engine.machines import machine_for
+from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session, overlaps
+from dmdelegation.protocol import (
+    BootstrapServerURLRequest,
+    DelegationMethod,
+    DelegationRequest,
+    DelegationRevocationRequest,
+    DelegationRevoked,
+    DelegationTerminationRequest,
+    Message,
+    ProtocolError,
+    decode,
+)
+from dmdelegation.protocol.redaction import shown
+from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine, SessionStore
+
+SYNCHRONOUS_REQUESTS = (DelegationRequest, BootstrapServerURLRequest, DelegationTerminationRequest)
+
+
+class Refused(Exception):
+    """An inbound message or an operator command is refused; nothing was changed.
+
+    ``status`` is the HTTP status the delegation resource answers with (WIRE.md): 403 for a
+    peer that is not party to the session, 404 for an unknown session, 409 for a message out of
+    order or a subtree already in a process, 400 for content the process cannot use, 503 when
+    no answer can be given now.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class Engine:
+    log = Logger()
+
+    def __init__(
+        self,
+        *,
+        server_id: str,
+        store: SessionStore,
+        transport: IPeerTransport,
+        policy: IDelegationPolicy,
+        client_changes: IClientChanges,
+        delegated: IDelegatedServer,
+        clock: IReactorTime,
+        timeouts: Timeouts | None = None,
+        retry_initial: float = 1.0,
+        retry_max: float = 60.0,
+        new_session_id: Callable[[], str] = lambda: secrets.token_hex(16),
+    ) -> None:
+        self.server_id = server_id
+        self.store = store
+        self.transport = transport
+        self.policy = policy
+        self.client_changes = client_changes
+        self.delegated = delegated
+        self.clock = clock
+        self.timeouts = timeouts or Timeouts()
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.new_session_id = new_session_id
+        self._timers: list[tuple[float, str, str]] = []
+        self._timer_call: IDelayedCall | None = None
+        self._calls: set[IDelayedCall] = set()
+        self._waiters: dict[str, list[Deferred[Session]]] = {}
+        self._responders: dict[str, tuple[str, Deferred[Message]]] = {}
+        self._queue: deque[Callable[[], None]] = deque()
+        self._draining = False
+        self.running = False
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """Reload every open session: re-arm timers, resume local actions, deliver the outbox."""
+        self.running = True
+        resumed = 0
+        for session in list(self.store.open_sessions()):
+            if session.deadline is not None:
+                self._arm(session)
+            transition = machine_for(session.role, session.process).restart(session, self._ctx())
+            if transition.effects or transition.session != session:
+                self._apply(session, transition)
+                resumed += 1
+        for item in self.store.outbox():
+            self._later(0, self._deliver, item.id, 0)
+        self.log.info(
+            "engine {server_id} started: {open} open sessions, {resumed} resumed",
+            server_id=self.server_id,
+            open=self.store.count_open(),
+            resumed=resumed,
+        )
+
+    def stop(self) -> None:
+        self.running = False
+        for call in list(self._calls):
+            if call.active():
+                call.cancel()
+        self._calls.clear()
+        if self._timer_call is not None and self._timer_call.active():
+            self._timer_call.cancel()
+        self._timer_call = None
+        self._timers.clear()
+
+    # ------------------------------------------------------------------ operator commands
+
+    def delegate(
+        self,
+        device_id: str,
+        to: str,
+        subtree: str = ".",
+        *,
+        full: bool = False,
+        method: DelegationMethod = DelegationMethod.DMACC,
+        device_man: str = "",
+        device_mod: str = "",
+    ) -> Session:
+        """DMS-1 starts a delegation of ``subtree`` of ``device_id`` to the server ``to``."""
+        return self._begin(
+            Role.DMS1,
+            self._delegation_process(method),
+            device_id,
+            to,
+            subtree,
+            full,
+            device_man=device_man,
+            device_mod=device_mod,
+        )
+
+    def request_delegation(
+        self,
+        device_id: str,
+        from_: str,
+        subtree: str = ".",
+        *,
+        full: bool = False,
+        method: DelegationMethod = DelegationMethod.DMACC,
+        device_man: str = "",
+        device_mod: str = "",
+    ) -> Session:
+        """DMS-2 asks the server ``from_`` to delegate ``subtree`` of ``device_id`` to us."""
+        return self._begin(
+            Role.DMS2,
+            self._delegation_process(method),
+            device_id,
+            from_,
+            subtree,
+            full,
+            device_man=device_man,
+            device_mod=device_mod,
+        )
+
+    def revoke(
+        self, device_id: str, subtree: str = ".", *, forced: bool = False, notify: bool = True
+    ) -> Session:
+        """DMS-1 takes a delegation back: asked (DMS-2 stops first) or forced."""
+        delegation = self._in_force(device_id, subtree, Role.DMS1)
+        process = Process.REVOCATION_FORCED if forced else Process.REVOCATION_ASKED
+        return self._begin(
+            Role.DMS1,
+            process,
+            device_id,
+            delegation.peer,
+            delegation.subtree,
+            delegation.full,
+            notify=notify,
+        )
+
+    def give_back(self, device_id: str, subtree: str = ".") -> Session:
+        """DMS-2 asks DMS-1 to revoke a delegation it holds (requested revocation)."""
+        delegation = self._in_force(device_id, subtree, Role.DMS2)
+        return self._begin(
+            Role.DMS2,
+            Process.REVOCATION_REQUESTED,
+            device_id,
+            delegation.peer,
+            delegation.subtree,
+            delegation.full,
+        )
+
+    def wait(self, session_id: str) -> Deferred[Session]:
+        """Fires with the session once its process has ended."""
+        session = self.store.get(session_id)
+        if session is None:
+            return fail(Refused(404, f"unknown session {session_id}"))
+        if not session.is_open:
+            return succeed(session)
+        d: Deferred[Session] = Deferred()
+        self._waiters.setdefault(session_id, []).append(d)
+        return d
+
+    # ------------------------------------------------------------------ inbound messages
+
+    def receive(self, peer: str, message: Message) -> Deferred[Message | None]:
+        """Handle a message from the authenticated peer ``peer``.
+
+        Fires with the synchronous answer for a request, ``None`` for an asynchronous message
+        (once it is durably recorded); fails with :class:`Refused` and changes nothing when the
+        message cannot be taken.
+        """
+        try:
+            if isinstance(message, DelegationRequest):
+                return self._receive_request(peer, message)
+            session_id = getattr(message, "session_id", None)
+            session = self.store.get(session_id) if session_id else None
+            if session is None:
+                return self._receive_unknown(peer, message)
+            self._check_party(session, peer)
+            replay = self._replay(session, message)
+            if replay is not None:
+                return replay
+            return self._consume(session, message)
+        except Refused as e:
+            self.log.warn(
+                "refused {root} from {peer}: {status} {reason}",
+                root=message.ROOT,
+                peer=peer,
+                status=e.status,
+                reason=e.reason,
+            )
+            return fail(e)
+
+    def _check_party(self, session: Session, peer: str) -> None:
+        if session.peer != peer:
+            raise Refused(403, f"{peer} is not party to session {session.session_id}")
+
+    def _replay(self, session: Session, message: Message) -> Deferred[Message | None] | None:
+        seen = self.store.seen(session.session_id, message.ROOT)
+        if seen is NO_RESPONSE:
+            return None
+        self.log.info(
+            "replayed {root} for session {session_id} answered as before",
+            root=message.ROOT,
+            session_id=session.session_id,
+        )
+        if not isinstance(message, SYNCHRONOUS_REQUESTS):
+            return succeed(None)
+        if seen is None:
+            raise Refused(409, f"{message.ROOT} for session {session.session_id} is in progress")
+        assert isinstance(seen, bytes)
+        return succeed(decode(seen))
+
+    def _receive_request(self, peer: str, request: DelegationRequest) -> Deferred[Message | None]:
+        if request.server_id != peer:
+            raise Refused(403, f"serverId {request.server_id!r} is not the sender {peer!r}")
+        existing = self.store.get(request.session_id)
+        if existing is not None:
+            self._check_party(existing, peer)
+            replay = self._replay(existing, request)
+            if replay is not None:
+                return replay
+            raise Refused(409, f"session {request.session_id} already exists")
+        role = self.policy.role_for(peer, request)
+        self._check_free(request.device_id, request.dm_tree_uri, peer)
+        decided = self.policy.decide(role, peer, request)
+        decided.addTimeout(self.timeouts.local, self.clock)
+
+        def go(decision: PolicyDecided) -> Deferred[Message | None]:
+            if self.store.get(request.session_id) is not None:
+                raise Refused(409, f"session {request.session_id} already exists")
+            self._check_free(request.device_id, request.dm_tree_uri, peer)
+            session = Session(
+                session_id=request.session_id,
+                role=role,
+                process=self._delegation_process(request.method),
+                state="new",
+                peer=peer,
+                device_id=request.device_id,
+                subtree=request.dm_tree_uri,
+                full=request.is_delegation_full,
+                initiator=Role.DMS2 if role is Role.DMS1 else Role.DMS1,
+                device_man=request.device_man,
+                device_mod=request.device_mod,
+            )
+            return self._consume(session, request, decision, created=True)
+
+        def refused(f: Failure) -> Failure:
+            e = f.value
+            if isinstance(e, Refused):
+                self.log.warn(
+                    "refused DELEGATION_REQ from {peer}: {status} {reason}",
+                    peer=peer,
+                    status=e.status,
+                    reason=e.reason,
+                )
+            return f
+
+        return decided.addCallback(go).addErrback(refused)
+
+    def _receive_unknown(self, peer: str, message: Message) -> Deferred[Message | None]:
+        """A message that starts a process at our end, or one for a session we don't know."""
+        if isinstance(message, DelegationTerminationRequest):
+            delegation = self._held(message.device_id, None, Role.DMS2, peer)
+            process, role = Process.REVOCATION_ASKED, Role.DMS2
+            session_id = message.session_id
+        elif isinstance(message, DelegationRevocationRequest):
+            delegation = self._held(message.device_id, message.dm_tree_uri, Role.DMS1, peer)
+            process, role = Process.REVOCATION_REQUESTED, Role.DMS1
+            session_id = message.session_id
+        elif isinstance(message, DelegationRevoked) and message.device_id is not None:
+            delegation = self._held(message.device_id, message.dm_tree_uri, Role.DMS2, peer)
+            process, role = Process.REVOCATION_FORCED, Role.DMS2
+            session_id = str(message.session_id or self.new_session_id())
+        else:
+            unknown = getattr(message, "session_id", None)
+            raise Refused(404, f"{message.ROOT} names unknown session {unknown}")
+        self._check_free(delegation.device_id, delegation.subtree, None)
+        session = Session(
+            session_id=session_id,
+            role=role,
+            process=process,
+            state="new",
+            peer=peer,
+            device_id=delegation.device_id,
+            subtree=delegation.subtree,
+            full=delegation.full,
+            initiator=Role.DMS1 if role is Role.DMS2 else Role.DMS2,
+            notify=True,
+        )
+        return self._consume(session, message, Received(message), created=True)
+
+    def _consume(
+        self,
+        session: Session,
+        message: Message,
+        inp: Input | None = None,
+        *,
+        created: bool = False,
+    ) -> Deferred[Message | None]:
+        machine = machine_for(session.role, session.process)
+        try:
+            transition = machine.step(session, inp or Received(message), self._ctx())
+        except OutOfOrder as e:
+            raise Refused(e.status, e.reason) from None
+        answer = next((e.message for e in transition.effects if isinstance(e, Respond)), None)
+        responder: Deferred[Message] | None = None
+        synchronous = isinstance(message, SYNCHRONOUS_REQUESTS)
+        if synchronous and answer is None and transition.session.is_open:
+            responder = Deferred()
+            responder.addTimeout(self.timeouts.request, self.clock)
+            self._responders[session.session_id] = (message.ROOT, responder)
+        self._apply(session if not created else None, transition, inbound=message)
+        if not synchronous:
+            return succeed(None)
+        if answer is not None:
+            return succeed(answer)
+        if responder is None:
+            return fail(Refused(503, transition.session.reason or "the process ended"))
+
+        def no_answer(f: Failure) -> Failure:
+            self._responders.pop(session.session_id, None)
+            return Failure(Refused(503, f"no answer for {message.ROOT}: {f.getErrorMessage()}"))
+
+        return responder.addCallbacks(lambda m: m, no_answer)
+
+    # ------------------------------------------------------------------ transitions
+
+    def _ctx(self) -> Context:
+        return Context(now=self.clock.seconds(), server_id=self.server_id, timeouts=self.timeouts)
+
+    def _begin(
+        self,
+        role: Role,
+        process: Process,
+        device_id: str,
+        peer: str,
+        subtree: str,
+        full: bool,
+        *,
+        notify: bool = False,
+        device_man: str = "",
+        device_mod: str = "",
+    ) -> Session:
+        if process.is_delegation:
+            self._check_free(device_id, subtree, peer)
+        else:
+            self._check_free(device_id, subtree, None)
+        session = Session(
+            session_id=self.new_session_id(),
+            role=role,
+            process=process,
+            state="new",
+            peer=peer,
+            device_id=device_id,
+            subtree=subtree,
+            full=full,
+            initiator=role,
+            device_man=device_man,
+            device_mod=device_mod,
+            notify=notify,
+        )
+        transition = machine_for(role, process).step(session, Start(), self._ctx())
+        self._apply(None, transition)
+        return transition.session
+
+    def _feed(self, session_id: str, inp: Input) -> None:
+        """Give ``inp`` to the open session ``session_id``; late or stray inputs are logged."""
+        session = self.store.get(session_id)
+        if session is None or not session.is_open:
+            self.log.debug(
+                "{input} for closed session {session_id} dropped",
+                input=type(inp).__name__,
+                session_id=session_id,
+            )
+            return
+        try:
+            transition = machine_for(session.role, session.process).step(session, inp, self._ctx())
+        except OutOfOrder as e:
+            self.log.info("session {session_id}: {reason}", session_id=session_id, reason=e.reason)
+            return
+        self._apply(session, transition)
+
+    def _apply(
+        self, before: Session | None, transition: Transition, *, inbound: Message | None = None
+    ) -> None:
+        """Commit ``transition``, then carry out its effects."""
+        session = transition.session
+        now = self.clock.seconds()
+        log: list[LogLine] = []
+        if inbound is not None:
+            log.append(LogLine(session.session_id, "in", inbound.ROOT, shown(inbound)))
+        outbox: list[tuple[str, bytes]] = []
+        response: tuple[str, bytes] | None = None
+        register: Delegation | None = None
+        for effect in transition.effects:
+            if isinstance(effect, Send):
+                outbox.append((session.peer, effect.message.encode()))
+            if isinstance(effect, Send | Request | Respond):
+                m = effect.message
+                log.append(LogLine(session.session_id, "out", m.ROOT, shown(m)))
+            if isinstance(effect, Respond):
+                root = (
+                    inbound.ROOT
+                    if inbound is not None
+                    else self._responders.get(session.session_id, ("", None))[0]
+                )
+                response = (root, effect.message.encode())
+            if isinstance(effect, Register):
+                register = Delegation(
+                    device_id=session.device_id,
+                    subtree=session.subtree,
+                    role=session.role,
+                    peer=session.peer,
+                    full=session.full,
+                    since=now,
+                    session_id=session.session_id,
+                )
+        commit = self.store.commit(
+            Commit(
+                session=session,
+                created=before is None,
+                outbox=outbox,
+                cancel_outbox=any(isinstance(e, CancelOutbox) for e in transition.effects),
+                inbound_root=inbound.ROOT if inbound is not None else None,
+                response=response,
+                log=log,
+                register=register,
+                unregister=any(isinstance(e, Unregister) for e in transition.effects),
+            ),
+            now,
+        )
+        self.log.info(
+            "session {session_id} {role} {process}: {old} -> {new}",
+            session_id=session.session_id,
+            role=session.role.value,
+            process=session.process.value,
+            old=before.state if before else "-",
+            new=session.state,
+        )
+        if (
+            session.is_open
+            and session.deadline is not None
+            and (
+                before is None or before.deadline != session.deadline or before.wait != session.wait
+            )
+        ):
+            self._arm(session)
+        outbox_ids = iter(commit.outbox_ids)
+        for effect in transition.effects:
+            self._carry_out(session, effect, outbox_ids)
+
+    def _carry_out(self, session: Session, effect: object, outbox_ids: Any) -> None:
+        sid = session.session_id
+        if isinstance(effect, Send):
+            self._later(0, self._deliver, next(outbox_ids), 0)
+        elif isinstance(effect, Request):
+            deadline = self.clock.seconds() + self.timeouts.request
+            self._later(0, self._request, sid, session.peer, effect.message, deadline, 0)
+        elif isinstance(effect, Respond):
+            pending = self._responders.pop(sid, None)
+            if pending is not None:
+                pending[1].callback(effect.message)
+        elif isinstance(effect, ChangeClient):
+            self._run(lambda: self._change(session, effect))
+        elif isinstance(effect, Perform):
+            self._run(lambda: self._perform(session, effect.duty))
+        elif isinstance(effect, Finish):
+            self._finished(session, effect)
+
+    def _finished(self, session: Session, finish: Finish) -> None:
+        level = (
+            self.log.info
+            if finish.outcome in (Outcome.DELEGATED, Outcome.REVOKED)
+            else (self.log.warn)
+        )
+        level(
+            "session {session_id} {process} with {peer} on {device}{subtree}: {outcome} {reason}",
+            session_id=session.session_id,
+            process=session.process.value,
+            peer=session.peer,
+            device=session.device_id,
+            subtree=session.subtree,
+            outcome=finish.outcome.value,
+            reason=finish.reason,
+        )
+        pending = self._responders.pop(session.session_id, None)
+        if pending is not None:
+            pending[1].errback(Refused(503, finish.reason or "the process ended"))
+        for d in self._waiters.pop(session.session_id, []):
+            d.callback(session)
+
+    # ------------------------------------------------------------------ local actions
+
+    def _run(self, work: Callable[[], None]) -> None:
+        """Run ``work`` now, or after the work in hand if called from inside it."""
+        self._queue.append(work)
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._queue:
+                item = self._queue.popleft()
+                try:
+                    item()
+                except Exception:
+                    self.log.failure("engine work failed")
+        finally:
+            self._draining = False
+
+    def _result(
+        self,
+        session_id: str,
+        d: Deferred[Any],
+        done: Callable[[Any], Input],
+        failed: Callable[[Failure], Input] | None,
+    ) -> None:
+        d.addTimeout(self.timeouts.local, self.clock)
+
+        def ok(value: Any) -> None:
+            self._run(lambda: self._feed(session_id, done(value)))
+
+        def bad(f: Failure) -> None:
+            if failed is None:
+                self.log.failure("session {session_id}", f, session_id=session_id)
+                return
+            inp = failed(f)
+            self._run(lambda: self._feed(session_id, inp))
+
+        d.addCallbacks(ok, bad)
+
+    def _change(self, session: Session, effect: ChangeClient) -> None:
+        changes = self.client_changes
+        calls: dict[TreeChange, Callable[[], Deferred[None]]] = {
+            TreeChange.PREPARE_DMACC: lambda: changes.prepare_dmacc(session, effect.dmacc),
+            TreeChange.ADD_BOOTSTRAP_ENTRY: lambda: changes.add_bootstrap_entry(
+                session, effect.url or ""
+            ),
+            TreeChange.GRANT: lambda: changes.grant(session),
+            TreeChange.UNDO: lambda: changes.undo(session),
+            TreeChange.COMMIT: lambda: changes.commit(session),
+            TreeChange.REMOVE_DELEGATE: lambda: changes.remove_delegate(session),
+        }
+        try:
+            d = calls[effect.change]()
+        except Exception:
+            d = fail(Failure())
+        if effect.change is TreeChange.COMMIT:
+            self._result(session.session_id, d, lambda _: TreeDone(), None)
+            return
+
+        def failed(f: Failure) -> Input:
+            if isinstance(f.value, ClientChangeFailed):
+                return TreeFailed(f.value.status, f.value.reason)
+            self.log.failure("client change {change} failed", f, change=effect.change.value)
+            return TreeFailed(500, f.getErrorMessage())
+
+        self._result(session.session_id, d, lambda _: TreeDone(), failed)
+
+    def _perform(self, session: Session, duty: Duty) -> None:
+        server = self.delegated
+        done: Callable[[Any], Input] = lambda _: DutyDone()  # noqa: E731
+        if duty is Duty.SUPPLY_BOOTSTRAP:
+            d: Deferred[Any] = server.bootstrap_data(session)
+            done = BootstrapSupplied
+        elif duty is Duty.SUPPLY_URL:
+            d = server.bootstrap_url(session)
+            done = URLSupplied
+        elif duty is Duty.AWAIT_CLIENT_BOOTSTRAP:
+            d = server.await_client_bootstrap(session)
+            d.addTimeout(self.timeouts.client_bootstrap, self.clock)
+        elif duty is Duty.OPEN_DM_SESSION:
+            d = server.open_dm_session(session)
+        elif duty is Duty.STOP_ACTIVITY:
+            d = server.stop_activity(session)
+        else:
+            self._result(session.session_id, server.forget_device(session), done, None)
+            return
+        self._result(
+            session.session_id,
+            d,
+            done,
+            lambda f: DutyFailed(f"{duty.value}: {f.getErrorMessage()}"),
+        )
+
+    # ------------------------------------------------------------------ timers
+
+    def _arm(self, session: Session) -> None:
+        assert session.deadline is not None
+        assert session.wait is not None
+        heapq.heappush(self._timers, (session.deadline, session.session_id, session.wait))
+        self._schedule_timer()
+
+    def _schedule_timer(self) -> None:
+        if not self._timers:
+            return
+        delay = max(0.0, self._timers[0][0] - self.clock.seconds())
+        if self._timer_call is not None and self._timer_call.active():
+            if self._timer_call.getTime() <= self._timers[0][0]:
+                return
+            self._timer_call.cancel()
+        self._timer_call = self.clock.callLater(delay, self._timers_due)
+
+    def _timers_due(self) -> None:
+        self._timer_call = None
+        now = self.clock.seconds()
+        due = []
+        while self._timers and self._timers[0][0] <= now:
+            due.append(heapq.heappop(self._timers))
+        for deadline, session_id, wait in due:
+            session = self.store.get(session_id)
+            if (
+                session is not None
+                and session.is_open
+                and session.wait == wait
+                and session.deadline == deadline
+            ):
+                self._run(partial(self._feed, session_id, TimerExpired(wait)))
+        self._schedule_timer()
+
+    def _later(self, delay: float, f: Callable[..., None], *args: Any) -> None:
+        if not self.running:
+            return
+
+        def run() -> None:
+            self._calls.discard(call)
+            f(*args)
+
+        call = self.clock.callLater(delay, run)
+        self._calls.add(call)
+
+    def _backoff(self, attempt: int) -> float:
+        return float(min(self.retry_initial * 2**attempt, self.retry_max))
+
+    # ------------------------------------------------------------------ peer exchanges
+
+    def _request(
+        self, session_id: str, peer: str, message: Message, deadline: float, attempt: int
+    ) -> None:
+        remaining = deadline - self.clock.seconds()
+        d = self.transport.request(peer, message.encode())
+        d.addTimeout(max(remaining, 0.001), self.clock)
+
+        def answered(body: bytes) -> None:
+            try:
+                answer = decode(body)
+            except ProtocolError as e:
+                bad = PeerUnreachable(f"bad answer: {e.reason}")
+                self._run(lambda: self._feed(session_id, bad))
+                return
+            if getattr(answer, "session_id", None) != getattr(message, "session_id", None):
+                reason = "the answer names another session"
+                self._run(lambda: self._feed(session_id, PeerUnreachable(reason)))
+                return
+            self._run(lambda: self._answered(session_id, answer))
+
+        def failed(f: Failure) -> None:
+            retry = isinstance(f.value, PeerError) and f.value.status in (409, 503)
+            if retry and self.clock.seconds() + self._backoff(attempt) < deadline:
+                self._later(
+                    self._backoff(attempt),
+                    self._request,
+                    session_id,
+                    peer,
+                    message,
+                    deadline,
+                    attempt + 1,
+                )
+                return
+            reason = f"{message.ROOT}: {f.getErrorMessage()}"
+            self._run(lambda: self._feed(session_id, PeerUnreachable(reason)))
+
+        d.addCallbacks(answered, failed)
+
+    def _answered(self, session_id: str, answer: Message) -> None:
+        session = self.store.get(session_id)
+        if session is None or not session.is_open:
+            return
+        try:
+            transition = machine_for(session.role, session.process).step(
+                session, Received(answer), self._ctx()
+            )
+        except OutOfOrder as e:
+            self._feed(session_id, PeerUnreachable(f"unexpected answer: {e.reason}"))
+            return
+        self._apply(session, transition, inbound=answer)
+
+    def _deliver(self, item_id: int, attempt: int) -> None:
+        item = self.store.outbox_item(item_id)
+        if item is None:
+            return  # delivered, or cancelled
+        d = self.transport.deliver(item.peer, item.body)
+        d.addTimeout(self.timeouts.request, self.clock)
+
+        def delivered(_: object) -> None:
+            self.store.delivered(item_id)
+
+        def failed(f: Failure) -> None:
+            permanent = isinstance(f.value, PeerError) and f.value.status not in (409, 503)
+            give_up_at = item.created + self.timeouts.delivery
+            delay = self._backoff(attempt)
+            if not permanent and self.clock.seconds() + delay < give_up_at:
+                self._later(delay, self._deliver, item_id, attempt + 1)
+                return
+            self.store.delivered(item_id)
+            reason = f"delivery of a message failed: {f.getErrorMessage()}"
+            self.log.warn(
+                "session {session_id}: {reason}", session_id=item.session_id, reason=reason
+            )
+            self._run(lambda: self._feed(item.session_id, PeerUnreachable(reason)))
+
+        d.addCallbacks(delivered, failed)
+
+    # ------------------------------------------------------------------ rules
+
+    @staticmethod
+    def _delegation_process(method: DelegationMethod) -> Process:
+        if method is DelegationMethod.BOOTSTRAP_SERVER_URL:
+            return Process.DELEGATION_BOOTSTRAP
+        return Process.DELEGATION_DMACC
+
+    def _check_free(self, device_id: str, subtree: str, new_delegate: str | None) -> None:
+        """One device subtree is in one process at a time; a new delegation needs a subtree
+        that is not delegated already, and a peer that holds no other subtree of the device."""
+        for other in self.store.open_on(device_id):
+            if overlaps(other.subtree, subtree):
+                raise Refused(
+                    409,
+                    f"{device_id} {subtree} is already in process {other.session_id} "
+                    f"({other.process.value}, {other.state})",
+                )
+        if new_delegate is None:
+            return
+        for delegation in self.store.delegations(device_id):
+            if overlaps(delegation.subtree, subtree):
+                raise Refused(
+                    409,
+                    f"{device_id} {delegation.subtree} is already delegated "
+                    f"({delegation.role.value}, with {delegation.peer})",
+                )
+            if delegation.peer == new_delegate:
+                raise Refused(
+                    409, f"{new_delegate} already holds {delegation.subtree} of {device_id}"
+                )
+
+    def _in_force(self, device_id: str, subtree: str, role: Role) -> Delegation:
+        for delegation in self.store.delegations(device_id, role):
+            if delegation.subtree == subtree:
+                return delegation
+        raise Refused(409, f"{device_id} {subtree} is not delegated ({role.value})")
+
+    def _held(self, device_id: str, subtree: str | None, role: Role, peer: str) -> Delegation:
+        for delegation in self.store.delegations(device_id, role):
+            if delegation.peer == peer and subtree in (None, delegation.subtree):
+                return delegation
+        what = f"{device_id} {subtree or ''}".strip()
+        raise Refused(409, f"no delegation of {what} with {peer} ({role.value})")

@@ -1,0 +1,1 @@
+"""Durable state of the delegation engine (sessions, outbox, inbox, message log, registry)."""

@@ -1,0 +1,325 @@
+"""The engine's durable state in one SQLite file (WAL).
+
+One transaction per transition (:meth:`SessionStore.commit`): the session's new state, the
+messages it sends (outbox), the inbound message it consumed (inbox, for replays), the log lines,
+and the registry change, together. Nothing is acknowledged to a peer or sent before that commit.
+
+``synchronous=NORMAL`` in WAL mode makes a commit survive the death of the process (the case the
+engine is built for: a daemon killed at any point); ``durability="full"`` also survives a power
+cut, at the price of an fsync per transition.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+
+from attrs import field, frozen
+
+from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    role TEXT NOT NULL, process TEXT NOT NULL, state TEXT NOT NULL,
+    peer TEXT NOT NULL, device_id TEXT NOT NULL, subtree TEXT NOT NULL,
+    full INTEGER NOT NULL, initiator TEXT NOT NULL,
+    device_man TEXT NOT NULL, device_mod TEXT NOT NULL,
+    touched_client INTEGER NOT NULL, aborted INTEGER NOT NULL,
+    wait TEXT, deadline REAL, notify INTEGER NOT NULL, reason_code INTEGER NOT NULL,
+    outcome TEXT, reason TEXT NOT NULL,
+    created REAL NOT NULL, updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_open ON sessions (device_id) WHERE outcome IS NULL;
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL, peer TEXT NOT NULL, body BLOB NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    session_id TEXT NOT NULL, root TEXT NOT NULL, response BLOB, at REAL NOT NULL,
+    PRIMARY KEY (session_id, root)
+);
+CREATE TABLE IF NOT EXISTS message_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL, direction TEXT NOT NULL, root TEXT NOT NULL,
+    document TEXT NOT NULL, at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS message_log_session ON message_log (session_id);
+CREATE TABLE IF NOT EXISTS delegations (
+    device_id TEXT NOT NULL, subtree TEXT NOT NULL, role TEXT NOT NULL,
+    peer TEXT NOT NULL, full INTEGER NOT NULL, since REAL NOT NULL, session_id TEXT NOT NULL,
+    PRIMARY KEY (device_id, subtree, role)
+);
+"""
+
+_COLUMNS = (
+    "session_id, role, process, state, peer, device_id, subtree, full, initiator, device_man, "
+    "device_mod, touched_client, aborted, wait, deadline, notify, reason_code, outcome, reason"
+)
+
+NO_RESPONSE = object()
+
+
+@frozen
+class OutboxItem:
+    id: int
+    session_id: str
+    peer: str
+    body: bytes
+    created: float
+
+
+@frozen
+class LogLine:
+    session_id: str
+    direction: str  # "in" or "out"
+    root: str
+    document: str  # redacted
+
+
+@frozen
+class Commit:
+    """Everything one transition makes durable at once."""
+
+    session: Session
+    created: bool = False
+    outbox: Sequence[tuple[str, bytes]] = ()
+    cancel_outbox: bool = False
+    inbound_root: str | None = None
+    response: tuple[str, bytes] | None = None  # (inbound root, synchronous answer)
+    log: Sequence[LogLine] = ()
+    register: Delegation | None = None
+    unregister: bool = False
+    outbox_ids: list[int] = field(factory=list)
+
+
+def _session(row: sqlite3.Row) -> Session:
+    return Session(
+        session_id=row["session_id"],
+        role=Role(row["role"]),
+        process=Process(row["process"]),
+        state=row["state"],
+        peer=row["peer"],
+        device_id=row["device_id"],
+        subtree=row["subtree"],
+        full=bool(row["full"]),
+        initiator=Role(row["initiator"]),
+        device_man=row["device_man"],
+        device_mod=row["device_mod"],
+        touched_client=bool(row["touched_client"]),
+        aborted=bool(row["aborted"]),
+        wait=row["wait"],
+        deadline=row["deadline"],
+        notify=bool(row["notify"]),
+        reason_code=row["reason_code"],
+        outcome=None if row["outcome"] is None else Outcome(row["outcome"]),
+        reason=row["reason"],
+    )
+
+
+def _values(s: Session) -> tuple[object, ...]:
+    return (
+        s.session_id,
+        s.role.value,
+        s.process.value,
+        s.state,
+        s.peer,
+        s.device_id,
+        s.subtree,
+        int(s.full),
+        s.initiator.value,
+        s.device_man,
+        s.device_mod,
+        int(s.touched_client),
+        int(s.aborted),
+        s.wait,
+        s.deadline,
+        int(s.notify),
+        s.reason_code,
+        None if s.outcome is None else s.outcome.value,
+        s.reason,
+    )
+
+
+def _delegation(row: sqlite3.Row) -> Delegation:
+    return Delegation(
+        device_id=row["device_id"],
+        subtree=row["subtree"],
+        role=Role(row["role"]),
+        peer=row["peer"],
+        full=bool(row["full"]),
+        since=row["since"],
+        session_id=row["session_id"],
+    )
+
+
+class SessionStore:
+    """SQLite-backed durable state of one engine."""
+
+    def __init__(self, path: str | os.PathLike[str], *, durability: str = "normal") -> None:
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+        self._db.executescript(SCHEMA)
+        if self.path != ":memory:":
+            os.chmod(self.path, 0o600)  # the outbox holds DMAcc credentials until delivered
+
+    def close(self) -> None:
+        self._db.close()
+
+    # sessions
+
+    def get(self, session_id: str) -> Session | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return None if row is None else _session(row)
+
+    def open_sessions(self) -> Iterator[Session]:
+        for row in self._db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL"):
+            yield _session(row)
+
+    def open_on(self, device_id: str) -> list[Session]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL AND device_id = ?",
+            (device_id,),
+        )
+        return [_session(r) for r in rows]
+
+    def sessions(self, device_id: str | None = None) -> list[Session]:
+        query = f"SELECT {_COLUMNS} FROM sessions"
+        rows = (
+            self._db.execute(query + " WHERE device_id = ? ORDER BY created", (device_id,))
+            if device_id is not None
+            else self._db.execute(query + " ORDER BY created")
+        )
+        return [_session(r) for r in rows]
+
+    def count_open(self) -> int:
+        (n,) = self._db.execute("SELECT count(*) FROM sessions WHERE outcome IS NULL").fetchone()
+        return int(n)
+
+    # the one write path
+
+    def commit(self, c: Commit, now: float) -> Commit:
+        """Make ``c`` durable in one transaction; fills ``c.outbox_ids``."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            s = c.session
+            if c.created:
+                placeholders = ", ".join("?" * 21)
+                db.execute(
+                    f"INSERT INTO sessions ({_COLUMNS}, created, updated) VALUES ({placeholders})",
+                    (*_values(s), now, now),
+                )
+            else:
+                assignments = ", ".join(f"{name.strip()} = ?" for name in _COLUMNS.split(",")[1:])
+                db.execute(
+                    f"UPDATE sessions SET {assignments}, updated = ? WHERE session_id = ?",
+                    (*_values(s)[1:], now, s.session_id),
+                )
+            if c.cancel_outbox:
+                db.execute("DELETE FROM outbox WHERE session_id = ?", (s.session_id,))
+            for peer, body in c.outbox:
+                cur = db.execute(
+                    "INSERT INTO outbox (session_id, peer, body, created) VALUES (?, ?, ?, ?)",
+                    (s.session_id, peer, body, now),
+                )
+                assert cur.lastrowid is not None
+                c.outbox_ids.append(cur.lastrowid)
+            if c.inbound_root is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO inbox (session_id, root, response, at) "
+                    "VALUES (?, ?, NULL, ?)",
+                    (s.session_id, c.inbound_root, now),
+                )
+            if c.response is not None:
+                root, body = c.response
+                db.execute(
+                    "UPDATE inbox SET response = ? WHERE session_id = ? AND root = ?",
+                    (body, s.session_id, root),
+                )
+            db.executemany(
+                "INSERT INTO message_log (session_id, direction, root, document, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(x.session_id, x.direction, x.root, x.document, now) for x in c.log],
+            )
+            if c.register is not None:
+                d = c.register
+                db.execute(
+                    "INSERT OR REPLACE INTO delegations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        d.device_id,
+                        d.subtree,
+                        d.role.value,
+                        d.peer,
+                        int(d.full),
+                        d.since,
+                        d.session_id,
+                    ),
+                )
+            if c.unregister:
+                db.execute(
+                    "DELETE FROM delegations WHERE device_id = ? AND subtree = ? AND role = ?",
+                    (s.device_id, s.subtree, s.role.value),
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return c
+
+    # inbox: replays
+
+    def seen(self, session_id: str, root: str) -> object:
+        """``NO_RESPONSE`` if never seen; else the stored answer (``None`` if none yet)."""
+        row = self._db.execute(
+            "SELECT response FROM inbox WHERE session_id = ? AND root = ?", (session_id, root)
+        ).fetchone()
+        return NO_RESPONSE if row is None else row["response"]
+
+    # outbox
+
+    def outbox(self) -> list[OutboxItem]:
+        rows = self._db.execute(
+            "SELECT id, session_id, peer, body, created FROM outbox ORDER BY id"
+        )
+        return [OutboxItem(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def outbox_item(self, item_id: int) -> OutboxItem | None:
+        r = self._db.execute(
+            "SELECT id, session_id, peer, body, created FROM outbox WHERE id = ?", (item_id,)
+        ).fetchone()
+        return None if r is None else OutboxItem(r[0], r[1], r[2], r[3], r[4])
+
+    def delivered(self, item_id: int) -> None:
+        self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+    # registry
+
+    def delegations(
+        self, device_id: str | None = None, role: Role | None = None
+    ) -> list[Delegation]:
+        query, args = "SELECT * FROM delegations WHERE 1 = 1", []
+        if device_id is not None:
+            query += " AND device_id = ?"
+            args.append(device_id)
+        if role is not None:
+            query += " AND role = ?"
+            args.append(role.value)
+        return [_delegation(r) for r in self._db.execute(query + " ORDER BY since", args)]
+
+    # message log
+
+    def message_log(self, session_id: str) -> list[LogLine]:
+        rows = self._db.execute(
+            "SELECT session_id, direction, root, document FROM message_log "
+            "WHERE session_id = ? ORDER BY id",
+            (session_id,),
+        )
+        return [LogLine(*r) for r in rows]
