@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from dmdelegation.tree.acl import ACL, EMPTY, Command
-from dmdelegation.tree.storage import TreeReader
-from dmdelegation.tree.uri import URI
+from dmdelegation.tree.storage import NodeRecord, TreeReader, TreeStorage, walk
+from dmdelegation.tree.uri import ROOT, URI
 
 
 def effective_acl(tree: TreeReader, uri: URI) -> ACL | None:
@@ -46,3 +48,32 @@ def may_replace_acl(tree: TreeReader, uri: URI, server_id: str) -> bool:
     if parent is None:
         return False
     return is_allowed(tree, parent, Command.REPLACE, server_id)
+
+
+class RootACLError(ValueError):
+    """A change that would leave the root ACL empty."""
+
+
+def server_removal(records: Iterable[NodeRecord], server_id: str) -> list[tuple[URI, ACL, ACL]]:
+    """The ACL changes that remove every explicit mention of ``server_id`` from ``records``, as
+    ``(uri, before, after)``: a command left with no server disappears, an ACL left empty makes
+    its node inherit, ``*`` stays. `RootACLError` if the root's ACL would be left empty."""
+    changes: list[tuple[URI, ACL, ACL]] = []
+    for record in records:
+        after = record.acl.without(server_id)
+        if after == record.acl:
+            continue
+        if record.uri.is_root and after.is_empty:
+            raise RootACLError(f"removing {server_id!r} would leave the root ACL empty")
+        changes.append((record.uri, record.acl, after))
+    return changes
+
+
+def remove_server(tree: TreeStorage, server_id: str, top: URI = ROOT) -> int:
+    """Remove ``server_id`` from every ACL at or below ``top``, all or nothing, with no rights
+    checked (the tree's owner at work, e.g. provisioning); returns how many ACLs changed."""
+    changes = server_removal(list(walk(tree, top)), server_id)
+    with tree.atomic():
+        for uri, _, after in changes:
+            tree.set_acl(uri, after)
+    return len(changes)

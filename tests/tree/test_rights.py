@@ -6,7 +6,13 @@ import pytest
 
 from dmdelegation.tree import ACL, URI, Command, Status, Value
 from dmdelegation.tree import commands as dm
-from dmdelegation.tree.rights import effective_acl, is_allowed, may_replace_acl
+from dmdelegation.tree.rights import (
+    RootACLError,
+    effective_acl,
+    is_allowed,
+    may_replace_acl,
+    remove_server,
+)
 
 from .trees import LEAF, tree
 
@@ -115,17 +121,29 @@ def test_the_wildcard_grants_every_server() -> None:
 
 
 def test_removing_a_server_drops_emptied_commands_and_emptied_acls_inherit() -> None:
-    """Rule: removing a ServerID from an ACL drops a command left with no server; an ACL left
-    empty makes the node inherit its parent's."""
+    """Rule: removing a ServerID from the whole tree drops a command left with no server; an ACL
+    left empty makes its node inherit its parent's; '*' is not a mention and stays."""
     t = tree(
         {
-            ".": ("Get=*&Replace=srvA", None),
+            ".": ("Get=*&Replace=srvA+srvB", None),
             "./A": ("Get=srvB&Replace=srvB", None),
             "./A/leaf": ("", LEAF),
+            "./B": ("Get=*+srvB&Delete=srvB", None),
         }
     )
-    emptied = t.node(u("./A")).acl.without("srvB")  # type: ignore[union-attr]
-    assert emptied.is_empty
-    assert dm.replace_acl(t, "srvA", u("./A"), emptied).status is Status.OK
+    assert remove_server(t, "srvB") == 3
+    assert t.node(u(".")).acl == ACL.parse("Get=*&Replace=srvA")  # type: ignore[union-attr]
+    assert t.node(u("./A")).acl.is_empty  # type: ignore[union-attr]
     assert effective_acl(t, u("./A/leaf")) == ACL.parse("Get=*&Replace=srvA")
-    assert not is_allowed(t, u("./A/leaf"), Command.REPLACE, "srvB")
+    assert t.node(u("./B")).acl == ACL.parse("Get=*")  # type: ignore[union-attr]
+    assert is_allowed(t, u("./B"), Command.GET, "srvB")
+    assert not any(r.acl.mentions("srvB") for r in t.records())
+
+
+def test_removing_a_server_never_empties_the_root_acl() -> None:
+    """Rule: the root ACL is never empty, so a removal that would empty it is refused whole."""
+    t = tree({".": ("Get=srvB&Replace=srvB", None), "./A": ("Get=srvB", None)})
+    before = t.records()
+    with pytest.raises(RootACLError, match="root ACL empty"):
+        remove_server(t, "srvB")
+    assert t.records() == before

@@ -1,0 +1,77 @@
+"""The two seams of the DM session component.
+
+`IDMClientSession` is what a host DM server implements to let this project change one of its DM
+Clients (or what the embedded store provides). `IUndoJournal` is where the delegation operations
+record, before each change, how to take it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from twisted.internet.defer import Deferred
+from zope.interface import Attribute, Interface
+
+from dmdelegation.client.journal_entry import JournalEntry, StepState
+from dmdelegation.tree.acl import ACL
+from dmdelegation.tree.journal import JournalStep
+from dmdelegation.tree.results import ACLResult, GetResult, Result
+from dmdelegation.tree.uri import URI
+from dmdelegation.tree.value import Value
+
+
+class IDMClientSession(Interface):
+    """The DM commands this protocol needs on one managed DM Client, acting as one ServerID.
+
+    Every method returns a Deferred that fires with a result carrying the DM status code; it fails
+    only when the outcome is unknown (the client could not be reached, or its answer was lost). The
+    implementation enforces ``server_id``'s rights exactly as the device would: a denied command
+    answers 425 and changes nothing. A Get of an interior node lists its children.
+    """
+
+    device_id: str = Attribute("The DevId of the managed client.")
+    server_id: str = Attribute("The DM ServerID this session acts as.")
+
+    def get(uri: URI) -> Deferred[GetResult]:
+        """Get: the node's format and value, or its children if interior (200, 404, 425)."""
+
+    def add(uri: URI, value: Value) -> Deferred[Result]:
+        """Add a leaf, or an interior node for ``Value.interior()`` (201, 404, 405, 418, 425)."""
+
+    def replace(uri: URI, value: Value) -> Deferred[Result]:
+        """Replace a leaf's value and format (200, 404, 405, 425)."""
+
+    def delete(uri: URI) -> Deferred[Result]:
+        """Delete a node and everything below it (200, 404, 405, 425)."""
+
+    def get_acl(uri: URI) -> Deferred[ACLResult]:
+        """Get ``?prop=ACL``: the node's own ACL, empty when inherited (200, 404, 425)."""
+
+    def replace_acl(uri: URI, acl: ACL) -> Deferred[Result]:
+        """Replace ``?prop=ACL`` (200, 404, 405 for an empty root ACL, 425)."""
+
+
+class IUndoJournal(Interface):
+    """A durable, ordered record of the changes one delegation made to one client.
+
+    Each method returns a Deferred that fires once the record is durable.
+    """
+
+    journal_id: str = Attribute("The name of this journal (e.g. the delegation's sessionId).")
+    device_id: str = Attribute("The client whose changes this journal records.")
+    server_id: str = Attribute("The ServerID whose session made (and undoes) the changes.")
+
+    def append(step: JournalStep) -> Deferred[int]:
+        """Record ``step`` as pending, before it is applied; fires with its sequence number."""
+
+    def mark(seq: int, state: StepState) -> Deferred[None]:
+        """Record what became of step ``seq``: applied, failed (not applied) or undone."""
+
+    def record_undo_progress(seq: int, done: int) -> Deferred[None]:
+        """Record that the first ``done`` undo actions of step ``seq`` have been carried out."""
+
+    def entries() -> Deferred[Sequence[JournalEntry]]:
+        """Every step still recorded, in the order they were appended."""
+
+    def discard() -> Deferred[None]:
+        """Forget every step and the before-images they hold (the changes are final, or undone)."""

@@ -1,0 +1,112 @@
+"""Undo every change recorded in a journal, newest first, so the client is exactly as before.
+
+Each undo action is recorded as done before the next one is sent, and each is idempotent, so a
+rollback stopped by a failure or a restart is finished by running `rollback` again (with a journal
+opened again from disk). For a step whose outcome was never known (still *pending*: the command was
+sent, or about to be, and no answer was recorded), a read first tells whether the client still
+shows the before-image; if so there is nothing to undo (and undoing could need rights the refused
+command never had). Once every step is undone, the journal is discarded with its before-images.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal
+from dmdelegation.client.journal_entry import JournalEntry, StepState
+from dmdelegation.client.steps import OperationFailed, check_pair, send
+from dmdelegation.tree.journal import (
+    AddStep,
+    DeleteStep,
+    JournalStep,
+    ReplaceACLStep,
+    ReplaceStep,
+    UndoAction,
+    UndoKind,
+    undo_actions,
+)
+from dmdelegation.tree.results import Result
+from dmdelegation.tree.status import Status
+
+log = Logger()
+
+OPERATION = "rollback"
+
+
+def _request(session: IDMClientSession, action: UndoAction) -> Deferred[Result]:
+    if action.kind is UndoKind.DELETE:
+        return session.delete(action.uri)
+    if action.kind is UndoKind.REPLACE_ACL:
+        assert action.acl is not None
+        return session.replace_acl(action.uri, action.acl)
+    assert action.value is not None
+    if action.kind is UndoKind.ADD:
+        return session.add(action.uri, action.value)
+    return session.replace(action.uri, action.value)
+
+
+async def _undo(session: IDMClientSession, action: UndoAction) -> None:
+    result = await send(OPERATION, action.kind.value, action.uri, lambda: _request(session, action))
+    if not result.status.is_success and result.status is not action.tolerated:
+        raise OperationFailed(OPERATION, action.kind.value, action.uri, result.status)
+
+
+async def _still_as_before(session: IDMClientSession, step: JournalStep) -> bool:
+    """For a step whose outcome is unknown: True when the client shows it was never applied."""
+    uri = step.uri
+    if isinstance(step, ReplaceACLStep):
+        acl_result = await send(OPERATION, "Get ACL", uri, lambda: session.get_acl(uri))
+        if acl_result.status is not Status.OK:
+            raise OperationFailed(OPERATION, "Get ACL", uri, acl_result.status)
+        return acl_result.acl == step.before
+    result = await send(OPERATION, "Get", uri, lambda: session.get(uri))
+    if result.status is Status.NOT_FOUND:
+        return isinstance(step, AddStep)
+    if result.status is not Status.OK or result.node is None:
+        raise OperationFailed(OPERATION, "Get", uri, result.status)
+    if isinstance(step, ReplaceStep):
+        return result.node.value == step.before
+    return isinstance(step, DeleteStep)  # a Delete is all or nothing: the node is still there
+
+
+async def _undo_entry(
+    session: IDMClientSession, journal: IUndoJournal, entry: JournalEntry
+) -> None:
+    step = entry.step
+    unknown = entry.state is StepState.PENDING and entry.undo_progress == 0
+    if unknown and await _still_as_before(session, step):
+        await journal.mark(entry.seq, StepState.UNDONE)
+        return
+    actions = undo_actions(step)
+    for index in range(entry.undo_progress, len(actions)):
+        await _undo(session, actions[index])
+        await journal.record_undo_progress(entry.seq, index + 1)
+    await journal.mark(entry.seq, StepState.UNDONE)
+
+
+def rollback(session: IDMClientSession, journal: IUndoJournal) -> Deferred[int]:
+    """Undo every step of ``journal`` through ``session``; fires with the number of steps undone.
+
+    ``session`` must act as the journal's server on the journal's device (else ValueError). On
+    failure (`OperationFailed`), the journal keeps what is left to undo.
+    """
+
+    async def run() -> int:
+        check_pair(session, journal)
+        undone = 0
+        for entry in reversed(await journal.entries()):
+            if entry.state in (StepState.FAILED, StepState.UNDONE):
+                continue
+            await _undo_entry(session, journal, entry)
+            undone += 1
+        await journal.discard()
+        log.info(
+            "rolled back {count} steps of journal {journal_id} on {device_id}",
+            count=undone,
+            journal_id=journal.journal_id,
+            device_id=session.device_id,
+        )
+        return undone
+
+    return Deferred.fromCoroutine(run())

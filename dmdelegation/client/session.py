@@ -1,0 +1,102 @@
+"""`IDMClientSession` over a tree held by this process (the embedded store, or a `MemoryTree`).
+
+Commands run synchronously on the storage; the Deferreds they return have already fired. A storage
+failure answers 500 and, the command being one transaction, changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import TypeVar
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from dmdelegation.client.interfaces import IDMClientSession
+from dmdelegation.tree import commands
+from dmdelegation.tree.acl import ACL
+from dmdelegation.tree.results import ACLResult, GetResult, Result
+from dmdelegation.tree.status import Status
+from dmdelegation.tree.storage import TreeStorage
+from dmdelegation.tree.uri import URI
+from dmdelegation.tree.value import Value
+
+_R = TypeVar("_R", Result, GetResult, ACLResult)
+
+
+@implementer(IDMClientSession)
+class TreeClientSession:
+    """The DM commands of ``server_id`` on the tree of ``device_id`` held in ``storage``."""
+
+    log = Logger()
+
+    def __init__(self, storage: TreeStorage, device_id: str, server_id: str) -> None:
+        self._storage = storage
+        self.device_id = device_id
+        self.server_id = server_id
+
+    def __repr__(self) -> str:
+        return f"<TreeClientSession {self.server_id!r} on {self.device_id!r}>"
+
+    def _run(
+        self, command: str, uri: URI, action: Callable[[], _R], failed: Callable[[Status], _R]
+    ) -> Deferred[_R]:
+        try:
+            result = action()
+        except sqlite3.Error as e:
+            self.log.error(
+                "{command} {uri} on {device_id} as {server_id}: storage failure ({error_type})",
+                command=command,
+                uri=str(uri),
+                device_id=self.device_id,
+                server_id=self.server_id,
+                error_type=type(e).__name__,
+            )
+            return succeed(failed(Status.COMMAND_FAILED))
+        if result.status is Status.PERMISSION_DENIED:
+            self.log.info(
+                "{command} {uri} on {device_id} denied to {server_id}",
+                command=command,
+                uri=str(uri),
+                device_id=self.device_id,
+                server_id=self.server_id,
+            )
+        return succeed(result)
+
+    def get(self, uri: URI) -> Deferred[GetResult]:
+        return self._run(
+            "Get", uri, lambda: commands.get(self._storage, self.server_id, uri), GetResult
+        )
+
+    def add(self, uri: URI, value: Value) -> Deferred[Result]:
+        return self._run(
+            "Add", uri, lambda: commands.add(self._storage, self.server_id, uri, value), Result
+        )
+
+    def replace(self, uri: URI, value: Value) -> Deferred[Result]:
+        return self._run(
+            "Replace",
+            uri,
+            lambda: commands.replace(self._storage, self.server_id, uri, value),
+            Result,
+        )
+
+    def delete(self, uri: URI) -> Deferred[Result]:
+        return self._run(
+            "Delete", uri, lambda: commands.delete(self._storage, self.server_id, uri), Result
+        )
+
+    def get_acl(self, uri: URI) -> Deferred[ACLResult]:
+        return self._run(
+            "Get ACL", uri, lambda: commands.get_acl(self._storage, self.server_id, uri), ACLResult
+        )
+
+    def replace_acl(self, uri: URI, acl: ACL) -> Deferred[Result]:
+        return self._run(
+            "Replace ACL",
+            uri,
+            lambda: commands.replace_acl(self._storage, self.server_id, uri, acl),
+            Result,
+        )

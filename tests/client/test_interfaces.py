@@ -1,0 +1,35 @@
+"""Every @implementer in the DM session component, fakes included, provides its interface."""
+
+from __future__ import annotations
+
+from twisted.logger import ILogObserver
+from zope.interface.verify import verifyObject
+
+from dmdelegation.client import IDMClientSession, IUndoJournal
+from dmdelegation.client.session import TreeClientSession
+from dmdelegation.client.testing import FailingJournal, Fault, FaultyClientSession
+from dmdelegation.tree.memory import MemoryTree
+
+from .helpers import Client, LogRecorder
+from .test_journal_order import JournalCheckingSession
+
+
+def test_embedded_sessions_provide_idmclientsession(client: Client) -> None:
+    assert verifyObject(IDMClientSession, client.session())
+    assert verifyObject(IDMClientSession, TreeClientSession(MemoryTree(), "dev", "srv"))
+
+
+def test_fake_sessions_provide_idmclientsession(client: Client) -> None:
+    faulty = FaultyClientSession(client.session(), 1, Fault.REFUSE)
+    assert verifyObject(IDMClientSession, faulty)
+    checking = JournalCheckingSession(client.session(), client.path, "delegation-1")
+    assert verifyObject(IDMClientSession, checking)
+
+
+def test_journals_provide_iundojournal(client: Client) -> None:
+    assert verifyObject(IUndoJournal, client.journal())
+    assert verifyObject(IUndoJournal, FailingJournal(client.journal(), 0))
+
+
+def test_the_log_recorder_is_a_log_observer() -> None:
+    assert verifyObject(ILogObserver, LogRecorder())

@@ -1,0 +1,171 @@
+"""Rollback puts the client back exactly: after each operation, after a restart, after a reply was
+lost, and when the rollback itself was interrupted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from twisted.internet.defer import Deferred
+
+from dmdelegation.client import (
+    IDMClientSession,
+    IUndoJournal,
+    JournalMismatch,
+    OperationFailed,
+    StepState,
+    add_bootstrap_entry,
+    create_account,
+    delete_own_account,
+    grant_rights,
+    remove_account,
+    remove_bootstrap_entry,
+    revoke_rights,
+    rollback,
+    set_no_auto_initial_session,
+)
+from dmdelegation.client.testing import (
+    Fault,
+    FaultyClientSession,
+    fired,
+    fired_error,
+    fired_failure,
+)
+from dmdelegation.tree import ROOT, URI, BootConfigEntry, NodeRecord
+from dmdelegation.tree.journal import DeleteStep
+
+from .helpers import DMS2, DMS2_ACCOUNT, OWNER, Client
+
+BOOT = BootConfigEntry(DMS2, "https://bootstrap.dms2.example.net/bs")
+
+
+def delegation(session: IDMClientSession, journal: IUndoJournal) -> Deferred[Any]:
+    """Everything DMS-1 does in one full delegation, then a revocation of another server."""
+
+    async def run() -> None:
+        await create_account(session, journal, DMS2_ACCOUNT)
+        await grant_rights(session, journal, URI.parse("./Vendor/Enterprise"), DMS2)
+        await add_bootstrap_entry(session, journal, BOOT)
+        await set_no_auto_initial_session(session, journal, DMS2, False)
+        await remove_bootstrap_entry(session, journal, DMS2)
+        await revoke_rights(session, journal, ROOT, DMS2)
+        await remove_account(session, journal, DMS2)
+        await delete_own_account(session, journal)
+
+    return Deferred.fromCoroutine(run())
+
+
+OPERATIONS: dict[str, Callable[[IDMClientSession, IUndoJournal], Deferred[Any]]] = {
+    "create_account": lambda s, j: create_account(s, j, DMS2_ACCOUNT),
+    "grant_rights": lambda s, j: grant_rights(s, j, ROOT, DMS2),
+    "revoke_rights": lambda s, j: revoke_rights(s, j, URI.parse("./Vendor"), DMS2),
+    "add_bootstrap_entry": lambda s, j: add_bootstrap_entry(s, j, BOOT),
+    "set_no_auto_initial_session": lambda s, j: set_no_auto_initial_session(s, j, OWNER, True),
+    "delete_own_account": delete_own_account,
+    "whole delegation": delegation,
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_rollback_restores_the_tree_exactly(client: Client, name: str) -> None:
+    before = client.records()
+    fired(OPERATIONS[name](client.session(), client.journal()))
+    assert client.records() != before
+    assert fired(rollback(client.session(), client.journal())) > 0
+    assert client.records() == before
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_rollback_restores_the_tree_after_a_restart(client: Client, name: str) -> None:
+    before = client.records()
+    fired(OPERATIONS[name](client.session(), client.journal()))
+    again = client.reopened()
+    try:
+        fired(rollback(again.session(), again.journal()))
+        assert again.records() == before
+        assert again.journals.journal_ids() == []
+    finally:
+        again.close()
+
+
+def test_rollback_undoes_a_change_whose_reply_was_lost(client: Client) -> None:
+    before = client.records()
+    faulty = FaultyClientSession(client.session(), 10, Fault.LOSE_REPLY, counted=["add"])
+    error = fired_error(create_account(faulty, client.journal(), DMS2_ACCOUNT), OperationFailed)
+    assert error.status is None
+    entries = fired(client.journal().entries())
+    assert entries[-1].state is StepState.PENDING
+    fired(rollback(client.session(), client.journal()))
+    assert client.records() == before
+
+
+def test_a_refused_change_is_recorded_failed_and_not_undone(client: Client) -> None:
+    before = client.records()
+    faulty = FaultyClientSession(client.session(), 10, Fault.REFUSE, counted=["add"])
+    fired_failure(create_account(faulty, client.journal(), DMS2_ACCOUNT))
+    entries = fired(client.journal().entries())
+    assert entries[-1].state is StepState.FAILED
+    assert all(e.state is StepState.APPLIED for e in entries[:-1])
+    fired(rollback(client.session(), client.journal()))
+    assert client.records() == before
+
+
+def test_a_delete_recorded_but_never_applied_is_left_alone(client: Client) -> None:
+    """A crash between journaling a Delete and sending it: rollback must not re-add (or lose)."""
+    before = client.records()
+    account = URI.parse("./DMAcc/1")
+    records = client.trees.records("IMEI:490154203237518", account)
+    fired(client.journal().append(DeleteStep(account, tuple(records))))
+    assert fired(rollback(client.session(), client.journal())) == 1
+    assert client.records() == before
+
+
+def test_a_delete_whose_reply_was_lost_is_undone(client: Client) -> None:
+    before = client.records()
+    faulty = FaultyClientSession(client.session(), 1, Fault.LOSE_REPLY, counted=["delete"])
+    fired_failure(delete_own_account(faulty, client.journal()))
+    assert client.records("./DMAcc/1") == []
+    fired(rollback(client.session(), client.journal()))
+    assert client.records() == before
+
+
+@pytest.mark.parametrize("fault_at", [1, 5, 17, 30])
+@pytest.mark.parametrize("fault", list(Fault))
+def test_an_interrupted_rollback_is_finished_by_running_it_again(
+    client: Client, fault_at: int, fault: Fault
+) -> None:
+    before = client.records()
+    fired(delegation(client.session(), client.journal()))
+    faulty = FaultyClientSession(client.session(), fault_at, fault)
+    assert fired_failure(rollback(faulty, client.journal())).check(OperationFailed)
+    again = client.reopened()
+    try:
+        fired(rollback(again.session(), again.journal()))
+        assert again.records() == before
+    finally:
+        again.close()
+
+
+def test_rollback_twice_is_harmless(client: Client) -> None:
+    before = client.records()
+    fired(grant_rights(client.session(), client.journal(), ROOT, DMS2))
+    fired(rollback(client.session(), client.journal()))
+    assert fired(rollback(client.session(), client.journal())) == 0
+    assert client.records() == before
+
+
+def test_rollback_needs_the_journal_server_and_device(client: Client) -> None:
+    fired(grant_rights(client.session(), client.journal(), ROOT, DMS2))
+    failure = fired_failure(rollback(client.session(DMS2), client.journal()))
+    assert failure.check(JournalMismatch)
+    assert fired(client.journal().entries()) != []
+
+
+def test_the_journal_holds_before_images_only_until_rollback(client: Client) -> None:
+    fired(delete_own_account(client.session(), client.journal()))
+    entries = fired(client.journal().entries())
+    assert isinstance(entries[0].step, DeleteStep)
+    assert all(isinstance(r, NodeRecord) for r in entries[0].step.before)
+    fired(rollback(client.session(), client.journal()))
+    assert client.journals.journal_ids() == []
