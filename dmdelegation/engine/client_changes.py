@@ -18,7 +18,7 @@ from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.rollback import rollback
 from dmdelegation.client.steps import OperationFailed
 from dmdelegation.engine.interfaces import ClientChangeFailed, IClientChanges
-from dmdelegation.engine.model import Session
+from dmdelegation.engine.model import Process, Session
 from dmdelegation.protocol import DMAcc
 from dmdelegation.tree import ROOT, URI, BootConfigEntry, Status
 
@@ -92,8 +92,23 @@ class JournaledClientChanges:
             await ops.delete_own_account(client, journal)
 
     def undo(self, session: Session) -> Deferred[None]:
+        """Roll the session's journal back. In the Bootstrap Server URL approach the client may
+        also have bootstrapped from DMS-2 in the meantime (a change our entry caused, but did
+        not make): that account goes too, through a journal of its own that is only discarded,
+        so that an undo interrupted by a restart and run again never re-creates it."""
+
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
             await rollback(client, journal)
+            if session.process is Process.DELEGATION_BOOTSTRAP:
+                cleanup = self.journals.open(
+                    f"{session.session_id}/bootstrapped", session.device_id, self.server_id
+                )
+                try:
+                    await ops.remove_account(client, cleanup, session.peer)
+                except OperationFailed as e:
+                    if e.status != Status.NOT_FOUND:
+                        raise
+                await cleanup.discard()
 
         return self._run(session, work)
 

@@ -18,6 +18,7 @@ from dmdelegation.engine.dms1_common import S
 from dmdelegation.engine.effects import ChangeClient, Request
 from dmdelegation.engine.effects import TreeChange as T
 from dmdelegation.engine.inputs import (
+    Abort,
     PeerUnreachable,
     PolicyDecided,
     Received,
@@ -58,7 +59,7 @@ def url_delivered(session: Session, inp: Received, ctx: Context) -> Transition:
 
 def entry_added(session: Session, _: TreeDone, ctx: Context) -> Transition:
     if session.aborted:
-        return c.fail(session, session.reason_code, session.reason, notify=False)
+        return c.fail(session, session.reason_code, session.reason, notify=session.notify)
     return Transition(waiting(session, S.AWAIT_BOOTSTRAP, "client_bootstrap", ctx))
 
 
@@ -73,6 +74,7 @@ def client_bootstrapped(session: Session, inp: Received, ctx: Context) -> Transi
 
 WAITS = (S.AWAIT_BOOTSTRAP, S.AWAIT_CONFIRMED)
 BUSY = (S.ADDING_ENTRY, S.PREPARING)
+WAITING_FOR_PEER = (S.REQUESTING, S.ASKING_URL, *WAITS)
 
 MACHINE = Machine(
     role=Role.DMS1,
@@ -98,6 +100,8 @@ MACHINE = Machine(
         **rows(WAITS, PeerUnreachable, c.unreachable),
         **rows((S.REQUESTING, S.ASKING_URL, *WAITS), DelegationFailure, c.peer_failed),
         **rows(BUSY, DelegationFailure, c.peer_failed_while_busy),
+        **rows(WAITING_FOR_PEER, Abort, c.aborted),
+        **rows(BUSY, Abort, c.aborted_while_busy),
     },
     on_restart={
         S.REQUESTING: c.resume_with(_request),

@@ -19,6 +19,7 @@ from dmdelegation.engine.effects import (
 )
 from dmdelegation.engine.effects import TreeChange as T
 from dmdelegation.engine.inputs import (
+    Abort,
     PeerUnreachable,
     PolicyDecided,
     Received,
@@ -31,6 +32,7 @@ from dmdelegation.protocol import DelegationConfirmed, DelegationResponse
 
 REQUEST_TIMEOUT = 408
 NOT_COMPLETED = 500
+CANCELLED = 514  # DM "operation cancelled"
 
 After = Callable[[Session, Context], Effect]
 """An effect computed from the session a transition leads to."""
@@ -140,13 +142,25 @@ def peer_failed_while_busy(session: Session, inp: Received, ctx: Context) -> Tra
     )
 
 
+def aborted(session: Session, inp: Abort, ctx: Context) -> Transition:
+    return fail(session, CANCELLED, f"aborted: {inp.reason}")
+
+
+def aborted_while_busy(session: Session, inp: Abort, ctx: Context) -> Transition:
+    """The running tree change finishes first; then it is undone and DMS-2 told."""
+    reason = f"aborted: {inp.reason}"
+    return Transition(
+        session.to(session.state, aborted=True, notify=True, reason_code=CANCELLED, reason=reason)
+    )
+
+
 def tree_failed(session: Session, inp: TreeFailed, ctx: Context) -> Transition:
     return fail(session.to(session.state, touched_client=True), inp.status, inp.reason)
 
 
 def prepared(session: Session, _: object, ctx: Context) -> Transition:
     if session.aborted:
-        return fail(session, session.reason_code, session.reason, notify=False)
+        return fail(session, session.reason_code, session.reason, notify=session.notify)
     return Transition(
         waiting(session, S.AWAIT_CONFIRMED, "peer", ctx), (Send(out.prepared(session)),)
     )

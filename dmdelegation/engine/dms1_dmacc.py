@@ -17,6 +17,7 @@ from dmdelegation.engine.dms1_common import S
 from dmdelegation.engine.effects import ChangeClient, Request
 from dmdelegation.engine.effects import TreeChange as T
 from dmdelegation.engine.inputs import (
+    Abort,
     PeerUnreachable,
     PolicyDecided,
     Received,
@@ -62,6 +63,7 @@ def bootstrap_confirmed(session: Session, inp: Received, ctx: Context) -> Transi
 
 WAITS = (S.AWAIT_BOOTSTRAP, S.AWAIT_CONFIRMED)
 BUSY = (S.PREPARING,)
+WAITING_FOR_PEER = (S.REQUESTING, *WAITS)
 
 
 def _request(session: Session, ctx: Context) -> Request:
@@ -88,6 +90,8 @@ MACHINE = Machine(
         **rows(WAITS, PeerUnreachable, c.unreachable),
         **rows((S.REQUESTING, *WAITS), DelegationFailure, c.peer_failed),
         **rows(BUSY, DelegationFailure, c.peer_failed_while_busy),
+        **rows(WAITING_FOR_PEER, Abort, c.aborted),
+        **rows(BUSY, Abort, c.aborted_while_busy),
     },
     on_restart={
         S.REQUESTING: c.resume_with(_request),

@@ -17,6 +17,7 @@ from dmdelegation.engine.dms1_common import NOT_COMPLETED
 from dmdelegation.engine.dms2_common import S
 from dmdelegation.engine.effects import Duty, Perform, Respond, Send
 from dmdelegation.engine.inputs import (
+    Abort,
     DutyDone,
     DutyFailed,
     PeerUnreachable,
@@ -89,6 +90,8 @@ MACHINE = Machine(
         **rows(WAITS, TimerExpired, c.timed_out),
         **rows(WAITS, PeerUnreachable, c.unreachable),
         **rows(OPEN, DelegationFailure, c.peer_failed),
+        (S.DONE, DelegationFailure): c.annulled,
+        **rows(OPEN, Abort, c.aborted),
     },
     on_restart={
         S.REQUESTING: c.resume_with(c.request_again),

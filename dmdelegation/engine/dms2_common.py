@@ -6,7 +6,13 @@ from __future__ import annotations
 import enum
 
 from dmdelegation.engine import messages_out as out
-from dmdelegation.engine.dms1_common import NOT_COMPLETED, REQUEST_TIMEOUT, After, reason_of
+from dmdelegation.engine.dms1_common import (
+    CANCELLED,
+    NOT_COMPLETED,
+    REQUEST_TIMEOUT,
+    After,
+    reason_of,
+)
 from dmdelegation.engine.effects import (
     Duty,
     Effect,
@@ -16,15 +22,25 @@ from dmdelegation.engine.effects import (
     Request,
     Respond,
     Send,
+    Unregister,
 )
 from dmdelegation.engine.inputs import (
+    Abort,
     DutyFailed,
     PeerUnreachable,
     PolicyDecided,
     Received,
     TimerExpired,
 )
-from dmdelegation.engine.machine import Context, Handler, Resumer, Transition, busy, waiting
+from dmdelegation.engine.machine import (
+    Context,
+    Handler,
+    OutOfOrder,
+    Resumer,
+    Transition,
+    busy,
+    waiting,
+)
 from dmdelegation.engine.model import Outcome, Session
 from dmdelegation.protocol import DelegationPrepared, DelegationResponse
 
@@ -101,6 +117,10 @@ def timed_out(session: Session, inp: TimerExpired, ctx: Context) -> Transition:
     return fail(session, REQUEST_TIMEOUT, f"no answer from {session.peer} ({inp.wait} timeout)")
 
 
+def aborted(session: Session, inp: Abort, ctx: Context) -> Transition:
+    return fail(session, CANCELLED, f"aborted: {inp.reason}")
+
+
 def duty_failed(session: Session, inp: DutyFailed, ctx: Context) -> Transition:
     return fail(session, NOT_COMPLETED, inp.reason)
 
@@ -108,6 +128,19 @@ def duty_failed(session: Session, inp: DutyFailed, ctx: Context) -> Transition:
 def peer_failed(session: Session, inp: Received, ctx: Context) -> Transition:
     code = reason_of(inp)
     return fail(session, code, f"{session.peer} failed the delegation ({code})", notify=False)
+
+
+def annulled(session: Session, inp: Received, ctx: Context) -> Transition:
+    """DELEGATION_FAILURE after we confirmed: our CONFIRMED never reached DMS-1, which gave up
+    and undid the client (5.3). The delegation is void: forget the device."""
+    if session.outcome is not Outcome.DELEGATED:
+        raise OutOfOrder(f"session {session.session_id} has ended ({session.outcome})")
+    code = reason_of(inp)
+    reason = f"{session.peer} failed the delegation after our confirmation ({code})"
+    return Transition(
+        session.to(S.DONE, outcome=Outcome.FAILED, reason=reason),
+        (Perform(Duty.FORGET_DEVICE), Unregister(), Finish(Outcome.FAILED, reason)),
+    )
 
 
 def prepared(session: Session, inp: Received, ctx: Context) -> Transition:

@@ -16,6 +16,7 @@ from dmdelegation.engine import messages_out as out
 from dmdelegation.engine.dms2_common import S
 from dmdelegation.engine.effects import CancelOutbox, Duty, Perform, Send
 from dmdelegation.engine.inputs import (
+    Abort,
     BootstrapSupplied,
     DutyDone,
     DutyFailed,
@@ -70,6 +71,8 @@ MACHINE = Machine(
         (S.OPENING, DutyDone): c.session_opened,
         (S.OPENING, DutyFailed): c.duty_failed,
         **rows(OPEN, DelegationFailure, c.peer_failed),
+        (S.DONE, DelegationFailure): c.annulled,
+        **rows(OPEN, Abort, c.aborted),
     },
     on_restart={
         S.REQUESTING: c.resume_with(c.request_again),

@@ -38,6 +38,7 @@ from dmdelegation.engine.effects import (
     Unregister,
 )
 from dmdelegation.engine.inputs import (
+    Abort,
     BootstrapSupplied,
     DutyDone,
     DutyFailed,
@@ -240,6 +241,20 @@ class Engine:
             delegation.subtree,
             delegation.full,
         )
+
+    def abort(self, session_id: str, reason: str = "operator") -> Session:
+        """Cancel a delegation in progress: the client is restored, the peer told (514)."""
+        session = self.store.get(session_id)
+        if session is None:
+            raise Refused(404, f"unknown session {session_id}")
+        try:
+            transition = machine_for(session.role, session.process).step(
+                session, Abort(reason), self._ctx()
+            )
+        except OutOfOrder as e:
+            raise Refused(409, e.reason) from None
+        self._apply(session, transition)
+        return transition.session
 
     def wait(self, session_id: str) -> Deferred[Session]:
         """Fires with the session once its process has ended."""

@@ -13,6 +13,13 @@ class Start:
 
 
 @frozen
+class Abort:
+    """The operator (or host) cancels a delegation in progress."""
+
+    reason: str
+
+
+@frozen
 class Received:
     """A message from the peer: an asynchronous one, a request, or the answer to our request."""
 
@@ -73,6 +80,7 @@ class DutyFailed:
 
 Input = (
     Start
+    | Abort
     | Received
     | PeerUnreachable
     | TimerExpired

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.task import Clock
@@ -64,7 +64,6 @@ def provision() -> DeviceProvision:
     )
 
 
-@implementer(IPeerTransport)
 class Wire:
     """The in-memory network between the engines."""
 
@@ -110,6 +109,7 @@ class Pair:
     """DMS-1 and DMS-2 engines sharing one embedded device store (the managed client)."""
 
     def __init__(self, tmp: Path, *, timeouts: Timeouts = TIMEOUTS) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
         self.tmp = tmp
         self.clock = Clock()
         self.clock.advance(1_000_000)
@@ -165,6 +165,19 @@ class Pair:
             self.clock.advance(max(0.0, nxt - self.clock.seconds()))
         del step
 
+    def settle_until(self, done: Callable[[], bool], seconds: float = 600) -> None:
+        """Let time pass, one scheduled call at a time, until ``done()`` holds."""
+        end = self.clock.seconds() + seconds
+        while not done():
+            calls = self.clock.getDelayedCalls()
+            assert calls, "nothing left to happen"
+            nxt = min(c.getTime() for c in calls)
+            assert nxt <= end, "it did not happen in time"
+            self.clock.advance(max(0.0, nxt - self.clock.seconds()))
+
+    def sent(self, root: str) -> bool:
+        return any(r == root for _, _, r in self.wire.trace)
+
     def tree(self) -> list[NodeRecord]:
         return self.clients.records(DEVICE)
 
@@ -189,4 +202,15 @@ def rights_of(pair: Pair, *, skip: str | None = None) -> dict[str, str]:
     return view
 
 
-Runner = Callable[[Pair], None]
+T = TypeVar("T")
+
+
+def fired(d: Deferred[T]) -> T:
+    """The result of a Deferred that must have fired already (its failure is raised)."""
+    results: list[T] = []
+    failures: list[Failure] = []
+    d.addCallbacks(results.append, failures.append)
+    if failures:
+        failures[0].raiseException()
+    assert results, "the Deferred has not fired"
+    return results[0]
