@@ -101,6 +101,9 @@ MACHINE = Machine(
         **rows((S.REQUESTING, S.ASKING_URL, *WAITS), DelegationFailure, c.peer_failed),
         **rows(BUSY, DelegationFailure, c.peer_failed_while_busy),
         **rows(WAITING_FOR_PEER, Abort, c.aborted),
+        (S.DONE, BootstrapConfirmed): c.after_failure,
+        (S.DONE, DelegationConfirmed): c.after_failure,
+        (S.DONE, DelegationFailure): c.failure_after_failure,
         **rows(BUSY, Abort, c.aborted_while_busy),
     },
     on_restart={

@@ -26,7 +26,15 @@ from dmdelegation.engine.inputs import (
     TimerExpired,
     TreeFailed,
 )
-from dmdelegation.engine.machine import Context, Handler, Resumer, Transition, busy, waiting
+from dmdelegation.engine.machine import (
+    Context,
+    Handler,
+    OutOfOrder,
+    Resumer,
+    Transition,
+    busy,
+    waiting,
+)
 from dmdelegation.engine.model import Outcome, Session
 from dmdelegation.protocol import DelegationConfirmed, DelegationResponse
 
@@ -196,6 +204,25 @@ def undo_failed(session: Session, inp: TreeFailed, ctx: Context) -> Transition:
 
 def peer_failed_while_undoing(session: Session, inp: Received, ctx: Context) -> Transition:
     return Transition(session.to(S.UNDOING, notify=False))
+
+
+FAILED_OUTCOMES = (Outcome.FAILED, Outcome.UNRESTORED, Outcome.REFUSED)
+
+
+def after_failure(session: Session, inp: Received, ctx: Context) -> Transition:
+    """DMS-2 goes on with a delegation that failed here (it missed our DELEGATION_FAILURE, e.g.
+    while it was down): tell it again."""
+    if session.outcome not in FAILED_OUTCOMES:
+        raise OutOfOrder(f"session {session.session_id} has ended ({session.outcome})")
+    code = session.reason_code if session.reason_code >= 300 else NOT_COMPLETED
+    return Transition(session, (Send(out.delegation_failure(session, code)),))
+
+
+def failure_after_failure(session: Session, inp: Received, ctx: Context) -> Transition:
+    """Both sides failed the delegation: nothing more to do."""
+    if session.outcome not in FAILED_OUTCOMES:
+        raise OutOfOrder(f"session {session.session_id} has ended ({session.outcome})")
+    return Transition(session)
 
 
 def resume_undo(session: Session, ctx: Context) -> Transition:

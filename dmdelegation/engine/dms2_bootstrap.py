@@ -91,6 +91,7 @@ MACHINE = Machine(
         **rows(WAITS, PeerUnreachable, c.unreachable),
         **rows(OPEN, DelegationFailure, c.peer_failed),
         (S.DONE, DelegationFailure): c.annulled,
+        (S.DONE, DelegationPrepared): c.after_failure,
         **rows(OPEN, Abort, c.aborted),
     },
     on_restart={

@@ -8,11 +8,13 @@ import enum
 from dmdelegation.engine import messages_out as out
 from dmdelegation.engine.dms1_common import (
     CANCELLED,
+    FAILED_OUTCOMES,
     NOT_COMPLETED,
     REQUEST_TIMEOUT,
     After,
     reason_of,
 )
+from dmdelegation.engine.dms1_common import after_failure as after_failure
 from dmdelegation.engine.effects import (
     Duty,
     Effect,
@@ -132,7 +134,10 @@ def peer_failed(session: Session, inp: Received, ctx: Context) -> Transition:
 
 def annulled(session: Session, inp: Received, ctx: Context) -> Transition:
     """DELEGATION_FAILURE after we confirmed: our CONFIRMED never reached DMS-1, which gave up
-    and undid the client (5.3). The delegation is void: forget the device."""
+    and undid the client (5.3). The delegation is void: forget the device. (After a failure
+    of ours, a second failure changes nothing.)"""
+    if session.outcome in FAILED_OUTCOMES:
+        return Transition(session)
     if session.outcome is not Outcome.DELEGATED:
         raise OutOfOrder(f"session {session.session_id} has ended ({session.outcome})")
     code = reason_of(inp)

@@ -72,6 +72,7 @@ MACHINE = Machine(
         (S.OPENING, DutyFailed): c.duty_failed,
         **rows(OPEN, DelegationFailure, c.peer_failed),
         (S.DONE, DelegationFailure): c.annulled,
+        (S.DONE, DelegationPrepared): c.after_failure,
         **rows(OPEN, Abort, c.aborted),
     },
     on_restart={

@@ -417,7 +417,14 @@ class Engine:
             responder = Deferred()
             responder.addTimeout(self.timeouts.request, self.clock)
             self._responders[session.session_id] = (message.ROOT, responder)
-        self._apply(session if not created else None, transition, inbound=message)
+        try:
+            self._apply(session if not created else None, transition, inbound=message)
+        except BaseException:
+            if responder is not None:
+                self._responders.pop(session.session_id, None)
+                responder.addErrback(lambda _: None)
+                responder.cancel()
+            raise
         if not synchronous:
             return succeed(None)
         if answer is not None:
@@ -706,7 +713,7 @@ class Engine:
             if self._timer_call.getTime() <= self._timers[0][0]:
                 return
             self._timer_call.cancel()
-        self._timer_call = self.clock.callLater(delay, self._timers_due)
+        self._timer_call = self.clock.callLater(delay, self._run, self._timers_due)
 
     def _timers_due(self) -> None:
         self._timer_call = None
@@ -731,7 +738,7 @@ class Engine:
 
         def run() -> None:
             self._calls.discard(call)
-            f(*args)
+            self._run(partial(f, *args))
 
         call = self.clock.callLater(delay, run)
         self._calls.add(call)

@@ -133,7 +133,7 @@ class Pair:
         peer = DMS2 if server_id == DMS1 else DMS1
         engine = Engine(
             server_id=server_id,
-            store=SessionStore(self.tmp / f"{server_id}.sqlite3"),
+            store=overrides.pop("store", None) or SessionStore(self.tmp / f"{server_id}.sqlite3"),
             transport=self.wire.endpoint(server_id),
             policy=overrides.pop(
                 "policy", ConfigPolicy({peer: PeerRule(we_delegate=server_id == DMS1)})
