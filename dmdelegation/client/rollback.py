@@ -81,7 +81,8 @@ async def _undo_entry(
     actions = undo_actions(step)
     for index in range(entry.undo_progress, len(actions)):
         await _undo(session, actions[index])
-        await journal.record_undo_progress(entry.seq, index + 1)
+        if index + 1 < len(actions):  # the last one is recorded by marking the step undone
+            await journal.record_undo_progress(entry.seq, index + 1)
     await journal.mark(entry.seq, StepState.UNDONE)
 
 

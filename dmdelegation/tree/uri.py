@@ -8,6 +8,7 @@ character. The depth, the length of a name and the length of the whole URI are b
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from attrs import frozen
@@ -35,6 +36,7 @@ def _needs_escape(char: str) -> bool:
     return char in _ESCAPED or char.isspace() or _is_control(char)
 
 
+@functools.lru_cache(maxsize=65536)
 def _escape(name: str) -> str:
     out: list[str] = []
     for char in name:
