@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -42,11 +43,16 @@ def show(args: argparse.Namespace) -> int:
         return _fail("show", f"{args.uri!r}: {e}")
     if not os.path.isfile(path):
         return _fail("show", f"no client store at {path}")
-    store = ClientTreeStore(path, read_only=True)
+    try:
+        store = ClientTreeStore(path, read_only=True)
+    except sqlite3.Error as e:
+        return _fail("show", f"{path} is not a client store ({e})")
     try:
         records = store.records(args.device, uri)
     except UnknownDevice as e:
         return _fail("show", str(e))
+    except sqlite3.Error as e:
+        return _fail("show", f"{path} is not a client store ({e})")
     finally:
         store.close()
     if not records:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from twisted.logger import ILogObserver
 from zope.interface.verify import verifyObject
 
@@ -33,3 +36,11 @@ def test_journals_provide_iundojournal(client: Client) -> None:
 
 def test_the_log_recorder_is_a_log_observer() -> None:
     assert verifyObject(ILogObserver, LogRecorder())
+
+
+def test_importing_the_component_installs_no_reactor() -> None:
+    code = (
+        "import sys, dmdelegation.tree, dmdelegation.client, dmdelegation.client.testing,"
+        " dmdelegation.commands.tree; sys.exit('twisted.internet.reactor' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

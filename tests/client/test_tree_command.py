@@ -73,6 +73,16 @@ def test_show_never_creates_a_store(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert list(tmp_path.iterdir()) == []
 
 
+def test_show_refuses_a_file_that_is_not_a_client_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.txt"
+    other.write_text("not a database at all, " * 100)
+    assert main(["tree", "show", "--store", str(other), DEVICE]) == 1
+    assert f"{other} is not a client store" in capsys.readouterr().err
+    assert other.read_text() == "not a database at all, " * 100
+
+
 def test_provision_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     device_file = tmp_path / "device.toml"
     device_file.write_text(GOOD, encoding="utf-8")
