@@ -22,7 +22,7 @@ import binascii
 import os
 import tomllib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from attrs import frozen
 
@@ -35,6 +35,8 @@ from dmdelegation.tree.uri import ROOT, URI, URIError
 from dmdelegation.tree.value import Value, ValueFormatError
 
 OWNER_ACCOUNT = DMACC_ROOT.child("1")
+
+_E = TypeVar("_E", AddrType, AuthLevel, AuthType)
 
 
 class ProvisioningError(ValueError):
@@ -111,8 +113,8 @@ def _optional_text(data: Mapping[str, Any], key: str, where: str) -> str | None:
 
 
 def _enum(
-    kind: Any, data: Mapping[str, Any], key: str, where: str, default: str | None = None
-) -> Any:
+    kind: type[_E], data: Mapping[str, Any], key: str, where: str, default: str | None = None
+) -> _E:
     text = _text(data, key, where, default)
     try:
         return kind(text)

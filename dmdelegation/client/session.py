@@ -1,12 +1,12 @@
 """`IDMClientSession` over a tree held by this process (the embedded store, or a `MemoryTree`).
 
 Commands run synchronously on the storage; the Deferreds they return have already fired. A storage
-failure answers 500 and, the command being one transaction, changes nothing.
+failure answers 500 and, the command being one transaction, changes nothing; the log says which
+command failed and the kind of error, never a value.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -45,7 +45,7 @@ class TreeClientSession:
     ) -> Deferred[_R]:
         try:
             result = action()
-        except sqlite3.Error as e:
+        except Exception as e:  # the command's transaction was rolled back: nothing changed
             self.log.error(
                 "{command} {uri} on {device_id} as {server_id}: storage failure ({error_type})",
                 command=command,
