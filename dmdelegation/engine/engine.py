@@ -74,7 +74,7 @@ from dmdelegation.protocol import (
     ProtocolError,
     decode,
 )
-from dmdelegation.protocol.redaction import shown
+from dmdelegation.protocol.redaction import redacted, shown
 from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine, SessionStore
 
 SYNCHRONOUS_REQUESTS = (DelegationRequest, BootstrapServerURLRequest, DelegationTerminationRequest)
@@ -157,6 +157,7 @@ class Engine:
 
     def stop(self) -> None:
         self.running = False
+        self.store.flush()
         for call in list(self._calls):
             if call.active():
                 call.cancel()
@@ -507,19 +508,22 @@ class Engine:
         outbox: list[tuple[str, bytes]] = []
         response: tuple[str, bytes] | None = None
         register: Delegation | None = None
+        bodies: dict[int, bytes] = {}  # each outgoing message is encoded once
         for effect in transition.effects:
-            if isinstance(effect, Send):
-                outbox.append((session.peer, effect.message.encode()))
             if isinstance(effect, Send | Request | Respond):
                 m = effect.message
-                log.append(LogLine(session.session_id, "out", m.ROOT, shown(m)))
+                body = bodies[id(effect)] = m.encode()
+                document = body.decode("utf-8") if redacted(m) is m else shown(m)
+                log.append(LogLine(session.session_id, "out", m.ROOT, document))
+            if isinstance(effect, Send):
+                outbox.append((session.peer, body))
             if isinstance(effect, Respond):
                 root = (
                     inbound.ROOT
                     if inbound is not None
                     else self._responders.get(session.session_id, ("", None))[0]
                 )
-                response = (root, effect.message.encode())
+                response = (root, body)
             if isinstance(effect, Register):
                 register = Delegation(
                     device_id=session.device_id,
@@ -562,15 +566,19 @@ class Engine:
             self._arm(session)
         outbox_ids = iter(commit.outbox_ids)
         for effect in transition.effects:
-            self._carry_out(session, effect, outbox_ids)
+            self._carry_out(session, effect, outbox_ids, bodies)
 
-    def _carry_out(self, session: Session, effect: object, outbox_ids: Any) -> None:
+    def _carry_out(
+        self, session: Session, effect: object, outbox_ids: Any, bodies: dict[int, bytes]
+    ) -> None:
         sid = session.session_id
         if isinstance(effect, Send):
             self._later(0, self._deliver, next(outbox_ids), 0)
         elif isinstance(effect, Request):
             deadline = self.clock.seconds() + self.timeouts.request
-            self._later(0, self._request, sid, session.peer, effect.message, deadline, 0)
+            self._later(
+                0, self._request, sid, session.peer, effect.message, bodies[id(effect)], deadline, 0
+            )
         elif isinstance(effect, Respond):
             pending = self._responders.pop(sid, None)
             if pending is not None:
@@ -749,10 +757,16 @@ class Engine:
     # ------------------------------------------------------------------ peer exchanges
 
     def _request(
-        self, session_id: str, peer: str, message: Message, deadline: float, attempt: int
+        self,
+        session_id: str,
+        peer: str,
+        message: Message,
+        body: bytes,
+        deadline: float,
+        attempt: int,
     ) -> None:
         remaining = deadline - self.clock.seconds()
-        d = self.transport.request(peer, message.encode())
+        d = self.transport.request(peer, body)
         d.addTimeout(max(remaining, 0.001), self.clock)
 
         def answered(body: bytes) -> None:
@@ -777,6 +791,7 @@ class Engine:
                     session_id,
                     peer,
                     message,
+                    body,
                     deadline,
                     attempt + 1,
                 )

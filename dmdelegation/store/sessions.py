@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
 from attrs import field, frozen
@@ -155,7 +156,15 @@ def _delegation(row: sqlite3.Row) -> Delegation:
 
 
 class SessionStore:
-    """SQLite-backed durable state of one engine."""
+    """SQLite-backed durable state of one engine.
+
+    Recently used sessions are kept in a small LRU cache (reads of a session between two of its
+    transitions cost nothing). Deliveries are acknowledged lazily: ``delivered`` removes the
+    item from view at once and from disk with the next commit; a crash in between only means
+    the message is sent again, which the receiver recognises as a replay.
+    """
+
+    CACHE_SIZE = 4096
 
     def __init__(self, path: str | os.PathLike[str], *, durability: str = "normal") -> None:
         self.path = str(path)
@@ -165,19 +174,36 @@ class SessionStore:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
         self._db.executescript(SCHEMA)
+        self._cache: OrderedDict[str, Session] = OrderedDict()
+        self._delivered: set[int] = set()
         if self.path != ":memory:":
             os.chmod(self.path, 0o600)  # the outbox holds DMAcc credentials until delivered
 
     def close(self) -> None:
+        self.flush()
         self._db.close()
 
     # sessions
 
     def get(self, session_id: str) -> Session | None:
+        cached = self._cache.get(session_id)
+        if cached is not None:
+            self._cache.move_to_end(session_id)
+            return cached
         row = self._db.execute(
             f"SELECT {_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
         ).fetchone()
-        return None if row is None else _session(row)
+        if row is None:
+            return None
+        session = _session(row)
+        self._remember(session)
+        return session
+
+    def _remember(self, session: Session) -> None:
+        self._cache[session.session_id] = session
+        self._cache.move_to_end(session.session_id)
+        if len(self._cache) > self.CACHE_SIZE:
+            self._cache.popitem(last=False)
 
     def open_sessions(self) -> Iterator[Session]:
         for row in self._db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL"):
@@ -210,6 +236,8 @@ class SessionStore:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
+            if self._delivered:
+                db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in self._delivered])
             s = c.session
             if c.created:
                 placeholders = ", ".join("?" * 21)
@@ -270,8 +298,11 @@ class SessionStore:
                 )
         except BaseException:
             db.execute("ROLLBACK")
+            self._cache.pop(c.session.session_id, None)
             raise
         db.execute("COMMIT")
+        self._delivered.clear()
+        self._remember(c.session)
         return c
 
     # inbox: replays
@@ -289,16 +320,28 @@ class SessionStore:
         rows = self._db.execute(
             "SELECT id, session_id, peer, body, created FROM outbox ORDER BY id"
         )
-        return [OutboxItem(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        items = (OutboxItem(r[0], r[1], r[2], r[3], r[4]) for r in rows)
+        return [item for item in items if item.id not in self._delivered]
 
     def outbox_item(self, item_id: int) -> OutboxItem | None:
+        if item_id in self._delivered:
+            return None
         r = self._db.execute(
             "SELECT id, session_id, peer, body, created FROM outbox WHERE id = ?", (item_id,)
         ).fetchone()
         return None if r is None else OutboxItem(r[0], r[1], r[2], r[3], r[4])
 
     def delivered(self, item_id: int) -> None:
-        self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+        """The item reached its peer: gone now, and from disk with the next commit."""
+        self._delivered.add(item_id)
+
+    def flush(self) -> None:
+        """Write pending delivery acknowledgements now (also done by every commit)."""
+        if self._delivered:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in self._delivered])
+            self._db.execute("COMMIT")
+            self._delivered.clear()
 
     # registry
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -108,11 +109,15 @@ class Endpoint:
 class Pair:
     """DMS-1 and DMS-2 engines sharing one embedded device store (the managed client)."""
 
-    def __init__(self, tmp: Path, *, timeouts: Timeouts = TIMEOUTS) -> None:
+    def __init__(
+        self, tmp: Path, *, timeouts: Timeouts = TIMEOUTS, clock: IReactorTime | None = None
+    ) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         self.tmp = tmp
-        self.clock = Clock()
-        self.clock.advance(1_000_000)
+        if clock is None:
+            clock = Clock()
+            clock.advance(1_000_000)
+        self.clock: Any = clock
         self.wire = Wire()
         self.timeouts = timeouts
         self.clients = ClientTreeStore(tmp / "clients.sqlite3")

@@ -1,0 +1,117 @@
+"""Engine throughput and memory: complete in-memory DMAcc delegations per second, and the
+memory one open session costs with 10 000 and 100 000 sessions open.
+
+Delegations: a DMS-1 and a DMS-2 engine back to back (in-memory transport that encodes and
+decodes every message, a Clock), each delegation on its own embedded device, with every state
+change, undo-journal step and tree change committed to the SQLite files as in production.
+Memory: DMS-2 asks DMS-1 for N delegations; DMS-1 accepts each and waits for BOOTSTRAP_CONFIRMED,
+so N sessions are open with a timer each; the figure is the growth of the process (Python heap
+by tracemalloc, and resident size) divided by N.
+
+Last line: one JSON object with ``delegations_per_s``, ``bytes_per_session_10k``,
+``bytes_per_session_100k`` (resident) and the Python-heap figures.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.heapclock import HeapClock
+from dmdelegation.engine.model import Outcome
+from dmdelegation.protocol import DelegationRequest
+from tests.engine.harness import DMS2, Pair, provision
+
+DELEGATIONS = 200
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def delegations_per_second(tmp: Path) -> float:
+    clock = HeapClock(1_000_000)
+    pair = Pair(tmp, clock=clock)
+    template = provision()
+    devices = []
+    for i in range(DELEGATIONS):
+        device = f"IMEI:{i:015d}"
+        pair.clients.provision(
+            type(template)(
+                devinfo=type(template.devinfo)(dev_id=device, man="Acme", mod="Phone 3"),
+                owner=template.owner,
+                nodes=template.nodes,
+                acls=template.acls,
+            )
+        )
+        devices.append(device)
+    start = time.perf_counter()
+    sessions = [pair.dms1.delegate(d, DMS2, "./Vendor/Enterprise") for d in devices]
+    clock.run(horizon=60)
+    elapsed = time.perf_counter() - start
+    outcomes = {pair.dms1.store.get(s.session_id).outcome for s in sessions}  # type: ignore[union-attr]
+    assert outcomes == {Outcome.DELEGATED}, outcomes
+    return DELEGATIONS / elapsed
+
+
+def bytes_per_open_session(tmp: Path, n: int) -> tuple[float, float]:
+    pair = Pair(tmp, clock=HeapClock(1_000_000))
+    engine = pair.dms1
+    gc.collect()
+    tracemalloc.start()
+    heap0 = tracemalloc.get_traced_memory()[0]
+    rss0 = _rss()
+    for i in range(n):
+        request = DelegationRequest(
+            server_id=DMS2,
+            device_id=f"IMEI:{i:015d}",
+            device_man="Acme",
+            device_mod="Phone 3",
+            dm_tree_uri="./Vendor/Enterprise",
+            is_delegation_full=False,
+            session_id=f"{i:032x}",
+        )
+        engine.receive(DMS2, request)
+    gc.collect()
+    heap = (tracemalloc.get_traced_memory()[0] - heap0) / n
+    rss = (_rss() - rss0) / n
+    tracemalloc.stop()
+    assert engine.store.count_open() == n
+    assert len(engine._timers) == n
+    return heap, rss
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        rate = delegations_per_second(Path(d) / "rate")
+        heap10, rss10 = bytes_per_open_session(Path(d) / "m10", 10_000)
+        heap100, rss100 = bytes_per_open_session(Path(d) / "m100", 100_000)
+    print(f"complete DMAcc delegations (both engines, {DELEGATIONS} devices): {rate:,.0f}/s")
+    print(f"memory per open session, 10 000 open:  {rss10:,.0f} B resident, {heap10:,.0f} B heap")
+    print(f"memory per open session, 100 000 open: {rss100:,.0f} B resident, {heap100:,.0f} B heap")
+    print(
+        json.dumps(
+            {
+                "delegations_per_s": round(rate, 1),
+                "bytes_per_session_10k": round(rss10),
+                "bytes_per_session_100k": round(rss100),
+                "heap_bytes_per_session_10k": round(heap10),
+                "heap_bytes_per_session_100k": round(heap100),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
