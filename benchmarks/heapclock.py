@@ -21,6 +21,7 @@ class HeapClock:
         self.now = now
         self._heap: list[tuple[float, int, DelayedCall]] = []
         self._order = itertools.count()
+        self._cancelled = 0
 
     def seconds(self) -> float:
         return self.now
@@ -29,10 +30,19 @@ class HeapClock:
         self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any
     ) -> DelayedCall:
         call = DelayedCall(
-            self.now + delay, callable, args, kw, lambda c: None, self._push, self.seconds
+            self.now + delay, callable, args, kw, self._cancel, self._push, self.seconds
         )
         self._push(call)
         return call
+
+    def _cancel(self, call: DelayedCall) -> None:
+        """Cancelled calls leave the heap lazily; it is rebuilt when they are most of it (as
+        ``ReactorBase`` does)."""
+        self._cancelled += 1
+        if self._cancelled > 50 and self._cancelled > len(self._heap) // 2:
+            self._heap = [entry for entry in self._heap if entry[2].active()]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
 
     def _push(self, call: DelayedCall) -> None:
         heapq.heappush(self._heap, (call.time, next(self._order), call))
