@@ -1,0 +1,288 @@
+"""The daemon's configuration: one TOML file, checked whole before anything starts.
+
+Every key is documented in docs/configuration.md (with a commented example in
+``deploy/dmdelegation.example.toml``). A bad configuration raises :class:`ConfigError` whose
+message is one line naming the key (``peers[1].url: ...``). Relative paths are relative to the
+configuration file's directory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+from attrs import field, frozen
+
+from dmdelegation.engine.machine import Timeouts
+from dmdelegation.tree import URI, URIError
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot work; the message names the key."""
+
+
+@frozen
+class TLSConfig:
+    certificate: Path  # PEM: this server's certificate (chain), presented both ways
+    key: Path  # PEM private key
+    ca: tuple[Path, ...]  # CAs whose certificates this server trusts for its peers
+
+
+@frozen
+class PeerConfig:
+    """A server this one delegates to or is delegated by.
+
+    Its certificate is recognised by ``pin_sha256`` (the SHA-256 of the DER certificate) or, when
+    no pin is set, by a chain to one of ``tls.ca`` and a DNS or URI name (``name``, by default
+    the URL's host) checked with service_identity.
+    """
+
+    server_id: str
+    url: str
+    name: str
+    pin_sha256: str | None = None
+    we_delegate: bool = True  # True: the peer is a delegated server of ours (we are DMS-1)
+    accept: bool = True  # accept its DELEGATION_REQ (subject to the next two)
+    subtrees: tuple[str, ...] = (".",)
+    allow_full: bool = True
+
+
+@frozen
+class DelegatedConfig:
+    """This server as a delegated server (DMS-2), with the embedded duties."""
+
+    dm_url: str
+    bootstrap_url: str
+
+
+@frozen
+class Config:
+    server_id: str
+    state_dir: Path
+    tls: TLSConfig
+    listen: tuple[str, ...]  # endpoint strings for the mutual-TLS delegation interface
+    path: str  # the interface's URL path (``.../<interface_name>``)
+    max_body: int
+    admin: str  # endpoint string of the admin API (loopback TCP or unix socket)
+    peers: tuple[PeerConfig, ...]
+    delegated: DelegatedConfig
+    timeouts: Timeouts = field(factory=Timeouts)
+    client_store: Path | None = None
+    durability: str = "normal"
+    source: Path | None = None
+
+    def peer(self, server_id: str) -> PeerConfig | None:
+        return next((p for p in self.peers if p.server_id == server_id), None)
+
+    @property
+    def sessions_db(self) -> Path:
+        return self.state_dir / "sessions.sqlite3"
+
+    @property
+    def journals_db(self) -> Path:
+        return self.state_dir / "journals.sqlite3"
+
+    @property
+    def clients_db(self) -> Path:
+        return self.client_store or self.state_dir / "clients.sqlite3"
+
+
+class _Reader:
+    """Typed access to a TOML table, naming the key in every error."""
+
+    def __init__(self, data: Mapping[str, Any], where: str, base: Path) -> None:
+        self.data = data
+        self.where = where
+        self.base = base
+        self.seen: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.where}{key}"
+
+    def get(self, key: str, kind: type, default: Any = ..., *, name: str | None = None) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise ConfigError(f"{self._key(key)}: required")
+            return default
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{self._key(key)}: expected {name or kind.__name__}")
+        return value
+
+    def text(self, key: str, default: Any = ...) -> Any:
+        value = self.get(key, str, default, name="a string")
+        if isinstance(value, str) and not value.strip():
+            raise ConfigError(f"{self._key(key)}: must not be empty")
+        return value
+
+    def path(self, key: str, *, must_exist: bool = True, default: Any = ...) -> Any:
+        value = self.text(key, default)
+        if not isinstance(value, str):
+            return value
+        path = (self.base / value).resolve()
+        if must_exist and not path.exists():
+            raise ConfigError(f"{self._key(key)}: {path} does not exist")
+        return path
+
+    def texts(self, key: str, default: Any = ...) -> tuple[str, ...]:
+        value = self.get(key, list, default, name="a list of strings")
+        if not isinstance(value, list):
+            return tuple(value)
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"{self._key(key)}: expected a list of non-empty strings")
+        return tuple(value)
+
+    def table(self, key: str, default: Any = ...) -> _Reader:
+        value = self.get(key, dict, {} if default is not ... else ..., name="a table")
+        return _Reader(value, f"{self._key(key)}.", self.base)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise ConfigError(f"{self._key(unknown[0])}: unknown key")
+
+
+def _url(reader: _Reader, key: str) -> str:
+    url = reader.text(key)
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(f"{reader.where}{key}: expected an https:// URL, got {url!r}")
+    return str(url)
+
+
+def _timeouts(reader: _Reader) -> Timeouts:
+    defaults = Timeouts()
+    values = {}
+    for name in (f.name for f in attrs.fields(Timeouts)):
+        value = reader.get(name, float, getattr(defaults, name), name="a number of seconds")
+        if value <= 0:
+            raise ConfigError(f"{reader.where}{name}: must be positive")
+        values[name] = value
+    reader.done()
+    return Timeouts(**values)
+
+
+def _peer(reader: _Reader) -> PeerConfig:
+    server_id = reader.text("server_id")
+    url = _url(reader, "url")
+    pin = reader.text("pin_sha256", None)
+    if pin is not None:
+        pin = pin.replace(":", "").lower()
+        if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
+            raise ConfigError(f"{reader.where}pin_sha256: expected 64 hexadecimal digits")
+    subtrees = reader.texts("subtrees", (".",))
+    for uri in subtrees:
+        try:
+            URI.parse(uri)
+        except URIError as e:
+            raise ConfigError(f"{reader.where}subtrees: {uri!r}: {e}") from None
+    peer = PeerConfig(
+        server_id=server_id,
+        url=url,
+        name=reader.text("name", urlsplit(url).hostname),
+        pin_sha256=pin,
+        we_delegate=reader.get("we_delegate", bool, True, name="true or false"),
+        accept=reader.get("accept", bool, True, name="true or false"),
+        subtrees=subtrees,
+        allow_full=reader.get("allow_full", bool, True, name="true or false"),
+    )
+    reader.done()
+    return peer
+
+
+def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Config:
+    """The configuration in ``data`` (a parsed TOML document); paths relative to ``base``."""
+    top = _Reader(data, "", base)
+    server_id = top.text("server_id")
+    state_dir = top.path("state_dir", must_exist=False)
+    tls_table = top.table("tls")
+    tls = TLSConfig(
+        certificate=tls_table.path("certificate"),
+        key=tls_table.path("key"),
+        ca=tuple((base / p).resolve() for p in tls_table.texts("ca")),
+    )
+    for i, ca in enumerate(tls.ca):
+        if not ca.exists():
+            raise ConfigError(f"tls.ca[{i}]: {ca} does not exist")
+    if not tls.ca:
+        raise ConfigError("tls.ca: at least one CA is required (peers must be authenticated)")
+    tls_table.done()
+    delegation = top.table("delegation")
+    listen = delegation.texts("listen")
+    if not listen:
+        raise ConfigError("delegation.listen: at least one endpoint is required")
+    path = delegation.text("path", "/delegation")
+    if not path.startswith("/"):
+        raise ConfigError("delegation.path: must start with '/'")
+    max_body = delegation.get("max_body", int, 64 * 1024, name="an integer")
+    if not 1024 <= max_body <= 1024 * 1024:
+        raise ConfigError("delegation.max_body: must be between 1024 and 1048576 bytes")
+    delegation.done()
+    admin_table = top.table("admin")
+    admin = admin_table.text("listen")
+    if not (
+        admin.startswith("unix:") or "interface=127.0.0.1" in admin or "interface=::1" in admin
+    ):
+        raise ConfigError(
+            "admin.listen: must be a unix socket or bound to loopback (interface=127.0.0.1)"
+        )
+    admin_table.done()
+    peers = []
+    raw_peers = top.get("peers", list, [], name="an array of tables ([[peers]])")
+    ids: set[str] = set()
+    for i, raw in enumerate(raw_peers):
+        if not isinstance(raw, dict):
+            raise ConfigError(f"peers[{i}]: expected a table")
+        peer = _peer(_Reader(raw, f"peers[{i}].", base))
+        if peer.server_id in ids or peer.server_id == server_id:
+            raise ConfigError(f"peers[{i}].server_id: {peer.server_id!r} appears twice")
+        ids.add(peer.server_id)
+        peers.append(peer)
+    dms2 = top.table("dms2")
+    delegated = DelegatedConfig(
+        dm_url=_url(dms2, "dm_url"), bootstrap_url=_url(dms2, "bootstrap_url")
+    )
+    dms2.done()
+    timeouts = _timeouts(top.table("timeouts", {}))
+    store = top.table("store", {})
+    durability = store.text("durability", "normal")
+    if durability not in ("normal", "full"):
+        raise ConfigError("store.durability: expected 'normal' or 'full'")
+    client_store = store.path("clients", must_exist=False, default=None)
+    store.done()
+    top.done()
+    return Config(
+        server_id=server_id,
+        state_dir=state_dir,
+        tls=tls,
+        listen=listen,
+        path=path,
+        max_body=max_body,
+        admin=admin,
+        peers=tuple(peers),
+        delegated=delegated,
+        timeouts=timeouts,
+        client_store=client_store,
+        durability=durability,
+        source=source,
+    )
+
+
+def load(path: str | Path) -> Config:
+    """Read and check the configuration file at ``path``."""
+    source = Path(path).resolve()
+    try:
+        with open(source, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return parse(data, source.parent, source)
