@@ -1,5 +1,7 @@
 """DM session component speed: one DMAcc creation + one ACL grant + their rollback, on trees of
-1 000, 10 000 and 100 000 nodes in the embedded store (SQLite, WAL, every commit synced).
+1 000, 10 000 and 100 000 nodes in the embedded store (SQLite, WAL, the default durability
+"normal": every commit survives the death of the process; ``--durability full``: every commit is
+also synced to disk).
 
 One operation: ``create_account`` (the 21 nodes of a DMAcc), ``grant_rights`` on a small subtree,
 then ``rollback`` of both, each change journaled on disk before it is applied. Operations repeat
@@ -15,6 +17,7 @@ Last line: one JSON object, ``{"ops_per_s_1k": ..., "ops_per_s_10k": ..., "ops_p
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 import time
@@ -29,6 +32,7 @@ from dmdelegation.client import (
     grant_rights,
     rollback,
 )
+from dmdelegation.client.database import DEFAULT_DURABILITY, DURABILITIES, Durability
 from dmdelegation.client.testing import fired
 from dmdelegation.protocol.dmacc import AppAddr, AppAuth, AuthLevel, AuthType, DMAcc
 from dmdelegation.tree import ACL, ROOT, URI, NodeRecord, Value
@@ -83,10 +87,12 @@ def _tree(size: int) -> Iterator[NodeRecord]:
 
 
 class Bench:
-    def __init__(self, directory: Path, size: int) -> None:
+    def __init__(
+        self, directory: Path, size: int, durability: Durability = DEFAULT_DURABILITY
+    ) -> None:
         path = directory / f"clients-{size}.sqlite3"
-        self.trees = ClientTreeStore(path)
-        self.journals = SQLiteJournalStore(path)
+        self.trees = ClientTreeStore(path, durability=durability)
+        self.journals = SQLiteJournalStore(path, durability=durability)
         self.trees.add_device(DEVICE, _tree(size))
         self.size = len(self.trees.records(DEVICE))
         self.before = self.trees.records(DEVICE)
@@ -113,8 +119,11 @@ class Bench:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--durability", choices=DURABILITIES, default=DEFAULT_DURABILITY)
+    durability: Durability = parser.parse_args().durability
     with tempfile.TemporaryDirectory() as directory:
-        benches = {name: Bench(Path(directory), size) for name, size in SIZES.items()}
+        benches = {name: Bench(Path(directory), size, durability) for name, size in SIZES.items()}
         for name, bench in benches.items():
             print(f"tree {name}: {bench.size} nodes")
             bench.operation()  # warm-up

@@ -1,4 +1,14 @@
-"""The embedded SQLite database: one file, write-ahead log, every commit synced to disk."""
+"""The embedded SQLite database: one file, write-ahead log, every commit durable.
+
+How durable is a choice (`Durability`):
+
+- ``"normal"`` (the default): WAL with ``synchronous=NORMAL``. A commit is in the write-ahead log
+  (handed to the operating system) before it returns, so it survives the death of the process at
+  any point: a daemon killed mid-delegation comes back and finishes or rolls back. A power cut or
+  an operating system crash may lose the last commits (never corrupt the file).
+- ``"full"``: WAL with ``synchronous=FULL``: every commit is also synced to the disk before it
+  returns, so it survives a power cut too, at the price of an fsync per commit.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +17,35 @@ import os
 import sqlite3
 import urllib.parse
 from collections.abc import Iterator
+from typing import Literal, get_args
 
 BUSY_TIMEOUT_MS = 5000
 
+Durability = Literal["normal", "full"]
+DURABILITIES: tuple[Durability, ...] = get_args(Durability)
+DEFAULT_DURABILITY: Durability = "normal"
 
-def open_database(path: str | os.PathLike[str], *, read_only: bool = False) -> sqlite3.Connection:
+
+def check_durability(durability: str) -> Durability:
+    """``durability`` if it is one of `DURABILITIES`, else ValueError."""
+    for known in DURABILITIES:
+        if durability == known:
+            return known
+    raise ValueError(f"durability must be one of {', '.join(DURABILITIES)}, not {durability!r}")
+
+
+def open_database(
+    path: str | os.PathLike[str],
+    *,
+    read_only: bool = False,
+    durability: Durability = DEFAULT_DURABILITY,
+) -> sqlite3.Connection:
     """A connection in autocommit mode; use `transaction` for anything that must stay together.
 
-    ``read_only`` opens an existing file without ever creating or changing it.
+    ``read_only`` opens an existing file without ever creating or changing it. ``durability``:
+    ``"normal"`` survives the death of the process, ``"full"`` also a power cut (see above).
     """
+    synchronous = check_durability(durability).upper()
     if read_only:
         target = "file:" + urllib.parse.quote(os.fspath(path)) + "?mode=ro"
         conn = sqlite3.connect(target, uri=True, isolation_level=None)
@@ -23,7 +53,7 @@ def open_database(path: str | os.PathLike[str], *, read_only: bool = False) -> s
         conn = sqlite3.connect(os.fspath(path), isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
     return conn
 
 

@@ -1,7 +1,8 @@
 """Durable undo journals in SQLite (one file, WAL; it may be the client store's file).
 
-Every method commits (and syncs) before its Deferred fires, so a step appended before a change is
-on disk before the change is sent, and a journal opened again after a restart holds every step.
+Every method commits before its Deferred fires (synced to disk too with ``durability="full"``), so
+a step appended before a change is on disk before the change is sent, and a journal opened again
+after a restart (of the process; with "full", also of the machine) holds every step.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from collections.abc import Sequence
 from twisted.internet.defer import Deferred, maybeDeferred
 from zope.interface import implementer
 
-from dmdelegation.client.database import open_database, transaction
+from dmdelegation.client.database import (
+    DEFAULT_DURABILITY,
+    Durability,
+    open_database,
+    transaction,
+)
 from dmdelegation.client.interfaces import IUndoJournal
 from dmdelegation.client.journal_entry import JournalEntry, StepState
 from dmdelegation.tree.journal import JournalStep, decode_step, encode_step
@@ -40,11 +46,18 @@ class JournalMismatch(ValueError):
 
 
 class SQLiteJournalStore:
-    """The undo journals kept in the SQLite file at ``path``."""
+    """The undo journals kept in the SQLite file at ``path``.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    ``durability``: ``"normal"`` (a step survives the death of the process) or ``"full"`` (it
+    also survives a power cut); see `dmdelegation.client.database`.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, durability: Durability = DEFAULT_DURABILITY
+    ) -> None:
         self.path = os.fspath(path)
-        self._conn = open_database(self.path)
+        self.durability = durability
+        self._conn = open_database(self.path, durability=durability)
         self._conn.executescript(SCHEMA)
 
     def close(self) -> None:

@@ -9,7 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from dmdelegation.client.database import open_database, transaction
+from dmdelegation.client.database import (
+    DEFAULT_DURABILITY,
+    Durability,
+    open_database,
+    transaction,
+)
 from dmdelegation.client.provisioning import DeviceProvision
 from dmdelegation.client.session import TreeClientSession
 from dmdelegation.client.sqlite_tree import SCHEMA, SQLiteTreeStorage
@@ -56,11 +61,22 @@ def _check_records(records: list[NodeRecord]) -> None:
 
 
 class ClientTreeStore:
-    """Managed client trees in the SQLite file at ``path`` (created if missing, WAL mode)."""
+    """Managed client trees in the SQLite file at ``path`` (created if missing, WAL mode).
 
-    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
+    ``durability``: ``"normal"`` (commits survive the death of the process) or ``"full"`` (they
+    also survive a power cut); see `dmdelegation.client.database`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        durability: Durability = DEFAULT_DURABILITY,
+    ) -> None:
         self.path = os.fspath(path)
-        self._conn = open_database(self.path, read_only=read_only)
+        self.durability = durability
+        self._conn = open_database(self.path, read_only=read_only, durability=durability)
         if not read_only:
             self._conn.executescript(SCHEMA)
 
