@@ -1,0 +1,333 @@
+"""The admin API: JSON over HTTP on a loopback port or a unix socket (never the public
+delegation endpoint). The ``dmdelegation`` command is its client.
+
+    GET  /health                          {"server_id": ..., "open_sessions": n}
+    POST /delegate   {device, to, subtree, full, method}        DMS-1 starts
+    POST /request    {device, from, subtree, full, method}      DMS-2 starts
+    POST /revoke     {device, subtree, mode: asked|forced, notify}
+    POST /give-back  {device, subtree}                          requested revocation
+    POST /abort      {session}
+    GET  /status[?device=D]               delegations in force and open sessions
+    GET  /sessions[?device=D&open=1]      sessions, newest last
+    GET  /sessions/<id>[?after=n]         one session and its message log (redacted)
+    GET  /sessions/<id>/wait[?timeout=s]  answers when the process has ended (or at timeout)
+    GET  /tree?device=D[&uri=U]           the device's tree, secrets masked
+    POST /devices    (a provisioning file, TOML)                a new embedded device
+
+Errors: the status of the engine's refusal (404, 409, ...) or 400, with ``{"error": reason}``.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from dmdelegation.client.provisioning import ProvisioningError, parse_provision
+from dmdelegation.client.store import ClientTreeStore, DeviceTreeError, UnknownDevice
+from dmdelegation.engine.engine import Engine, Refused
+from dmdelegation.engine.model import Delegation, Session
+from dmdelegation.protocol import DelegationMethod
+from dmdelegation.tree.display import display_lines
+from dmdelegation.tree.uri import URI, URIError
+
+log = Logger()
+MAX_BODY = 64 * 1024
+METHODS = {"dmacc": DelegationMethod.DMACC, "bootstrap-url": DelegationMethod.BOOTSTRAP_SERVER_URL}
+
+
+class BadRequest(Exception):
+    pass
+
+
+def session_json(s: Session) -> dict[str, Any]:
+    return {
+        "session": s.session_id,
+        "role": s.role.value,
+        "process": s.process.value,
+        "state": s.state,
+        "peer": s.peer,
+        "device": s.device_id,
+        "subtree": s.subtree,
+        "full": s.full,
+        "initiator": s.initiator.value,
+        "deadline": s.deadline,
+        "outcome": None if s.outcome is None else s.outcome.value,
+        "reason": s.reason,
+    }
+
+
+def delegation_json(d: Delegation) -> dict[str, Any]:
+    return {
+        "device": d.device_id,
+        "subtree": d.subtree,
+        "role": d.role.value,
+        "peer": d.peer,
+        "full": d.full,
+        "since": d.since,
+        "session": d.session_id,
+    }
+
+
+def _json(request: Request, status: int, body: object) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json")
+    return json.dumps(body, indent=1).encode() + b"\n"
+
+
+def _arg(request: Request, name: str) -> str | None:
+    values = (request.args or {}).get(name.encode())
+    return values[0].decode("utf-8", "replace") if values else None
+
+
+def _path(request: Request) -> list[str]:
+    return [p.decode("utf-8", "replace") for p in (request.postpath or [])]
+
+
+def _body(request: Request) -> dict[str, Any]:
+    assert request.content is not None
+    raw = request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise BadRequest("request body too large")
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError as e:
+        raise BadRequest(f"not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("expected a JSON object")
+    return data
+
+
+def _text(data: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{key}: a non-empty string is required")
+    return value
+
+
+def _subtree(data: dict[str, Any]) -> str:
+    subtree = _text(data, "subtree", ".")
+    try:
+        URI.parse(subtree)
+    except URIError as e:
+        raise BadRequest(f"subtree: {e}") from None
+    return subtree
+
+
+def _method(data: dict[str, Any]) -> DelegationMethod:
+    name = data.get("method", "dmacc")
+    if name not in METHODS:
+        raise BadRequest(f"method: one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+class _Endpoint(Resource):
+    isLeaf = True
+
+    def __init__(
+        self, admin: Admin, get: Callable[..., Any] | None, post: Callable[..., Any] | None
+    ):
+        super().__init__()
+        self.admin = admin
+        self.get = get
+        self.post = post
+
+    def _answer(self, request: Request, handler: Callable[..., Any], *args: Any) -> Any:
+        try:
+            result = handler(request, *args)
+        except BadRequest as e:
+            return _json(request, 400, {"error": str(e)})
+        except Refused as e:
+            return _json(request, e.status, {"error": e.reason})
+        if isinstance(result, Deferred):
+
+            def done(body: object) -> None:
+                request.write(_json(request, 200, body))
+                request.finish()
+
+            def failed(f: Failure) -> None:
+                if isinstance(f.value, Refused):
+                    request.write(_json(request, f.value.status, {"error": f.value.reason}))
+                else:
+                    log.failure("admin request failed", f)
+                    request.write(_json(request, 500, {"error": "internal error"}))
+                request.finish()
+
+            result.addCallbacks(done, failed)
+            return NOT_DONE_YET
+        return _json(request, 200, result)
+
+    def render_GET(self, request: Request) -> Any:
+        if self.get is None:
+            return _json(request, 405, {"error": "use POST"})
+        return self._answer(request, self.get, *_path(request))
+
+    def render_POST(self, request: Request) -> Any:
+        if self.post is None:
+            return _json(request, 405, {"error": "use GET"})
+        return self._answer(request, self.post, *_path(request))
+
+
+class Admin(Resource):
+    """The root of the admin API."""
+
+    def __init__(self, engine: Engine, clients: ClientTreeStore, clock: IReactorTime) -> None:
+        super().__init__()
+        self.engine = engine
+        self.clients = clients
+        self.clock = clock
+        routes: dict[str, tuple[Callable[..., Any] | None, Callable[..., Any] | None]] = {
+            "health": (self.health, None),
+            "delegate": (None, self.delegate),
+            "request": (None, self.request_delegation),
+            "revoke": (None, self.revoke),
+            "give-back": (None, self.give_back),
+            "abort": (None, self.abort),
+            "status": (self.status, None),
+            "sessions": (self.sessions, None),
+            "tree": (self.tree, None),
+            "devices": (self.devices, self.add_device),
+        }
+        for name, (get, post) in routes.items():
+            self.putChild(name.encode(), _Endpoint(self, get, post))
+
+    def render_GET(self, request: Request) -> bytes:
+        return _json(request, 404, {"error": "see /health, /status, /sessions, /tree"})
+
+    # ---------------------------------------------------------------- reads
+
+    def health(self, request: Request) -> dict[str, Any]:
+        return {"server_id": self.engine.server_id, "open_sessions": self.engine.store.count_open()}
+
+    def status(self, request: Request) -> dict[str, Any]:
+        device = _arg(request, "device")
+        store = self.engine.store
+        sessions = store.open_on(device) if device else list(store.open_sessions())
+        return {
+            "server_id": self.engine.server_id,
+            "delegations": [delegation_json(d) for d in store.delegations(device)],
+            "open_sessions": [session_json(s) for s in sessions],
+        }
+
+    def sessions(self, request: Request, *path: str) -> Any:
+        store = self.engine.store
+        if not path or path == ("",):
+            device = _arg(request, "device")
+            listed = store.sessions(device)
+            if _arg(request, "open"):
+                listed = [s for s in listed if s.is_open]
+            return {"sessions": [session_json(s) for s in listed]}
+        session = store.get(path[0])
+        if session is None:
+            raise Refused(404, f"unknown session {path[0]}")
+        if path[1:] == ("wait",):
+            return self._wait(session, float(_arg(request, "timeout") or 30))
+        after = int(_arg(request, "after") or 0)
+        messages = store.message_log(session.session_id)
+        return {
+            **session_json(session),
+            "messages": [
+                {"direction": m.direction, "message": m.root, "document": m.document}
+                for m in messages[after:]
+            ],
+            "message_count": len(messages),
+        }
+
+    def _wait(self, session: Session, timeout: float) -> Deferred[dict[str, Any]]:
+        d = self.engine.wait(session.session_id)
+        d.addTimeout(max(0.1, min(timeout, 3600)), self.clock)
+
+        def current(_: object) -> dict[str, Any]:
+            latest = self.engine.store.get(session.session_id)
+            assert latest is not None
+            return session_json(latest)
+
+        return d.addBoth(current)
+
+    def tree(self, request: Request) -> dict[str, Any]:
+        device = _arg(request, "device")
+        if not device:
+            raise BadRequest("device: required")
+        try:
+            top = URI.parse(_arg(request, "uri") or ".")
+            records = self.clients.records(device, top)
+        except URIError as e:
+            raise BadRequest(f"uri: {e}") from None
+        except UnknownDevice as e:
+            raise Refused(404, str(e)) from None
+        return {"device": device, "lines": display_lines(records)}
+
+    def devices(self, request: Request) -> dict[str, Any]:
+        return {"devices": self.clients.device_ids()}
+
+    # ---------------------------------------------------------------- commands
+
+    def delegate(self, request: Request) -> dict[str, Any]:
+        data = _body(request)
+        session = self.engine.delegate(
+            _text(data, "device"),
+            _text(data, "to"),
+            _subtree(data),
+            full=bool(data.get("full", False)),
+            method=_method(data),
+            device_man=str(data.get("device_man", "")),
+            device_mod=str(data.get("device_mod", "")),
+        )
+        return session_json(session)
+
+    def request_delegation(self, request: Request) -> dict[str, Any]:
+        data = _body(request)
+        session = self.engine.request_delegation(
+            _text(data, "device"),
+            _text(data, "from"),
+            _subtree(data),
+            full=bool(data.get("full", False)),
+            method=_method(data),
+        )
+        return session_json(session)
+
+    def revoke(self, request: Request) -> dict[str, Any]:
+        data = _body(request)
+        mode = data.get("mode", "asked")
+        if mode not in ("asked", "forced"):
+            raise BadRequest("mode: asked or forced")
+        session = self.engine.revoke(
+            _text(data, "device"),
+            _subtree(data),
+            forced=mode == "forced",
+            notify=bool(data.get("notify", True)),
+        )
+        return session_json(session)
+
+    def give_back(self, request: Request) -> dict[str, Any]:
+        data = _body(request)
+        return session_json(self.engine.give_back(_text(data, "device"), _subtree(data)))
+
+    def abort(self, request: Request) -> dict[str, Any]:
+        data = _body(request)
+        return session_json(self.engine.abort(_text(data, "session"), "operator abort"))
+
+    def add_device(self, request: Request) -> dict[str, Any]:
+        assert request.content is not None
+        raw = request.content.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            raise BadRequest("provisioning file too large")
+        try:
+            provision = parse_provision(tomllib.loads(raw.decode("utf-8")))
+            device = self.clients.provision(provision)
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise BadRequest(f"not a TOML provisioning file: {e}") from None
+        except ProvisioningError as e:
+            raise BadRequest(str(e)) from None
+        except DeviceTreeError as e:
+            raise Refused(409, str(e)) from None
+        log.info("device {device} provisioned", device=device)
+        return {"device": device}
