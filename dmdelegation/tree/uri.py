@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
-from attrs import frozen
+from attrs import field, frozen
 
 MAX_DEPTH = 32
 """Segments below the root (``./A/B`` has depth 2)."""
@@ -86,46 +86,59 @@ def check_name(name: str) -> str:
     return name
 
 
-def _check_segments(segments: tuple[str, ...]) -> None:
-    if len(segments) > MAX_DEPTH:
+@functools.lru_cache(maxsize=65536)
+def _checked_text(name: str) -> str:
+    """``/`` and the escaped text of a valid node name (cached: trees repeat their names)."""
+    return "/" + _escape(check_name(name))
+
+
+def _text_of(base: str, names: tuple[str, ...], depth: int) -> str:
+    """The canonical text of the URI ``base`` + ``names`` (``base`` valid, ``depth`` in total);
+    checks the new names and the limits."""
+    if depth > MAX_DEPTH:
         raise URIError(f"deeper than {MAX_DEPTH} levels")
-    for name in segments:
-        check_name(name)
-    length = 1 + sum(1 + len(_escape(name)) for name in segments)
-    if length > MAX_URI_LENGTH:
+    text = base + "".join([_checked_text(name) for name in names])
+    if len(text) > MAX_URI_LENGTH:
         raise URIError(f"longer than {MAX_URI_LENGTH} characters")
+    return text
 
 
 @frozen(order=True)
 class URI:
-    """An absolute management tree URI, held as its decoded node names."""
+    """An absolute management tree URI, held as its decoded node names.
+
+    Equality, order and hash are those of ``segments``. The canonical text is computed (and every
+    name checked) once, when the URI is made; URIs derived from a valid one (`child`, `parent`,
+    `ancestors`) only check what is new.
+    """
 
     segments: tuple[str, ...]
+    _text: str = field(init=False, default=".", eq=False, order=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        _check_segments(self.segments)
+        text = _text_of(".", self.segments, len(self.segments)) if self.segments else "."
+        object.__setattr__(self, "_text", text)
+
+    @classmethod
+    def _derived(cls, segments: tuple[str, ...], text: str) -> URI:
+        """A URI whose ``text`` is already known to be the canonical text of valid ``segments``."""
+        uri = object.__new__(cls)
+        object.__setattr__(uri, "segments", segments)
+        object.__setattr__(uri, "_text", text)
+        return uri
 
     @classmethod
     def parse(cls, text: str) -> URI:
         """The URI that ``text`` writes; `URIError` says why when it is not one."""
         if text == ".":
             return ROOT
-        if not text.startswith("./"):
-            raise URIError(f"{text[:40]!r} does not start with './'")
-        if len(text) > MAX_URI_LENGTH:
-            raise URIError(f"longer than {MAX_URI_LENGTH} characters")
-        raw = text[2:].split("/")
-        if "" in raw:
-            raise URIError(f"empty segment in {text[:80]!r}")
-        return cls(tuple(_unescape(segment) for segment in raw))
+        return _parse(text)
 
     def __str__(self) -> str:
-        if not self.segments:
-            return "."
-        return "./" + "/".join(_escape(name) for name in self.segments)
+        return self._text
 
     def __repr__(self) -> str:
-        return f"URI({str(self)!r})"
+        return f"URI({self._text!r})"
 
     @property
     def is_root(self) -> bool:
@@ -142,19 +155,37 @@ class URI:
 
     @property
     def parent(self) -> URI | None:
-        return URI(self.segments[:-1]) if self.segments else None
+        if not self.segments:
+            return None
+        text = self._text
+        return URI._derived(self.segments[:-1], text[: text.rindex("/")])
 
     def child(self, *names: str) -> URI:
-        return URI(self.segments + names)
+        segments = self.segments + names
+        return URI._derived(segments, _text_of(self._text, names, len(segments)))
 
     def ancestors(self) -> Iterator[URI]:
         """The parent, grandparent, ... up to the root."""
-        for end in range(len(self.segments) - 1, -1, -1):
-            yield URI(self.segments[:end])
+        segments, text = self.segments, self._text
+        for end in range(len(segments) - 1, -1, -1):
+            text = text[: text.rindex("/")]
+            yield URI._derived(segments[:end], text)
 
     def is_within(self, other: URI) -> bool:
         """True when this URI is ``other`` or below it."""
         return self.segments[: len(other.segments)] == other.segments
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> URI:
+    if not text.startswith("./"):
+        raise URIError(f"{text[:40]!r} does not start with './'")
+    if len(text) > MAX_URI_LENGTH:
+        raise URIError(f"longer than {MAX_URI_LENGTH} characters")
+    raw = text[2:].split("/")
+    if "" in raw:
+        raise URIError(f"empty segment in {text[:80]!r}")
+    return URI(tuple(_unescape(segment) for segment in raw))
 
 
 ROOT = URI(())

@@ -104,3 +104,50 @@ def test_structure() -> None:
     assert str(ROOT) == "."
     assert URI.parse(".") == ROOT
     assert URI.parse("./DMAcc").child("1", "AppAddr") == uri
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(NAMES, max_size=6), st.lists(NAMES, min_size=1, max_size=3))
+def test_derived_uris_are_the_uris_their_names_make(base: list[str], more: list[str]) -> None:
+    """`child`, `parent` and `ancestors` only check what is new, and give the same URIs (equal,
+    same text, same hash) as building them from their names."""
+    top = URI(tuple(base))
+    below = top.child(*more)
+    built = URI((*base, *more))
+    assert below == built
+    assert str(below) == str(built)
+    assert hash(below) == hash(built)
+    assert below.parent == URI((*base, *more[:-1]))
+    assert str(below.parent) == str(URI((*base, *more[:-1])))
+    chain = list(below.ancestors())
+    assert chain == [
+        URI(tuple([*base, *more][:end])) for end in range(len(base + more) - 1, -1, -1)
+    ]
+    assert [str(a) for a in chain] == [str(URI(a.segments)) for a in chain]
+
+
+@pytest.mark.parametrize(
+    ("names", "fault"),
+    [
+        (("",), "empty node name"),
+        ((".",), "not a node name"),
+        (("a", ".."), "not a node name"),
+        (("a\x00",), "control character"),
+        (("x" * (MAX_SEGMENT_LENGTH + 1),), "node name longer"),
+    ],
+)
+def test_child_checks_the_new_names(names: tuple[str, ...], fault: str) -> None:
+    with pytest.raises(URIError, match=fault):
+        URI.parse("./A").child(*names)
+
+
+def test_child_checks_the_total_length() -> None:
+    base = URI(tuple(["x" * 100] * 20))
+    with pytest.raises(URIError, match=f"longer than {MAX_URI_LENGTH}"):
+        base.child(*(["y" * 100] * 5))
+
+
+def test_a_refused_text_is_refused_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(URIError, match="empty segment"):
+            URI.parse("./a//b")
