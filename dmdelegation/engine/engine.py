@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -331,7 +331,7 @@ class Engine:
             raise Refused(409, f"session {request.session_id} already exists")
         role = self.policy.role_for(peer, request)
         self._check_free(request.device_id, request.dm_tree_uri, peer)
-        decided = self.policy.decide(role, peer, request)
+        decided: Deferred[PolicyDecided] = maybeDeferred(self.policy.decide, role, peer, request)
         decided.addTimeout(self.timeouts.local, self.clock)
 
         def go(decision: PolicyDecided) -> Deferred[Message | None]:
@@ -663,10 +663,7 @@ class Engine:
             TreeChange.COMMIT: lambda: changes.commit(session),
             TreeChange.REMOVE_DELEGATE: lambda: changes.remove_delegate(session),
         }
-        try:
-            d = calls[effect.change]()
-        except Exception:
-            d = fail(Failure())
+        d = maybeDeferred(calls[effect.change])
         if effect.change is TreeChange.COMMIT:
             self._result(session.session_id, d, lambda _: TreeDone(), None)
             return
@@ -683,20 +680,22 @@ class Engine:
         server = self.delegated
         done: Callable[[Any], Input] = lambda _: DutyDone()  # noqa: E731
         if duty is Duty.SUPPLY_BOOTSTRAP:
-            d: Deferred[Any] = server.bootstrap_data(session)
+            d: Deferred[Any] = maybeDeferred(server.bootstrap_data, session)
             done = BootstrapSupplied
         elif duty is Duty.SUPPLY_URL:
-            d = server.bootstrap_url(session)
+            d = maybeDeferred(server.bootstrap_url, session)
             done = URLSupplied
         elif duty is Duty.AWAIT_CLIENT_BOOTSTRAP:
-            d = server.await_client_bootstrap(session)
+            d = maybeDeferred(server.await_client_bootstrap, session)
             d.addTimeout(self.timeouts.client_bootstrap, self.clock)
         elif duty is Duty.OPEN_DM_SESSION:
-            d = server.open_dm_session(session)
+            d = maybeDeferred(server.open_dm_session, session)
         elif duty is Duty.STOP_ACTIVITY:
-            d = server.stop_activity(session)
+            d = maybeDeferred(server.stop_activity, session)
         else:
-            self._result(session.session_id, server.forget_device(session), done, None)
+            self._result(
+                session.session_id, maybeDeferred(server.forget_device, session), done, None
+            )
             return
         self._result(
             session.session_id,
@@ -766,7 +765,7 @@ class Engine:
         attempt: int,
     ) -> None:
         remaining = deadline - self.clock.seconds()
-        d = self.transport.request(peer, body)
+        d: Deferred[bytes] = maybeDeferred(self.transport.request, peer, body)
         d.addTimeout(max(remaining, 0.001), self.clock)
 
         def answered(body: bytes) -> None:
@@ -818,7 +817,7 @@ class Engine:
         item = self.store.outbox_item(item_id)
         if item is None:
             return  # delivered, or cancelled
-        d = self.transport.deliver(item.peer, item.body)
+        d: Deferred[None] = maybeDeferred(self.transport.deliver, item.peer, item.body)
         d.addTimeout(self.timeouts.request, self.clock)
 
         def delivered(_: object) -> None:

@@ -259,3 +259,16 @@ def test_dms2_side_failures(tmp_path: Path, server: type, method: DelegationMeth
     pair.settle()
     assert_restored(pair, before)
     assert isinstance(pair.dms2, Engine)
+
+
+def test_transport_that_raises_instead_of_failing(tmp_path: Path) -> None:
+    """A seam that raises (an unknown peer, say) fails the process like one that fails."""
+    pair = Pair(tmp_path)
+    before = text_of(pair.tree())
+    session = pair.dms1.delegate(DEVICE, "nobody.example", SUBTREE)
+    pair.settle()
+    ended = pair.dms1.store.get(session.session_id)
+    assert ended is not None
+    assert ended.outcome is Outcome.FAILED
+    assert "nobody.example" in ended.reason
+    assert text_of(pair.tree()) == before
