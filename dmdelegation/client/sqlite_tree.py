@@ -1,17 +1,23 @@
 """One client's tree in the embedded SQLite database: a `TreeStorage` over the ``nodes`` table.
 
 Nodes are keyed by (device, canonical URI text) and indexed by parent, so each lookup, insert or
-update costs the same whatever the size of the tree, and deleting a subtree is one range delete
-over the URI index (the canonical text of every node below ``./A`` starts with ``./A/``).
+update costs the same whatever the size of the tree, and deleting a subtree is one statement over
+the URI index (the canonical text of every node below ``./A`` starts with ``./A/``). A node and all
+its ancestors (what a rights check needs) are one lookup of a handful of keys (`lineage`).
+
+Writes inside `atomic` are made as one transaction; a block that writes a single statement (every
+DM command but a few) runs it on its own, which SQLite makes atomic by itself, so it costs one
+statement instead of three. A read inside the block sees the block's writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from dmdelegation.client.database import transaction
 from dmdelegation.tree.acl import ACL
 from dmdelegation.tree.storage import StoredNode
 from dmdelegation.tree.uri import URI
@@ -35,10 +41,33 @@ CREATE TABLE IF NOT EXISTS nodes (
 CREATE INDEX IF NOT EXISTS nodes_by_parent ON nodes (device, parent, name);
 """
 
+NODE_SQL = "SELECT format, value, acl FROM nodes WHERE device = ? AND uri = ?"
+CHILDREN_SQL = "SELECT name FROM nodes WHERE device = ? AND parent = ? ORDER BY name"
+INSERT_SQL = (
+    "INSERT INTO nodes (device, uri, parent, name, format, value, acl) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+SET_VALUE_SQL = "UPDATE nodes SET format = ?, value = ? WHERE device = ? AND uri = ?"
+SET_ACL_SQL = "UPDATE nodes SET acl = ? WHERE device = ? AND uri = ?"
+DELETE_SUBTREE_SQL = (
+    "DELETE FROM nodes WHERE device = ?1 AND uri IN"
+    " (SELECT ?2 UNION ALL SELECT uri FROM nodes WHERE device = ?1 AND uri >= ?3 AND uri < ?4)"
+)
+
+
+@functools.cache
+def lineage_sql(count: int) -> str:
+    """The lookup of ``count`` nodes by URI text (a node and its ancestors)."""
+    keys = ", ".join(["?"] * count)
+    return f"SELECT uri, format, value, acl FROM nodes WHERE device = ? AND uri IN ({keys})"
+
 
 @functools.lru_cache(maxsize=4096)
 def _acl(text: str) -> ACL:
     return ACL.parse(text)
+
+
+_FORMATS = {format.value: format for format in Format}
+_INTERIOR = Value.interior()
 
 
 def encode_data(value: Value) -> Data:
@@ -47,12 +76,28 @@ def encode_data(value: Value) -> Data:
 
 
 def decode_value(format_text: str, raw: object) -> Value:
-    format = Format(format_text)
+    format = _FORMATS.get(format_text) or Format(format_text)
+    if format is Format.NODE and raw is None:
+        return _INTERIOR
     if format is Format.BOOL:
         return Value(format, bool(raw))
     if format is Format.BIN and isinstance(raw, bytes | bytearray | memoryview):
         return Value(format, bytes(raw))
     return Value(format, raw)  # type: ignore[arg-type]  # checked by Value itself
+
+
+def _node(row: Sequence[Any]) -> StoredNode:
+    return StoredNode(decode_value(row[0], row[1]), _acl(row[2]))
+
+
+def lineage_texts(uri: URI) -> list[str]:
+    """The canonical texts of ``uri``, its parent, ... up to the root."""
+    text = str(uri)
+    texts = [text]
+    for _ in range(uri.depth):
+        text = text[: text.rindex("/")]
+        texts.append(text)
+    return texts
 
 
 class SQLiteTreeStorage:
@@ -61,35 +106,79 @@ class SQLiteTreeStorage:
     def __init__(self, conn: sqlite3.Connection, device: int) -> None:
         self._conn = conn
         self._device = device
+        self._in_atomic = False
+        self._began = False
+        self._held: tuple[str, tuple[Any, ...]] | None = None
 
-    def atomic(self) -> AbstractContextManager[None]:
-        return transaction(self._conn)
+    # Writes: one transaction per atomic block, begun only when a second statement comes.
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        conn = self._conn
+        if self._in_atomic or conn.in_transaction:
+            yield  # joins the block or the transaction already open
+            return
+        self._in_atomic, self._began = True, False
+        try:
+            yield
+            held, self._held = self._held, None
+            if held is not None:
+                conn.execute(*held)  # the block's only statement: atomic by itself
+            elif self._began:
+                conn.execute("COMMIT")
+        except BaseException:
+            self._held = None
+            if self._began and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_atomic = self._began = False
+
+    def _flush_held(self) -> None:
+        """Begin the block's transaction with the statement held so far."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._began = True
+            self._conn.execute(*held)
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        if not self._in_atomic or self._began or self._conn.in_transaction:
+            self._conn.execute(sql, params)
+        elif self._held is None:
+            self._held = (sql, params)
+        else:
+            self._flush_held()
+            self._conn.execute(sql, params)
+
+    # Reads.
 
     def node(self, uri: URI) -> StoredNode | None:
-        row = self._conn.execute(
-            "SELECT format, value, acl FROM nodes WHERE device = ? AND uri = ?",
-            (self._device, str(uri)),
-        ).fetchone()
-        if row is None:
-            return None
-        return StoredNode(decode_value(row[0], row[1]), _acl(row[2]))
+        self._flush_held()
+        row = self._conn.execute(NODE_SQL, (self._device, str(uri))).fetchone()
+        return None if row is None else _node(row)
+
+    def lineage(self, uri: URI) -> list[StoredNode | None]:
+        """The nodes at ``uri``, its parent, ... up to the root (None where there is none)."""
+        self._flush_held()
+        texts = lineage_texts(uri)
+        rows = self._conn.execute(lineage_sql(len(texts)), (self._device, *texts)).fetchall()
+        found = {row[0]: row for row in rows}
+        return [None if (row := found.get(text)) is None else _node(row[1:]) for text in texts]
 
     def children(self, uri: URI) -> list[str]:
-        rows = self._conn.execute(
-            "SELECT name FROM nodes WHERE device = ? AND parent = ? ORDER BY name",
-            (self._device, str(uri)),
-        )
+        self._flush_held()
+        rows = self._conn.execute(CHILDREN_SQL, (self._device, str(uri)))
         return [name for (name,) in rows]
 
     def insert(self, uri: URI, node: StoredNode) -> None:
-        parent = uri.parent
-        self._conn.execute(
-            "INSERT INTO nodes (device, uri, parent, name, format, value, acl)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        text = str(uri)
+        self._write(
+            INSERT_SQL,
             (
                 self._device,
-                str(uri),
-                None if parent is None else str(parent),
+                text,
+                text[: text.rindex("/")] if uri.segments else None,
                 uri.name,
                 node.value.format.value,
                 encode_data(node.value),
@@ -98,24 +187,11 @@ class SQLiteTreeStorage:
         )
 
     def set_value(self, uri: URI, value: Value) -> None:
-        self._conn.execute(
-            "UPDATE nodes SET format = ?, value = ? WHERE device = ? AND uri = ?",
-            (value.format.value, encode_data(value), self._device, str(uri)),
-        )
+        self._write(SET_VALUE_SQL, (value.format.value, encode_data(value), self._device, str(uri)))
 
     def set_acl(self, uri: URI, acl: ACL) -> None:
-        self._conn.execute(
-            "UPDATE nodes SET acl = ? WHERE device = ? AND uri = ?",
-            (acl.render(), self._device, str(uri)),
-        )
+        self._write(SET_ACL_SQL, (acl.render(), self._device, str(uri)))
 
     def delete_subtree(self, uri: URI) -> None:
         text = str(uri)
-        with transaction(self._conn):
-            self._conn.execute(
-                "DELETE FROM nodes WHERE device = ? AND uri >= ? AND uri < ?",
-                (self._device, text + "/", text + "0"),
-            )
-            self._conn.execute(
-                "DELETE FROM nodes WHERE device = ? AND uri = ?", (self._device, text)
-            )
+        self._write(DELETE_SUBTREE_SQL, (self._device, text, text + "/", text + "0"))

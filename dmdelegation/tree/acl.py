@@ -137,7 +137,7 @@ class ACL:
         return not self.entries
 
     def servers(self, command: Command | str) -> tuple[str, ...]:
-        wanted = _parse_command(str(command))
+        wanted = command if isinstance(command, Command) else _parse_command(str(command))
         for entry_command, servers in self.entries:
             if entry_command is wanted:
                 return servers

@@ -2,7 +2,8 @@
 
 Each function checks, in this order, that the target (for Add: the parent) exists (404), that the
 server has the right (425), that the command makes sense for the node (405, 418), and only then
-changes the tree, inside one `TreeStorage.atomic` block. A refused command changes nothing.
+changes the tree, inside one `TreeStorage.atomic` block. A refused command changes nothing. What
+the checks need (the target, its parent and the ACLs above them) is one `TreeStorage.lineage`.
 
 A node added by a server whose inherited ACL would not give that server Add, Delete, Get and
 Replace on it (Delete, Get and Replace for a leaf) gets, explicitly, the ACL it would have inherited
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from dmdelegation.tree.acl import ACL, Command
 from dmdelegation.tree.results import ACLResult, GetResult, NodeView, Result
-from dmdelegation.tree.rights import effective_acl, is_allowed, may_replace_acl
+from dmdelegation.tree.rights import lineage_acl, lineage_allows, lineage_may_replace_acl
 from dmdelegation.tree.status import Status
 from dmdelegation.tree.storage import StoredNode, TreeStorage
 from dmdelegation.tree.uri import URI
@@ -24,10 +25,11 @@ CREATOR_RIGHTS_LEAF = (Command.DELETE, Command.GET, Command.REPLACE)
 
 
 def get(tree: TreeStorage, server_id: str, uri: URI) -> GetResult:
-    node = tree.node(uri)
+    lineage = tree.lineage(uri)
+    node = lineage[0]
     if node is None:
         return GetResult(Status.NOT_FOUND)
-    if not is_allowed(tree, uri, Command.GET, server_id):
+    if not lineage_allows(lineage, Command.GET, server_id):
         return GetResult(Status.PERMISSION_DENIED)
     children = tuple(tree.children(uri)) if node.value.is_interior else ()
     return GetResult(Status.OK, NodeView(node.value, children))
@@ -42,20 +44,20 @@ def creator_acl(inherited: ACL, server_id: str, value: Value) -> ACL | None:
 
 
 def add(tree: TreeStorage, server_id: str, uri: URI, value: Value) -> Result:
-    parent_uri = uri.parent
-    if parent_uri is None:
+    if uri.is_root:
         return Result(Status.COMMAND_NOT_ALLOWED)
-    parent = tree.node(parent_uri)
+    lineage = tree.lineage(uri)
+    parent = lineage[1]
     if parent is None:
         return Result(Status.NOT_FOUND)
-    if not is_allowed(tree, parent_uri, Command.ADD, server_id):
+    inherited = lineage_acl(lineage[1:])
+    assert inherited is not None  # the parent exists
+    if not inherited.allows(Command.ADD, server_id):
         return Result(Status.PERMISSION_DENIED)
     if not parent.value.is_interior:
         return Result(Status.COMMAND_NOT_ALLOWED)
-    if tree.node(uri) is not None:
+    if lineage[0] is not None:
         return Result(Status.ALREADY_EXISTS)
-    inherited = effective_acl(tree, parent_uri)
-    assert inherited is not None  # the parent exists
     own = creator_acl(inherited, server_id, value)
     with tree.atomic():
         tree.insert(uri, StoredNode(value) if own is None else StoredNode(value, own))
@@ -63,10 +65,11 @@ def add(tree: TreeStorage, server_id: str, uri: URI, value: Value) -> Result:
 
 
 def replace(tree: TreeStorage, server_id: str, uri: URI, value: Value) -> Result:
-    node = tree.node(uri)
+    lineage = tree.lineage(uri)
+    node = lineage[0]
     if node is None:
         return Result(Status.NOT_FOUND)
-    if not is_allowed(tree, uri, Command.REPLACE, server_id):
+    if not lineage_allows(lineage, Command.REPLACE, server_id):
         return Result(Status.PERMISSION_DENIED)
     if node.value.is_interior or value.is_interior:
         return Result(Status.COMMAND_NOT_ALLOWED)
@@ -76,11 +79,12 @@ def replace(tree: TreeStorage, server_id: str, uri: URI, value: Value) -> Result
 
 
 def delete(tree: TreeStorage, server_id: str, uri: URI) -> Result:
-    if tree.node(uri) is None:
+    lineage = tree.lineage(uri)
+    if lineage[0] is None:
         return Result(Status.NOT_FOUND)
     if uri.is_root:
         return Result(Status.COMMAND_NOT_ALLOWED)
-    if not is_allowed(tree, uri, Command.DELETE, server_id):
+    if not lineage_allows(lineage, Command.DELETE, server_id):
         return Result(Status.PERMISSION_DENIED)
     with tree.atomic():
         tree.delete_subtree(uri)
@@ -88,18 +92,20 @@ def delete(tree: TreeStorage, server_id: str, uri: URI) -> Result:
 
 
 def get_acl(tree: TreeStorage, server_id: str, uri: URI) -> ACLResult:
-    node = tree.node(uri)
+    lineage = tree.lineage(uri)
+    node = lineage[0]
     if node is None:
         return ACLResult(Status.NOT_FOUND)
-    if not is_allowed(tree, uri, Command.GET, server_id):
+    if not lineage_allows(lineage, Command.GET, server_id):
         return ACLResult(Status.PERMISSION_DENIED)
     return ACLResult(Status.OK, node.acl)
 
 
 def replace_acl(tree: TreeStorage, server_id: str, uri: URI, acl: ACL) -> Result:
-    if tree.node(uri) is None:
+    lineage = tree.lineage(uri)
+    if lineage[0] is None:
         return Result(Status.NOT_FOUND)
-    if not may_replace_acl(tree, uri, server_id):
+    if not lineage_may_replace_acl(lineage, server_id):
         return Result(Status.PERMISSION_DENIED)
     if uri.is_root and acl.is_empty:
         return Result(Status.COMMAND_NOT_ALLOWED)

@@ -33,6 +33,9 @@ class MemoryTree:
     def node(self, uri: URI) -> StoredNode | None:
         return self._nodes.get(uri)
 
+    def lineage(self, uri: URI) -> list[StoredNode | None]:
+        return [self._nodes.get(uri), *(self._nodes.get(above) for above in uri.ancestors())]
+
     def children(self, uri: URI) -> list[str]:
         return sorted(self._children.get(uri, ()))
 

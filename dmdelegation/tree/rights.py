@@ -10,11 +10,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from dmdelegation.tree.acl import ACL, EMPTY, Command
-from dmdelegation.tree.storage import NodeRecord, TreeReader, TreeStorage, walk
+from dmdelegation.tree.storage import NodeRecord, StoredNode, TreeReader, TreeStorage, walk
 from dmdelegation.tree.uri import ROOT, URI
+
+
+def lineage_acl(lineage: Sequence[StoredNode | None]) -> ACL | None:
+    """The ACL that governs the first node of ``lineage`` (a node, its parent, ... up to the root,
+    as `TreeStorage.lineage` gives them); None when that node does not exist."""
+    if not lineage or lineage[0] is None:
+        return None
+    for node in lineage:
+        if node is not None and not node.acl.is_empty:
+            return node.acl
+    return EMPTY
+
+
+def lineage_allows(lineage: Sequence[StoredNode | None], command: Command, server_id: str) -> bool:
+    """`is_allowed` for the first node of ``lineage``."""
+    acl = lineage_acl(lineage)
+    return acl is not None and acl.allows(command, server_id)
+
+
+def lineage_may_replace_acl(lineage: Sequence[StoredNode | None], server_id: str) -> bool:
+    """`may_replace_acl` for the first node of ``lineage``."""
+    node = lineage[0] if lineage else None
+    if node is None:
+        return False
+    if node.value.is_interior and lineage_allows(lineage, Command.REPLACE, server_id):
+        return True
+    return len(lineage) > 1 and lineage_allows(lineage[1:], Command.REPLACE, server_id)
 
 
 def effective_acl(tree: TreeReader, uri: URI) -> ACL | None:

@@ -3,7 +3,8 @@
 `TreeStorage` is deliberately dumb: it stores and finds nodes by URI and never checks a right or a
 rule. `dmdelegation.tree.commands` holds the rules; `dmdelegation.tree.memory` and the embedded
 SQLite store (`dmdelegation.client.store`) hold trees. Every method is a lookup by URI (or by parent
-URI), so the cost of one command does not depend on the size of the tree.
+URI, or of a node and its ancestors), so the cost of one command does not depend on the size of the
+tree.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ class TreeReader(Protocol):
 
 
 class TreeStorage(TreeReader, Protocol):
+    def lineage(self, uri: URI) -> list[StoredNode | None]:
+        """The nodes at ``uri``, its parent, ... up to the root, None where there is none: what
+        the rights on ``uri`` and on its parent depend on, in one lookup."""
+        ...
+
     def atomic(self) -> AbstractContextManager[None]:
         """A context in which the changes made are kept all together or not at all."""
         ...
