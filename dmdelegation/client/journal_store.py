@@ -2,7 +2,12 @@
 
 Every method commits before its Deferred fires (synced to disk too with ``durability="full"``), so
 a step appended before a change is on disk before the change is sent, and a journal opened again
-after a restart (of the process; with "full", also of the machine) holds every step.
+after a restart (of the process; with "full", also of the machine) holds every step. The one
+exception is marking a step *applied*: that mark is written with the store's next write (see
+`_Writer`); until then the step reads as pending, which rollback treats as maybe applied.
+
+Each write is one statement where it can be (SQLite makes a statement atomic by itself), and the
+next sequence number is found by the insert itself.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from zope.interface import implementer
@@ -45,6 +51,65 @@ class JournalMismatch(ValueError):
     """A journal opened for another device or server than the one it records."""
 
 
+HEADER_SQL = "SELECT device_id, server_id FROM journals WHERE journal_id = ?"
+ADD_HEADER_SQL = (
+    "INSERT OR IGNORE INTO journals (journal_id, device_id, server_id) VALUES (?, ?, ?)"
+)
+APPEND_SQL = (
+    "INSERT INTO journal_steps (journal_id, seq, step, state)"
+    " SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3 FROM journal_steps WHERE journal_id = ?1"
+    " RETURNING seq"
+)
+MARK_SQL = "UPDATE journal_steps SET state = ? WHERE journal_id = ? AND seq = ?"
+PROGRESS_SQL = "UPDATE journal_steps SET undo_progress = ? WHERE journal_id = ? AND seq = ?"
+
+
+class _Writer:
+    """The connection of one `SQLiteJournalStore`, shared by its journals, and the *applied*
+    marks not yet written.
+
+    Marking a step applied is not made durable on its own: the mark is written in the same
+    transaction as the next write of the store (the next step appended, most often), or when the
+    journal is read or the store closed. Losing it (the process dies first) leaves the step
+    *pending*, which `rollback` treats as maybe applied: it reads the client to see. Every other
+    write is durable before its Deferred fires, and a step is always durable, pending, before it is
+    sent.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.applied: list[tuple[str, str, int]] = []  # (state, journal_id, seq) for MARK_SQL
+        self.headed: set[str] = set()  # journals whose header row this store knows is there
+        self.closed = False
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+
+    def write(self, *statements: tuple[str, tuple[Any, ...]]) -> list[Any]:
+        """Run ``statements`` with the marks held so far, in one transaction (a lone statement
+        alone, which SQLite makes atomic by itself); the rows the last one returns."""
+        self.check_open()
+        conn = self.conn
+        if not self.applied and len(statements) == 1:
+            return conn.execute(*statements[0]).fetchall()  # fetched to the end: committed
+        rows: list[Any] = []
+        with transaction(conn):
+            if self.applied:
+                conn.executemany(MARK_SQL, self.applied)
+            for statement in statements:
+                rows = conn.execute(*statement).fetchall()
+        self.applied.clear()
+        return rows
+
+    def flush(self) -> None:
+        if self.applied:
+            self.check_open()
+            with transaction(self.conn):
+                self.conn.executemany(MARK_SQL, self.applied)
+            self.applied.clear()
+
+
 class SQLiteJournalStore:
     """The undo journals kept in the SQLite file at ``path``.
 
@@ -59,9 +124,15 @@ class SQLiteJournalStore:
         self.durability = durability
         self._conn = open_database(self.path, durability=durability)
         self._conn.executescript(SCHEMA)
+        self._writer = _Writer(self._conn)
 
     def close(self) -> None:
-        self._conn.close()
+        """Write the marks still held, and close the file."""
+        try:
+            self._writer.flush()
+        finally:
+            self._writer.closed = True
+            self._conn.close()
 
     def journal_ids(self) -> list[str]:
         """The journals that still hold steps (after a restart: delegations to finish or undo)."""
@@ -70,31 +141,25 @@ class SQLiteJournalStore:
 
     def open(self, journal_id: str, device_id: str, server_id: str) -> SQLiteUndoJournal:
         """The journal named ``journal_id``, created if new; the same journal after a restart."""
-        with transaction(self._conn):
-            row = self._conn.execute(
-                "SELECT device_id, server_id FROM journals WHERE journal_id = ?", (journal_id,)
-            ).fetchone()
-            if row is None:
-                self._conn.execute(
-                    "INSERT INTO journals (journal_id, device_id, server_id) VALUES (?, ?, ?)",
-                    (journal_id, device_id, server_id),
-                )
-            elif tuple(row) != (device_id, server_id):
-                raise JournalMismatch(
-                    f"journal {journal_id!r} records {row[1]!r} on {row[0]!r},"
-                    f" not {server_id!r} on {device_id!r}"
-                )
-        return SQLiteUndoJournal(self._conn, journal_id, device_id, server_id)
+        row = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
+        if row is None:
+            self._writer.write((ADD_HEADER_SQL, (journal_id, device_id, server_id)))
+            row = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
+        if tuple(row) != (device_id, server_id):
+            raise JournalMismatch(
+                f"journal {journal_id!r} records {row[1]!r} on {row[0]!r},"
+                f" not {server_id!r} on {device_id!r}"
+            )
+        self._writer.headed.add(journal_id)
+        return SQLiteUndoJournal(self._writer, journal_id, device_id, server_id)
 
 
 @implementer(IUndoJournal)
 class SQLiteUndoJournal:
     """One journal; a failure to write it fails the Deferred (and nothing is then applied)."""
 
-    def __init__(
-        self, conn: sqlite3.Connection, journal_id: str, device_id: str, server_id: str
-    ) -> None:
-        self._conn = conn
+    def __init__(self, writer: _Writer, journal_id: str, device_id: str, server_id: str) -> None:
+        self._writer = writer
         self.journal_id = journal_id
         self.device_id = device_id
         self.server_id = server_id
@@ -106,48 +171,38 @@ class SQLiteUndoJournal:
         return maybeDeferred(self._append, step)
 
     def _append(self, step: JournalStep) -> int:
-        with transaction(self._conn):
-            self._conn.execute(
-                "INSERT OR IGNORE INTO journals (journal_id, device_id, server_id)"
-                " VALUES (?, ?, ?)",
-                (self.journal_id, self.device_id, self.server_id),
-            )
-            (last,) = self._conn.execute(
-                "SELECT coalesce(max(seq), 0) FROM journal_steps WHERE journal_id = ?",
-                (self.journal_id,),
-            ).fetchone()
-            seq = int(last) + 1
-            self._conn.execute(
-                "INSERT INTO journal_steps (journal_id, seq, step, state) VALUES (?, ?, ?, ?)",
-                (self.journal_id, seq, encode_step(step), StepState.PENDING.value),
-            )
-        return seq
+        writer = self._writer
+        append = (APPEND_SQL, (self.journal_id, encode_step(step), StepState.PENDING.value))
+        if self.journal_id in writer.headed:
+            [(seq,)] = writer.write(append)
+        else:  # discarded since it was opened: the header goes back with the step
+            header = (ADD_HEADER_SQL, (self.journal_id, self.device_id, self.server_id))
+            [(seq,)] = writer.write(header, append)
+            writer.headed.add(self.journal_id)
+        return int(seq)
 
     def mark(self, seq: int, state: StepState) -> Deferred[None]:
         return maybeDeferred(self._mark, seq, state)
 
     def _mark(self, seq: int, state: StepState) -> None:
-        with transaction(self._conn):
-            self._conn.execute(
-                "UPDATE journal_steps SET state = ? WHERE journal_id = ? AND seq = ?",
-                (state.value, self.journal_id, seq),
-            )
+        if state is StepState.APPLIED:
+            self._writer.check_open()
+            self._writer.applied.append((state.value, self.journal_id, seq))
+            return
+        self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
 
     def record_undo_progress(self, seq: int, done: int) -> Deferred[None]:
         return maybeDeferred(self._record_undo_progress, seq, done)
 
     def _record_undo_progress(self, seq: int, done: int) -> None:
-        with transaction(self._conn):
-            self._conn.execute(
-                "UPDATE journal_steps SET undo_progress = ? WHERE journal_id = ? AND seq = ?",
-                (done, self.journal_id, seq),
-            )
+        self._writer.write((PROGRESS_SQL, (done, self.journal_id, seq)))
 
     def entries(self) -> Deferred[Sequence[JournalEntry]]:
         return maybeDeferred(self._entries)
 
     def _entries(self) -> Sequence[JournalEntry]:
-        rows = self._conn.execute(
+        self._writer.flush()
+        rows = self._writer.conn.execute(
             "SELECT seq, step, state, undo_progress FROM journal_steps"
             " WHERE journal_id = ? ORDER BY seq",
             (self.journal_id,),
@@ -162,6 +217,13 @@ class SQLiteUndoJournal:
         return maybeDeferred(self._discard)
 
     def _discard(self) -> None:
-        with transaction(self._conn):
-            self._conn.execute("DELETE FROM journal_steps WHERE journal_id = ?", (self.journal_id,))
-            self._conn.execute("DELETE FROM journals WHERE journal_id = ?", (self.journal_id,))
+        writer = self._writer
+        writer.check_open()
+        others = [mark for mark in writer.applied if mark[1] != self.journal_id]
+        with transaction(writer.conn):
+            if others:
+                writer.conn.executemany(MARK_SQL, others)
+            for table in ("journal_steps", "journals"):
+                writer.conn.execute(f"DELETE FROM {table} WHERE journal_id = ?", (self.journal_id,))
+        writer.applied.clear()
+        writer.headed.discard(self.journal_id)

@@ -35,7 +35,7 @@ from dmdelegation.client.testing import (
 from dmdelegation.tree import ROOT, URI, BootConfigEntry, NodeRecord
 from dmdelegation.tree.journal import DeleteStep
 
-from .helpers import DMS2, DMS2_ACCOUNT, OWNER, Client
+from .helpers import DMS2, DMS2_ACCOUNT, OWNER, Client, open_client
 
 BOOT = BootConfigEntry(DMS2, "https://bootstrap.dms2.example.net/bs")
 
@@ -169,3 +169,24 @@ def test_the_journal_holds_before_images_only_until_rollback(client: Client) -> 
     assert all(isinstance(r, NodeRecord) for r in entries[0].step.before)
     fired(rollback(client.session(), client.journal()))
     assert client.journals.journal_ids() == []
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_rollback_restores_the_tree_after_the_process_died(client: Client, name: str) -> None:
+    """Killed right after an operation: the applied marks not yet written are lost (those steps
+    read as pending, maybe applied), and the rollback of the restarted process still restores."""
+    before = client.records()
+    fired(OPERATIONS[name](client.session(), client.journal()))
+    died = client.journals._writer.applied
+    assert died, "the last step's applied mark waits for the next write"
+    client.journals._conn.close()  # the process dies: nothing more is written
+    died.clear()
+    again = open_client(client.path)
+    try:
+        entries = fired(again.journal().entries())
+        assert entries[-1].state is StepState.PENDING
+        fired(rollback(again.session(), again.journal()))
+        assert again.records() == before
+        assert again.journals.journal_ids() == []
+    finally:
+        again.close()
