@@ -1,0 +1,355 @@
+"""The delegation interface (WIRE.md): one POST resource behind mutual TLS.
+
+Checks, in this order, each answered with a ``text/plain`` reason and one log line:
+
+====  =========================================================================================
+405   a method other than POST (with ``Allow: POST``); any path but the interface's is 404
+415   a content type other than ``application/vnd.dm.delegation+xml`` (``; charset=utf-8`` ok)
+413   a body over ``max_body``, refused while it arrives: an announced ``Content-Length`` at
+      once, a chunked body as soon as it passes the limit; the connection is then closed
+403   a certificate the peer registry does not recognise
+400   a body that is not a well-formed, schema-valid message (``decode``'s status and reason)
+====  =========================================================================================
+
+Only then is the message handed to ``receive(server_id, message)``: a message comes back as
+200 with the encoded document, ``None`` as 204, ``Refused(status, reason)`` as that status with
+its reason (``receive`` logs its own refusals, as the engine does), anything else as 500 with
+a generic reason and the failure logged. A refusal never reaches ``receive``.
+
+A request must arrive whole (request line to last body byte) within the site's ``timeout``: a
+client that trickles bytes to stay under the idle timeout is cut off all the same.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any, cast
+
+from attrs import frozen
+from cryptography import x509
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, ISSLTransport
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel
+from twisted.web.iweb import INonQueuedRequestFactory, IRequest
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
+from zope.interface import implementer
+
+from dmdelegation.engine.engine import Refused
+from dmdelegation.peers import PeerRegistry
+from dmdelegation.protocol import CONTENT_TYPE, Message, ProtocolError, decode
+from dmdelegation.tls import address
+
+log = Logger(namespace="dmdelegation.web")
+
+Receive = Callable[[str, Message], "Deferred[Message | None]"]
+
+_MEDIA_TYPE = CONTENT_TYPE.encode("ascii")
+_CONTENT_TYPE = [_MEDIA_TYPE]
+_TEXT = [b"text/plain; charset=utf-8"]
+_STATUS_TEXT = {413: b"Content Too Large", 408: b"Request Timeout"}
+
+
+def _shown(value: bytes, limit: int = 64) -> str:
+    """Client-supplied bytes as they may appear in a log or an answer: printable, short."""
+    text = value[:limit].decode("ascii", "replace")
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text + ("..." if len(value) > limit else "")
+
+
+def acceptable_content_type(values: list[bytes] | None) -> bool:
+    """Exactly one Content-Type: the delegation media type, optionally ``charset=utf-8``."""
+    if not values or len(values) != 1:
+        return False
+    media, *parameters = values[0].split(b";")
+    if media.strip().lower() != _MEDIA_TYPE:
+        return False
+    for parameter in parameters:
+        name, _, value = parameter.partition(b"=")
+        if name.strip().lower() != b"charset":
+            return False
+        if value.strip().strip(b'"').lower() not in (b"utf-8", b"utf8"):
+            return False
+    return True
+
+
+class BoundedRequest(Request):
+    """A request whose body is kept in memory and refused (413) as soon as it would pass
+    ``max_body``, and which must arrive whole within ``timeout`` seconds."""
+
+    defaultContentType = None
+
+    def __init__(
+        self, channel: HTTPChannel, *, max_body: int, timeout: float, clock: IReactorTime
+    ) -> None:
+        super().__init__(channel)
+        self.max_body = max_body
+        self.received = 0
+        self.refused_while_receiving = False
+        self._deadline: IDelayedCall | None = (
+            clock.callLater(timeout, self._too_slow) if timeout else None
+        )
+        self._timeout = timeout
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        log.warn(
+            "request from {client} not received whole within {timeout}s: connection cut",
+            client=address(self.client),
+            timeout=self._timeout,
+        )
+        transport: Any = self.channel.transport if self.channel is not None else None
+        if transport is not None:
+            transport.abortConnection()
+
+    def _refuse_while_receiving(self, reason: str) -> None:
+        """Answer 413 before the body is complete and close the connection: the rest of the
+        body is never read (what still comes is dropped until the connection goes)."""
+        self.refused_while_receiving = True
+        self.content = io.BytesIO()
+        log.warn(
+            "refused request from {client}: {status} {reason}",
+            client=address(self.client),
+            status=413,
+            reason=reason,
+        )
+        body = reason.encode("utf-8") + b"\n"
+        transport: Any = self.channel.transport
+        transport.writeSequence(
+            [
+                b"HTTP/1.1 413 Content Too Large\r\n",
+                b"Content-Type: text/plain; charset=utf-8\r\n",
+                b"Content-Length: %d\r\n" % len(body),
+                b"Connection: close\r\n\r\n",
+                body,
+            ]
+        )
+        self.channel.loseConnection()
+
+    def gotLength(self, length: int | None) -> None:
+        self.content = io.BytesIO()
+        if length is not None and length > self.max_body:
+            self._refuse_while_receiving(
+                f"body of {length} bytes announced; the limit is {self.max_body}"
+            )
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.refused_while_receiving:
+            return
+        self.received += len(data)
+        if self.received > self.max_body:
+            self._refuse_while_receiving(f"body larger than the limit of {self.max_body} bytes")
+            return
+        content: Any = self.content
+        content.write(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        self._stop_deadline()
+        if self.refused_while_receiving:
+            return
+        super().requestReceived(command, path, version)
+
+    def connectionLost(self, reason: Failure) -> None:
+        self._stop_deadline()
+        super().connectionLost(reason)
+
+
+@implementer(INonQueuedRequestFactory)
+@frozen
+class BoundedRequestFactory:
+    """The Site's ``requestFactory``: :class:`BoundedRequest` with these limits."""
+
+    max_body: int
+    timeout: float
+    clock: IReactorTime
+
+    def __call__(self, channel: HTTPChannel) -> BoundedRequest:
+        return BoundedRequest(
+            channel, max_body=self.max_body, timeout=self.timeout, clock=self.clock
+        )
+
+
+def refuse(request: IRequest, status: int, reason: str, *, peer: str | None = None) -> bytes:
+    """Set up a refusal's answer (``text/plain`` reason) and log its one line."""
+    log.warn(
+        "refused {method} {path} from {client} ({peer}): {status} {reason}",
+        method=_shown(request.method, 16),
+        path=_shown(request.path),
+        client=address(request.getClientAddress()),
+        peer=peer or "peer not identified",
+        status=status,
+        reason=reason,
+    )
+    return _text(request, status, reason)
+
+
+def _text(request: IRequest, status: int, reason: str) -> bytes:
+    request.setResponseCode(status)
+    request.responseHeaders.setRawHeaders(b"Content-Type", _TEXT)
+    return reason.encode("utf-8") + b"\n"
+
+
+def peer_certificate(request: IRequest) -> x509.Certificate | None:
+    """The client certificate of the TLS connection ``request`` came on, if any."""
+    transport = ISSLTransport(getattr(request, "transport", None), None)
+    if transport is None:  # not TLS, or HTTP/2 (no transport on the request)
+        return None
+    certificate: Any = transport.getPeerCertificate()
+    if certificate is None:
+        return None
+    found: x509.Certificate = certificate.to_cryptography()
+    return found
+
+
+class DelegationResource(Resource):
+    """POST a delegation message; the answer is the synchronous response, or 204."""
+
+    isLeaf = True
+
+    def __init__(self, receive: Receive, registry: PeerRegistry, max_body: int) -> None:
+        super().__init__()
+        self.receive = receive
+        self.registry = registry
+        self.max_body = max_body
+
+    def render(self, request: IRequest) -> bytes | int:
+        if request.method != b"POST":
+            request.responseHeaders.setRawHeaders(b"Allow", [b"POST"])
+            return refuse(request, 405, f"method {_shown(request.method, 16)} not allowed")
+        if not acceptable_content_type(request.requestHeaders.getRawHeaders(b"Content-Type")):
+            return refuse(request, 415, f"content type must be {CONTENT_TYPE}")
+        assert request.content is not None
+        body = request.content.read()
+        if len(body) > self.max_body:
+            return refuse(request, 413, f"body larger than the limit of {self.max_body} bytes")
+        certificate = peer_certificate(request)
+        if certificate is None:
+            return refuse(request, 403, "no client certificate on this connection")
+        server_id = self.registry.identify(certificate)
+        if server_id is None:
+            return refuse(request, 403, "the client certificate is not that of a known peer")
+        try:
+            message = decode(body, max_size=self.max_body)
+        except ProtocolError as e:
+            return refuse(request, e.status, e.reason, peer=server_id)
+        return self._hand_over(request, server_id, message)
+
+    def _hand_over(self, request: IRequest, server_id: str, message: Message) -> bytes | int:
+        outcome: list[Message | Failure | None] = []
+        answer: Deferred[Message | None] = maybeDeferred(self.receive, server_id, message)
+        answer.addBoth(outcome.append)
+        if outcome:  # answered at once
+            return self._answer(request, server_id, message, outcome[0])
+        gone: list[Failure] = []
+        cast(Request, request).notifyFinish().addErrback(gone.append)
+
+        def later(_: object) -> None:
+            body = self._answer(request, server_id, message, outcome[0])
+            if not gone:
+                request.write(body)
+                request.finish()
+
+        answer.addCallback(later)
+        return NOT_DONE_YET
+
+    def _answer(self, request: IRequest, server_id: str, message: Message, result: Any) -> bytes:
+        if isinstance(result, Failure):
+            if isinstance(result.value, Refused):
+                log.debug(
+                    "{root} from {peer} answered {status} {reason}",
+                    root=message.ROOT,
+                    peer=server_id,
+                    status=result.value.status,
+                    reason=result.value.reason,
+                )
+                return _text(request, result.value.status, result.value.reason)
+            log.failure(
+                "{root} from {peer} could not be handled: answered 500",
+                result,
+                root=message.ROOT,
+                peer=server_id,
+            )
+            return _text(request, 500, "internal error; the message was not taken")
+        if result is None:
+            request.setResponseCode(204)
+            return b""
+        try:
+            body = result.encode()
+        except Exception:
+            log.failure(
+                "the answer to {root} from {peer} could not be encoded: answered 500",
+                root=message.ROOT,
+                peer=server_id,
+            )
+            return _text(request, 500, "internal error; no answer could be written")
+        request.responseHeaders.setRawHeaders(b"Content-Type", _CONTENT_TYPE)
+        return bytes(body)
+
+
+class _Root(Resource):
+    """Serves ``resource`` at exactly ``path``, 404 elsewhere."""
+
+    isLeaf = True
+
+    def __init__(self, path: bytes, resource: IResource) -> None:
+        super().__init__()
+        self.path = path
+        self.resource = resource
+
+    def render(self, request: IRequest) -> bytes | int:
+        request.responseHeaders.removeHeader(b"Server")
+        if request.path != self.path:
+            return refuse(request, 404, "no such resource")
+        rendered: bytes | int = self.resource.render(request)
+        return rendered
+
+
+class DelegationSite(Site):
+    """A Site that speaks HTTP/1.1 only (never offers h2 through ALPN) and keeps no access
+    log unless asked (refusals have their own log lines, messages the engine's)."""
+
+    access_log = False
+
+    def acceptableProtocols(self) -> list[bytes]:
+        return [b"http/1.1"]
+
+    def log(self, request: Any) -> None:
+        if self.access_log:
+            super().log(request)
+
+
+def make_site(
+    resource: IResource,
+    path: str,
+    max_body: int,
+    timeout: float = 30,
+    *,
+    reactor: IReactorTime | None = None,
+    access_log: bool = False,
+) -> Site:
+    """The site serving ``resource`` at ``path``: bodies over ``max_body`` refused while they
+    arrive, ``timeout`` seconds both as the idle timeout and for a request to arrive whole."""
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = cast(IReactorTime, default_reactor)
+    assert reactor is not None
+    site = DelegationSite(
+        _Root(path.encode("utf-8"), resource),
+        requestFactory=BoundedRequestFactory(max_body, timeout, reactor),
+        timeout=timeout,
+        reactor=reactor,
+        parsePOSTFormSubmission=False,
+    )
+    site.access_log = access_log
+    site.displayTracebacks = False
+    return site

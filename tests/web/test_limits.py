@@ -1,0 +1,93 @@
+"""The request limits of make_site, in memory with a Clock: the body limit enforced while the
+body arrives (never spilled to a file), and a request that must arrive whole in time."""
+
+from __future__ import annotations
+
+import io
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from dmdelegation.web.delegation import BoundedRequest, make_site
+
+from .certs import registry
+from .serving import LogLines, Recorder
+
+
+class Limits(SynchronousTestCase):
+    def setUp(self) -> None:
+        from dmdelegation.web.delegation import DelegationResource
+
+        self.clock = Clock()
+        self.receive = Recorder()
+        self.log = LogLines(self)  # type: ignore[arg-type]
+        resource = DelegationResource(self.receive, registry(), 1024)
+        self.site = make_site(resource, "/delegation", 1024, timeout=10, reactor=self.clock)
+        self.site.startFactory()
+        self.addCleanup(self.site.stopFactory)
+        self.transport = StringTransport()
+        self.channel = self.site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        assert self.channel is not None
+        self.channel.makeConnection(self.transport)
+
+    def tearDown(self) -> None:
+        self.channel.connectionLost(Failure(ConnectionDone()))
+
+    def head(self, *lines: bytes) -> None:
+        self.channel.dataReceived(b"\r\n".join([b"POST /delegation HTTP/1.1", *lines, b"", b""]))
+
+    def test_the_body_is_kept_in_memory(self) -> None:
+        self.head(b"Content-Length: 2000000")
+        request = self.channel._channel.requests[-1]  # the request being received
+        assert isinstance(request, BoundedRequest)
+        assert isinstance(request.content, io.BytesIO)
+
+    def test_an_announced_length_over_the_limit_is_refused_at_once(self) -> None:
+        self.head(b"Content-Type: application/vnd.dm.delegation+xml", b"Content-Length: 2000")
+        answer = self.transport.value()
+        assert answer.startswith(b"HTTP/1.1 413 Content Too Large\r\n"), answer
+        assert b"Connection: close" in answer
+        assert self.transport.disconnecting
+        # what the client still sends is dropped, not stored
+        self.channel.dataReceived(b"x" * 2000)
+        assert self.transport.value() == answer
+        assert self.receive.calls == []
+
+    def test_a_chunked_body_is_refused_as_it_passes_the_limit(self) -> None:
+        self.head(b"Transfer-Encoding: chunked")
+        self.channel.dataReceived(b"400\r\n" + b"x" * 1024 + b"\r\n")
+        assert self.transport.value() == b""  # exactly at the limit: still taken
+        self.channel.dataReceived(b"1\r\nx\r\n")
+        assert self.transport.value().startswith(b"HTTP/1.1 413 ")
+        assert self.transport.disconnecting
+        assert self.receive.calls == []
+
+    def test_a_trickling_client_is_cut_off(self) -> None:
+        """Each byte comes before the idle timeout would fire, but the request as a whole
+        is not there within the timeout: the connection is aborted."""
+        self.channel.dataReceived(b"POST /delegation HTTP/1.1\r\n")
+        for byte in b"Content-Length: 10\r\n":
+            self.clock.advance(9)
+            if self.transport.disconnected:
+                break
+            self.channel.dataReceived(bytes([byte]))
+        assert self.transport.disconnected  # aborted
+        assert self.clock.seconds() <= 18
+        assert "not received whole within 10s" in self.log.lines[-1]
+        assert self.receive.calls == []
+
+    def test_a_request_on_time_leaves_no_deadline_behind(self) -> None:
+        self.head(b"Content-Type: text/plain", b"Content-Length: 2")
+        assert [c for c in self.clock.getDelayedCalls() if "_too_slow" in repr(c)] != []
+        self.channel.dataReceived(b"ab")
+        assert b"415" in self.transport.value().split(b"\r\n")[0]
+        assert not self.transport.disconnecting
+        assert [c for c in self.clock.getDelayedCalls() if "_too_slow" in repr(c)] == []
+
+    def test_the_idle_timeout_still_closes_a_silent_connection(self) -> None:
+        self.clock.advance(10)
+        assert self.transport.disconnecting
