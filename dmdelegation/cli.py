@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the process exit status (0 success, 1 failure, 2 usage)."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `dmdelegation ... | head` ends quietly
     parser = build_parser()
     args = parser.parse_args(argv)
     result: int = args.run(args)

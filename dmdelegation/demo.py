@@ -1,50 +1,148 @@
-"""``make demo``: the product at work on embedded defaults.
+"""``make demo``: two daemons on 127.0.0.1 (DMS-1 and DMS-2) with a development PKI and an
+embedded device, running every kind of process through the ``dmdelegation`` command:
 
-Until the daemon lands, the demo shows the codec end to end: every message of the vocabulary is
-encoded, checked against the shipped XSD, decoded back to an equal typed value, and a handful of
-hostile documents are refused with their reasons. It exits non-zero if anything does not hold.
+1. DMAcc delegation started by DMS-1 (partial: ./Vendor/Enterprise), then asked revocation;
+2. Bootstrap Server URL delegation started by DMS-2 (full), then requested revocation;
+3. a new delegation, then forced revocation.
+
+It prints each message exchanged and the device's ACLs after each process, checks every end
+state (both registries, no open session, no trace of DMS-2 on the device after a revocation),
+stops both daemons and exits 0 only if everything held. ``--keep DIR`` leaves the lab there.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
-from dmdelegation.protocol import ProtocolError, decode
-from dmdelegation.protocol.examples import EXAMPLES
+from dmdelegation.devlab import DEVICE, DMS1, DMS2, SUBTREE, Daemon, Lab
 
-HOSTILE: dict[str, bytes] = {
-    "billion laughs": b'<!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><r>&b;</r>',
-    "external entity": b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
-    "deep nesting": b"<a>" * 2_000 + b"</a>" * 2_000,
-    "wrong status": EXAMPLES["DELEGATION_CONFIRMED"]
-    .encode()
-    .replace(b"<status>CONFIRMED</status>", b"<status>PREPARED</status>"),
-    "not a boolean": EXAMPLES["DELEGATION_REQ"].encode().replace(b">false<", b">no<"),
-    "UTF-16": EXAMPLES["DELEGATION_FAILURE"].encode().decode().encode("utf-16"),
-}
+failures: list[str] = []
 
 
-def main() -> int:
-    failures = 0
-    print("Every message of the delegation vocabulary: encode -> XSD -> decode")
-    for name, message in EXAMPLES.items():
-        data = message.encode()
-        back = decode(data)
-        ok = back == message
-        failures += not ok
-        print(f"  {'ok ' if ok else 'BAD'} {name:28} {len(data):5} bytes  {type(back).__name__}")
-    print("\nHostile or invalid documents are refused, each with a status and a reason:")
-    for label, data in HOSTILE.items():
+def check(what: str, holds: bool) -> None:
+    print(f"  {'ok ' if holds else 'FAILED'} {what}")
+    if not holds:
+        failures.append(what)
+
+
+def run(daemon: Daemon, *args: str) -> bool:
+    print(f"\n$ dmdelegation {' '.join(args)}    # on {daemon.server_id}")
+    result = daemon.cli(*args)
+    sys.stdout.write(result.stdout)
+    if result.stderr:
+        sys.stdout.write(result.stderr)
+    return result.returncode == 0
+
+
+def acls(lab: Lab) -> list[str]:
+    lines = [line for line in lab.tree() if "ACL:" in line and "(inherited)" not in line]
+    print("  device ACLs (own ACLs only; others inherit):")
+    for line in lines:
+        print("   ", line.split(" [", 1)[0], "ACL:", line.split("ACL: ", 1)[1])
+    return lines
+
+
+def delegated(lab: Lab, full: bool) -> None:
+    one, two = lab.dms1.status(), lab.dms2.status()
+    check("no open session on either side", not one["open_sessions"] and not two["open_sessions"])
+    check(
+        "DMS-1 records the delegation to DMS-2",
+        [(d["peer"], d["subtree"], d["full"]) for d in one["delegations"]]
+        == [(DMS2, SUBTREE if not full else ".", full)],
+    )
+    check(
+        "DMS-2 records the delegation from DMS-1",
+        [(d["peer"], d["full"]) for d in two["delegations"]] == [(DMS1, full)],
+    )
+    lines = acls(lab)
+    check("DMS-2 is named in the ACLs", any(DMS2 in line for line in lines))
+    tree = "\n".join(lab.tree("./DMAcc"))
+    check("DMS-2 has an account on the device", f'ServerID [chr] = "{DMS2}"' in tree)
+    check(
+        "DMS-1's account is gone exactly when the delegation is full",
+        (f'ServerID [chr] = "{DMS1}"' in tree) is not full,
+    )
+
+
+def revoked(lab: Lab) -> None:
+    one, two = lab.dms1.status(), lab.dms2.status()
+    check("no open session on either side", not one["open_sessions"] and not two["open_sessions"])
+    check("neither side records a delegation", not one["delegations"] and not two["delegations"])
+    tree = lab.tree()
+    acls(lab)
+    check("no trace of DMS-2 on the device", not any(DMS2 in line for line in tree))
+
+
+def scenario(lab: Lab) -> None:
+    step: Callable[[str], None] = lambda title: print(f"\n=== {title}")  # noqa: E731
+    step("1. DMAcc delegation started by DMS-1 (partial), then asked revocation")
+    check(
+        "delegation",
+        run(lab.dms1, "delegate", DEVICE, "--to", DMS2, "--subtree", SUBTREE, "--wait"),
+    )
+    delegated(lab, full=False)
+    check(
+        "asked revocation",
+        run(lab.dms1, "revoke", DEVICE, "--subtree", SUBTREE, "--mode", "asked", "--wait"),
+    )
+    revoked(lab)
+
+    step("2. Bootstrap Server URL delegation started by DMS-2 (full), then requested revocation")
+    check(
+        "delegation",
+        run(
+            lab.dms2,
+            "request",
+            DEVICE,
+            "--from",
+            DMS1,
+            "--method",
+            "bootstrap-url",
+            "--full",
+            "--wait",
+        ),
+    )
+    delegated(lab, full=True)
+    check("requested revocation", run(lab.dms2, "give-back", DEVICE, "--wait"))
+    revoked(lab)
+
+    step("3. A new delegation, then forced revocation")
+    check(
+        "delegation",
+        run(lab.dms1, "delegate", DEVICE, "--to", DMS2, "--subtree", SUBTREE, "--wait"),
+    )
+    delegated(lab, full=False)
+    check(
+        "forced revocation",
+        run(lab.dms1, "revoke", DEVICE, "--subtree", SUBTREE, "--mode", "forced", "--wait"),
+    )
+    revoked(lab)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dmdelegation-demo")
+    parser.add_argument("--keep", metavar="DIR", help="build the lab in DIR and keep it")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="dmdelegation-demo-") as tmp:
+        root = Path(args.keep) if args.keep else Path(tmp)
+        print(f"lab: {root} (development PKI, two configurations, one device)")
+        lab = Lab(root)
+        lab.start()
+        print(f"DMS-1 {DMS1} and DMS-2 {DMS2} are running")
         try:
-            decode(data)
-        except ProtocolError as e:
-            print(f"  ok  {label:16} {e.status}  {e.reason[:90]}")
-        else:
-            failures += 1
-            print(f"  BAD {label:16} was accepted")
-    print()
-    print("all held" if not failures else f"{failures} check(s) failed")
-    return 1 if failures else 0
+            scenario(lab)
+        finally:
+            lab.stop()
+            print("\nboth daemons stopped")
+    if failures:
+        print(f"\n{len(failures)} check(s) FAILED: " + "; ".join(failures))
+        return 1
+    print("\nevery end state held")
+    return 0
 
 
 if __name__ == "__main__":

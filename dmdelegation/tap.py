@@ -1,32 +1,42 @@
-"""``twistd dmdelegation``: command-line options and the service they build.
-
-The delegation daemon itself (listening site, engine, store) is assembled here as its parts land;
-for now ``makeService`` validates the options and returns the (empty) top-level ``MultiService``.
-"""
+"""``twistd dmdelegation --config FILE``: command-line options and the service they build."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService
 from twisted.python import usage
+
+from dmdelegation.config import Config, ConfigError, load
 
 
 class Options(usage.Options):
+    synopsis = "--config FILE"
+    longdesc = (
+        "Runs a DM Server Delegation Protocol 1.3 server (DMS-1 and DMS-2) with the given "
+        "configuration (see docs/configuration.md)."
+    )
     optParameters = [
-        ["config", "c", None, "Path of the TOML configuration file."],
+        ["config", "c", None, "Path of the TOML configuration file (required)."],
     ]
 
     def postOptions(self) -> None:
-        if self["config"] is not None:
-            try:
-                with open(self["config"], "rb"):
-                    pass
-            except OSError as e:
-                raise usage.UsageError(f"--config {self['config']}: {e.strerror}") from e
+        if self["config"] is None:
+            raise usage.UsageError("--config FILE is required")
+        try:
+            self.loaded: Config = load(self["config"])
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
 
 
 def makeService(config: Options, reactor: Any = None) -> IService:
-    service = MultiService()
-    service.setName("dmdelegation")
-    return service
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor
+    from dmdelegation.service import DelegationService
+
+    try:
+        return DelegationService(config.loaded, reactor)
+    except (OSError, ValueError) as e:
+        raise usage.UsageError(f"cannot start: {e}") from None

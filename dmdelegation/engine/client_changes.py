@@ -84,12 +84,20 @@ class JournaledClientChanges:
 
         return self._run(session, work)
 
+    def _own_account(self, session: Session) -> IUndoJournal:
+        """The journal of our own account's deletion in a full delegation: kept (across the
+        delegation's end) until the delegation is revoked, which rolls it back, re-creating the
+        account exactly as it was."""
+        return self.journals.open(
+            f"own-account:{session.device_id}", session.device_id, self.server_id
+        )
+
     async def _grant_and_maybe_leave(
         self, client: IDMClientSession, journal: IUndoJournal, session: Session
     ) -> None:
         await ops.grant_rights(client, journal, URI.parse(session.subtree), session.peer)
         if session.full:
-            await ops.delete_own_account(client, journal)
+            await ops.delete_own_account(client, self._own_account(session))
 
     def undo(self, session: Session) -> Deferred[None]:
         """Roll the session's journal back. In the Bootstrap Server URL approach the client may
@@ -98,6 +106,8 @@ class JournaledClientChanges:
         so that an undo interrupted by a restart and run again never re-creates it."""
 
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
+            if session.full:
+                await rollback(client, self._own_account(session))
             await rollback(client, journal)
             if session.process is Process.DELEGATION_BOOTSTRAP:
                 cleanup = self.journals.open(
@@ -120,7 +130,8 @@ class JournaledClientChanges:
 
     def remove_delegate(self, session: Session) -> Deferred[None]:
         """Account, rights anywhere in the tree, Bootstrap Config entry; what is already gone
-        (404) is skipped, so a removal interrupted by a restart completes when run again."""
+        (404) is skipped, so a removal interrupted by a restart completes when run again. After
+        a full delegation our own account comes back, exactly as it was."""
 
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
             try:
@@ -134,6 +145,8 @@ class JournaledClientChanges:
             except OperationFailed as e:
                 if e.status != Status.NOT_FOUND:
                     raise
+            if session.full:
+                await rollback(client, self._own_account(session))
             await journal.discard()
 
         return self._run(session, work)

@@ -664,8 +664,14 @@ class Engine:
             TreeChange.REMOVE_DELEGATE: lambda: changes.remove_delegate(session),
         }
         d = maybeDeferred(calls[effect.change])
-        if effect.change is TreeChange.COMMIT:
-            self._result(session.session_id, d, lambda _: TreeDone(), None)
+        if effect.change is TreeChange.COMMIT:  # nothing waits for it
+            d.addErrback(
+                lambda f: self.log.failure(
+                    "session {session_id}: forgetting the undo journal failed",
+                    f,
+                    session_id=session.session_id,
+                )
+            )
             return
 
         def failed(f: Failure) -> Input:

@@ -1,0 +1,144 @@
+"""The daemon as one Twisted service: the engine, the mutual-TLS delegation interface, the
+peer client, the admin API and the stores, built from a :class:`~dmdelegation.config.Config`.
+
+Everything that can be wrong with the configuration (files, keys, certificates) is found in the
+constructor, before the reactor runs; the listening ports are opened in
+``privilegedStartService`` so that a port that cannot be had stops the start with one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.server import Site
+
+from dmdelegation.client.journal_store import SQLiteJournalStore
+from dmdelegation.client.store import ClientTreeStore
+from dmdelegation.config import Config
+from dmdelegation.engine.client_changes import JournaledClientChanges
+from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
+from dmdelegation.engine.engine import Engine
+from dmdelegation.engine.policy import ConfigPolicy, PeerRule
+from dmdelegation.peers import PeerRegistry
+from dmdelegation.store.sessions import SessionStore
+from dmdelegation.tls import ClientTLSPolicy, listen, server_options
+from dmdelegation.web.admin import Admin
+from dmdelegation.web.client import HTTPSPeerTransport
+from dmdelegation.web.delegation import DelegationResource, make_site
+
+log = Logger()
+
+
+class StartError(RuntimeError):
+    """The service cannot start (a port is taken, a socket cannot be made)."""
+
+
+def _now(d: Deferred[Any]) -> Any:
+    """The result of a Deferred that TCP and UNIX endpoints fire at once."""
+    results: list[Any] = []
+    d.addBoth(results.append)
+    if not results:
+        raise StartError("listening did not complete synchronously")
+    if isinstance(results[0], Failure):
+        raise StartError(results[0].getErrorMessage())
+    return results[0]
+
+
+class DelegationService(MultiService):
+    def __init__(self, config: Config, reactor: Any) -> None:
+        super().__init__()
+        self.setName("dmdelegation")
+        self.config = config
+        self.reactor = reactor
+        config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.store = SessionStore(config.sessions_db, durability=config.durability)
+        self.clients = ClientTreeStore(config.clients_db)
+        self.journals = SQLiteJournalStore(config.journals_db)
+        self.registry = PeerRegistry(config.peers)
+        self.server_tls = server_options(config.tls)
+        self.client_tls = ClientTLSPolicy(config.tls, self.registry)
+        policy = ConfigPolicy(
+            {
+                p.server_id: PeerRule(
+                    we_delegate=p.we_delegate,
+                    accept=p.accept,
+                    subtrees=p.subtrees,
+                    full_allowed=p.allow_full,
+                )
+                for p in config.peers
+            }
+        )
+        server_id = config.server_id
+        self.engine = Engine(
+            server_id=server_id,
+            store=self.store,
+            transport=HTTPSPeerTransport(
+                reactor, self.registry, self.client_tls, timeout=config.timeouts.request
+            ),
+            policy=policy,
+            client_changes=JournaledClientChanges(
+                server_id, lambda device: self.clients.session(device, server_id), self.journals
+            ),
+            delegated=EmbeddedDelegatedServer(
+                server_id,
+                self.clients,
+                dm_url=config.delegated.dm_url,
+                bootstrap_url=config.delegated.bootstrap_url,
+                clock=reactor,
+            ),
+            clock=reactor,
+            timeouts=config.timeouts,
+        )
+        self.ports: list[IListeningPort] = []
+
+    def privilegedStartService(self) -> None:
+        config = self.config
+        resource = DelegationResource(self.engine.receive, self.registry, config.max_body)
+        site = make_site(resource, config.path, config.max_body, reactor=self.reactor)
+        for endpoint in config.listen:
+            try:
+                port = _now(listen(self.reactor, endpoint, self.server_tls, site))
+            except Exception as e:
+                self._close_ports()
+                raise StartError(f"delegation.listen {endpoint!r}: {e}") from None
+            self.ports.append(port)
+            log.info(
+                "delegation interface on {endpoint}{path}", endpoint=endpoint, path=config.path
+            )
+        admin_site = Site(Admin(self.engine, self.clients, self.reactor))
+        admin_site.displayTracebacks = False
+        try:
+            port = _now(serverFromString(self.reactor, config.admin).listen(admin_site))
+        except Exception as e:
+            self._close_ports()
+            raise StartError(f"admin.listen {config.admin!r}: {e}") from None
+        self.ports.append(port)
+        log.info("admin API on {endpoint}", endpoint=config.admin)
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        super().startService()
+        self.engine.start()
+
+    def _close_ports(self) -> Deferred[Any]:
+        ports, self.ports = self.ports, []
+        return DeferredList([d for d in (p.stopListening() for p in ports) if d is not None])
+
+    def stopService(self) -> Deferred[Any]:
+        super().stopService()
+        d = self._close_ports()
+
+        def closed(_: object) -> None:
+            self.engine.stop()
+            self.store.close()
+            self.clients.close()
+            self.journals.close()
+            log.info("dmdelegation {server_id} stopped", server_id=self.config.server_id)
+
+        return d.addCallback(closed)
