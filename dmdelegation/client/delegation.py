@@ -21,6 +21,7 @@ from dmdelegation.client.steps import (
     Changes,
     OperationFailed,
     find_instance,
+    find_instance_in,
     free_instance_name,
     get_node,
     inherited_acl,
@@ -47,10 +48,9 @@ async def _add_instance(
 ) -> URI:
     """Add ``root/<X>`` (and ``root`` if missing) unless ``server_id`` already has one there."""
     operation, session = changes.operation, changes.session
-    existing = await find_instance(session, root, server_id, operation)
+    parent, existing = await find_instance_in(session, root, server_id, operation)
     if existing is not None:
         raise OperationFailed(operation, "Add", existing, Status.ALREADY_EXISTS)
-    parent = await get_node(session, root, operation)
     base = root.child(free_instance_name(() if parent is None else parent.children))
     if parent is None:
         await changes.add(root, Value.interior())

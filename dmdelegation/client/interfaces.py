@@ -15,7 +15,7 @@ from zope.interface import Attribute, Interface
 from dmdelegation.client.journal_entry import JournalEntry, StepState
 from dmdelegation.tree.acl import ACL
 from dmdelegation.tree.journal import JournalStep
-from dmdelegation.tree.results import ACLResult, GetResult, Result
+from dmdelegation.tree.results import ACLResult, GetResult, Result, SubtreeResult
 from dmdelegation.tree.uri import URI
 from dmdelegation.tree.value import Value
 
@@ -49,6 +49,20 @@ class IDMClientSession(Interface):
 
     def replace_acl(uri: URI, acl: ACL) -> Deferred[Result]:
         """Replace ``?prop=ACL`` (200, 404, 405 for an empty root ACL, 425)."""
+
+
+class ISubtreeSnapshot(Interface):
+    """Optional, for a session that can read a whole subtree at once (the embedded one does).
+
+    The delegation operations read every node of a subtree they change (its before-image) with a
+    Get and a Get ACL per node; through a session that also provides this, they ask once.
+    """
+
+    def get_subtree(uri: URI) -> Deferred[SubtreeResult]:
+        """Get and Get ACL on every node at or below ``uri``, parents first, siblings by name,
+        answered exactly as those commands would be one by one: 200 with every node, or the
+        first refusal in that order (404 for a missing ``uri``, 425, 500). Fails only when the
+        outcome is unknown."""
 
 
 class IUndoJournal(Interface):

@@ -14,19 +14,19 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dmdelegation.client.interfaces import IDMClientSession
+from dmdelegation.client.interfaces import IDMClientSession, ISubtreeSnapshot
 from dmdelegation.tree import commands
 from dmdelegation.tree.acl import ACL
-from dmdelegation.tree.results import ACLResult, GetResult, Result
+from dmdelegation.tree.results import ACLResult, GetResult, Result, SubtreeResult
 from dmdelegation.tree.status import Status
 from dmdelegation.tree.storage import TreeStorage
 from dmdelegation.tree.uri import URI
 from dmdelegation.tree.value import Value
 
-_R = TypeVar("_R", Result, GetResult, ACLResult)
+_R = TypeVar("_R", Result, GetResult, ACLResult, SubtreeResult)
 
 
-@implementer(IDMClientSession)
+@implementer(IDMClientSession, ISubtreeSnapshot)
 class TreeClientSession:
     """The DM commands of ``server_id`` on the tree of ``device_id`` held in ``storage``."""
 
@@ -56,6 +56,8 @@ class TreeClientSession:
             )
             return succeed(failed(Status.COMMAND_FAILED))
         if result.status is Status.PERMISSION_DENIED:
+            if isinstance(result, SubtreeResult):  # the node that stopped it
+                command, uri = result.command or command, result.uri or uri
             self.log.info(
                 "{command} {uri} on {device_id} denied to {server_id}",
                 command=command,
@@ -99,4 +101,12 @@ class TreeClientSession:
             uri,
             lambda: commands.replace_acl(self._storage, self.server_id, uri, acl),
             Result,
+        )
+
+    def get_subtree(self, uri: URI) -> Deferred[SubtreeResult]:
+        return self._run(
+            "Get",
+            uri,
+            lambda: commands.get_subtree(self._storage, self.server_id, uri),
+            lambda status: SubtreeResult(status, command="Get", uri=uri),
         )

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dmdelegation.tree.acl import ACL
-from dmdelegation.tree.storage import StoredNode
+from dmdelegation.tree.storage import NodeRecord, StoredNode
 from dmdelegation.tree.uri import URI
 from dmdelegation.tree.value import Data, Format, Value
 
@@ -48,6 +48,10 @@ INSERT_SQL = (
 )
 SET_VALUE_SQL = "UPDATE nodes SET format = ?, value = ? WHERE device = ? AND uri = ?"
 SET_ACL_SQL = "UPDATE nodes SET acl = ? WHERE device = ? AND uri = ?"
+SUBTREE_SQL = (
+    "SELECT uri, parent, name, format, value, acl FROM nodes WHERE device = ?1 AND uri IN"
+    " (SELECT ?2 UNION ALL SELECT uri FROM nodes WHERE device = ?1 AND uri >= ?3 AND uri < ?4)"
+)
 DELETE_SUBTREE_SQL = (
     "DELETE FROM nodes WHERE device = ?1 AND uri IN"
     " (SELECT ?2 UNION ALL SELECT uri FROM nodes WHERE device = ?1 AND uri >= ?3 AND uri < ?4)"
@@ -170,6 +174,30 @@ class SQLiteTreeStorage:
         self._flush_held()
         rows = self._conn.execute(CHILDREN_SQL, (self._device, str(uri)))
         return [name for (name,) in rows]
+
+    def subtree(self, uri: URI) -> list[NodeRecord]:
+        self._flush_held()
+        text = str(uri)
+        rows = self._conn.execute(
+            SUBTREE_SQL, (self._device, text, text + "/", text + "0")
+        ).fetchall()
+        below: dict[str, list[tuple[str, StoredNode]]] = {}
+        top: StoredNode | None = None
+        for node_text, parent, name, *node in rows:
+            if node_text == text:
+                top = _node(node)
+            else:
+                below.setdefault(parent, []).append((name, _node(node)))
+        if top is None:
+            return []
+        records: list[NodeRecord] = []
+        stack = [(uri, top)]
+        while stack:
+            at, node = stack.pop()
+            records.append(NodeRecord(at, node.value, node.acl))
+            children = sorted(below.get(str(at), ()), key=lambda child: child[0], reverse=True)
+            stack.extend((at.child(name), child) for name, child in children)
+        return records
 
     def insert(self, uri: URI, node: StoredNode) -> None:
         text = str(uri)

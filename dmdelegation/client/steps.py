@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from twisted.internet.defer import Deferred
 
-from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal
+from dmdelegation.client.interfaces import IDMClientSession, ISubtreeSnapshot, IUndoJournal
 from dmdelegation.client.journal_entry import StepState
 from dmdelegation.client.journal_store import JournalMismatch
 from dmdelegation.tree.acl import ACL
@@ -96,7 +96,16 @@ async def inherited_acl(session: IDMClientSession, uri: URI, operation: str) -> 
 
 
 async def snapshot(session: IDMClientSession, top: URI, operation: str) -> list[NodeRecord]:
-    """Every node at or below ``top`` with its value and own ACL, parents first."""
+    """Every node at or below ``top`` with its value and own ACL, parents first.
+
+    A Get and a Get ACL per node; one `ISubtreeSnapshot.get_subtree` if the session has it."""
+    if ISubtreeSnapshot.providedBy(session):
+        reader = ISubtreeSnapshot(session)
+        result = await send(operation, "Get", top, lambda: reader.get_subtree(top))
+        if result.status is not Status.OK:
+            failed = top if result.uri is None else result.uri
+            raise OperationFailed(operation, result.command or "Get", failed, result.status)
+        return list(result.records)
     records: list[NodeRecord] = []
     stack = [top]
     while stack:
@@ -111,14 +120,22 @@ async def find_instance(
     session: IDMClientSession, root: URI, server_id: str, operation: str
 ) -> URI | None:
     """The ``root/<X>`` whose ``ServerID`` leaf is ``server_id`` (DMAcc, BootConfig), or None."""
+    return (await find_instance_in(session, root, server_id, operation))[1]
+
+
+async def find_instance_in(
+    session: IDMClientSession, root: URI, server_id: str, operation: str
+) -> tuple[NodeView | None, URI | None]:
+    """`find_instance`, with the ``root`` node as read (None if there is none)."""
     node = await get_node(session, root, operation)
     if node is None:
-        return None
+        return None, None
+    wanted = Value(Format.CHR, server_id)
     for name in sorted(node.children, key=instance_order):
         leaf = await get_node(session, root.child(name, "ServerID"), operation)
-        if leaf is not None and leaf.value == Value(Format.CHR, server_id):
-            return root.child(name)
-    return None
+        if leaf is not None and leaf.value == wanted:
+            return node, root.child(name)
+    return node, None
 
 
 def free_instance_name(taken: tuple[str, ...]) -> str:

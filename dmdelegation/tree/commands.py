@@ -12,8 +12,8 @@ plus the missing rights: whoever creates a node can always read, change and remo
 
 from __future__ import annotations
 
-from dmdelegation.tree.acl import ACL, Command
-from dmdelegation.tree.results import ACLResult, GetResult, NodeView, Result
+from dmdelegation.tree.acl import ACL, EMPTY, Command
+from dmdelegation.tree.results import ACLResult, GetResult, NodeView, Result, SubtreeResult
 from dmdelegation.tree.rights import lineage_acl, lineage_allows, lineage_may_replace_acl
 from dmdelegation.tree.status import Status
 from dmdelegation.tree.storage import StoredNode, TreeStorage
@@ -112,3 +112,23 @@ def replace_acl(tree: TreeStorage, server_id: str, uri: URI, acl: ACL) -> Result
     with tree.atomic():
         tree.set_acl(uri, acl)
     return Result(Status.OK)
+
+
+def get_subtree(tree: TreeStorage, server_id: str, top: URI) -> SubtreeResult:
+    """Get and Get ACL on every node at or below ``top``, parents first and siblings by name, as
+    `get` and `get_acl` would answer them one by one: stops at the first refusal (404 for a
+    missing ``top``, 425 for a node the server may not read)."""
+    lineage = tree.lineage(top)
+    if lineage[0] is None:
+        return SubtreeResult(Status.NOT_FOUND, command="Get", uri=top)
+    above = next((n.acl for n in lineage[1:] if n is not None and not n.acl.is_empty), EMPTY)
+    governing: dict[URI, ACL] = {}
+    records = tree.subtree(top)
+    for record in records:
+        parent = record.uri.parent
+        inherited = above if record.uri == top or parent is None else governing[parent]
+        acl = inherited if record.acl.is_empty else record.acl
+        if not acl.allows(Command.GET, server_id):
+            return SubtreeResult(Status.PERMISSION_DENIED, command="Get", uri=record.uri)
+        governing[record.uri] = acl
+    return SubtreeResult(Status.OK, tuple(records))

@@ -36,6 +36,9 @@ class MemoryTree:
     def lineage(self, uri: URI) -> list[StoredNode | None]:
         return [self._nodes.get(uri), *(self._nodes.get(above) for above in uri.ancestors())]
 
+    def subtree(self, uri: URI) -> list[NodeRecord]:
+        return list(walk(self, uri))
+
     def children(self, uri: URI) -> list[str]:
         return sorted(self._children.get(uri, ()))
 

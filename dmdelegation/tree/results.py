@@ -6,6 +6,8 @@ from attrs import frozen
 
 from dmdelegation.tree.acl import ACL
 from dmdelegation.tree.status import Status
+from dmdelegation.tree.storage import NodeRecord
+from dmdelegation.tree.uri import URI
 from dmdelegation.tree.value import Value
 
 
@@ -32,3 +34,15 @@ class GetResult:
 class ACLResult:
     status: Status
     acl: ACL | None = None
+
+
+@frozen
+class SubtreeResult:
+    """What Get and Get ACL on every node at or below a URI answer, node by node, parents first
+    and siblings by name: 200 with every node (value, format, own ACL), or the first refusal met
+    in that order (``command`` ``"Get"`` or ``"Get ACL"``, on ``uri``, with its status)."""
+
+    status: Status
+    records: tuple[NodeRecord, ...] = ()
+    command: str | None = None
+    uri: URI | None = None

@@ -51,6 +51,11 @@ class TreeStorage(TreeReader, Protocol):
         the rights on ``uri`` and on its parent depend on, in one lookup."""
         ...
 
+    def subtree(self, uri: URI) -> list[NodeRecord]:
+        """Every node at or below ``uri`` (none if it does not exist), parents before children,
+        siblings by name: what `walk` gives, in one lookup where the storage can."""
+        ...
+
     def atomic(self) -> AbstractContextManager[None]:
         """A context in which the changes made are kept all together or not at all."""
         ...

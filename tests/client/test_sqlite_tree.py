@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from twisted.internet.defer import Deferred
 
-from dmdelegation.client import ClientTreeStore
+from dmdelegation.client import ClientTreeStore, OperationFailed
+from dmdelegation.client.interfaces import ISubtreeSnapshot
+from dmdelegation.client.session import TreeClientSession
 from dmdelegation.client.sqlite_tree import (
     CHILDREN_SQL,
     DELETE_SUBTREE_SQL,
@@ -19,6 +22,8 @@ from dmdelegation.client.sqlite_tree import (
     SQLiteTreeStorage,
     lineage_sql,
 )
+from dmdelegation.client.steps import snapshot
+from dmdelegation.client.testing import Fault, FaultyClientSession, fired
 from dmdelegation.tree import ACL, ROOT, URI, Command, NodeRecord, Status, StoredNode, Value
 from dmdelegation.tree import commands as dm
 from dmdelegation.tree.memory import MemoryTree
@@ -27,7 +32,7 @@ from dmdelegation.tree.rights import effective_acl, is_allowed, may_replace_acl
 from dmdelegation.tree.storage import TreeStorage
 
 from ..tree.strategies import LEAF_VALUES
-from .helpers import DEVICE, Client
+from .helpers import DEVICE, Client, LogRecorder
 from .test_rollback_property import CALLERS, NODE_ACLS, SERVERS, trees
 
 # The command rules written node by node, as `effective_acl`, `is_allowed` and `may_replace_acl`
@@ -292,3 +297,55 @@ def test_deleting_a_leaf_or_a_subtree(client: Client) -> None:
         "./Vendor/Operator",
         "./Vendor/Operator/Apn",
     ]
+
+
+def _outcome(deferred: Deferred[list[NodeRecord]]) -> object:
+    try:
+        return fired(deferred)
+    except OperationFailed as e:
+        return (e.operation, e.command, e.uri, e.status)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(tree=trees(), data=st.data())
+def test_a_subtree_read_at_once_is_the_node_by_node_read(
+    tree: list[NodeRecord], data: st.DataObject
+) -> None:
+    """`get_subtree` answers what a Get and a Get ACL per node answer: the same nodes in the same
+    order, or the same first refusal; on the SQLite store and in memory."""
+    uris = [record.uri for record in tree]
+    top = data.draw(st.sampled_from([*uris, URI(("Vendor", "missing"))]))
+    server = data.draw(st.sampled_from((*SERVERS, *CALLERS)))
+    with tempfile.TemporaryDirectory() as directory:
+        store = ClientTreeStore(Path(directory) / "c.sqlite3")
+        try:
+            store.add_device(DEVICE, tree)
+            for session in (
+                store.session(DEVICE, server),
+                TreeClientSession(MemoryTree(tree), DEVICE, server),
+            ):
+                assert ISubtreeSnapshot.providedBy(session)
+                one_by_one = FaultyClientSession(session, None, Fault.REFUSE)  # never fails
+                assert not ISubtreeSnapshot.providedBy(one_by_one)
+                expected = _outcome(Deferred.fromCoroutine(snapshot(one_by_one, top, "op")))
+                assert _outcome(Deferred.fromCoroutine(snapshot(session, top, "op"))) == expected
+        finally:
+            store.close()
+
+
+def test_a_subtree_read_that_is_refused_is_logged_at_the_node_that_stopped_it(
+    client: Client,
+) -> None:
+    with LogRecorder() as log:
+        result = fired(client.session("dms9").get_subtree(URI.parse("./Vendor/Operator")))
+    assert (result.status, result.command, result.uri) == (
+        Status.PERMISSION_DENIED,
+        "Get",
+        URI.parse("./Vendor/Operator"),
+    )
+    denied = [e for e in log.events if e.get("log_namespace", "").endswith("TreeClientSession")]
+    assert [e["uri"] for e in denied] == ["./Vendor/Operator"]
