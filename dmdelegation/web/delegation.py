@@ -25,10 +25,11 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 from attrs import frozen
 from cryptography import x509
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ISSLTransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -220,6 +221,7 @@ class DelegationResource(Resource):
         self.receive = receive
         self.registry = registry
         self.max_body = max_body
+        self._connections: WeakKeyDictionary[object, str | None] = WeakKeyDictionary()
 
     def render(self, request: IRequest) -> bytes | int:
         if request.method != b"POST":
@@ -231,11 +233,10 @@ class DelegationResource(Resource):
         body = request.content.read()
         if len(body) > self.max_body:
             return refuse(request, 413, f"body larger than the limit of {self.max_body} bytes")
-        certificate = peer_certificate(request)
-        if certificate is None:
-            return refuse(request, 403, "no client certificate on this connection")
-        server_id = self.registry.identify(certificate)
+        server_id = self._identify(request)
         if server_id is None:
+            if getattr(request, "transport", None) is None or peer_certificate(request) is None:
+                return refuse(request, 403, "no client certificate on this connection")
             return refuse(request, 403, "the client certificate is not that of a known peer")
         try:
             message = decode(body, max_size=self.max_body)
@@ -243,9 +244,31 @@ class DelegationResource(Resource):
             return refuse(request, e.status, e.reason, peer=server_id)
         return self._hand_over(request, server_id, message)
 
+    def _identify(self, request: IRequest) -> str | None:
+        """The peer's ServerID, read once per connection: its certificate cannot change
+        (no renegotiation), so the answer is kept for the connection's lifetime."""
+        transport = getattr(request, "transport", None)
+        if transport is None:
+            return None
+        try:
+            return self._connections[transport]
+        except KeyError:
+            pass
+        except TypeError:  # a transport that cannot be weakly referenced: no cache
+            return self._read_identity(request)
+        server_id = self._connections[transport] = self._read_identity(request)
+        return server_id
+
+    def _read_identity(self, request: IRequest) -> str | None:
+        certificate = peer_certificate(request)
+        return None if certificate is None else self.registry.identify(certificate)
+
     def _hand_over(self, request: IRequest, server_id: str, message: Message) -> bytes | int:
         outcome: list[Message | Failure | None] = []
-        answer: Deferred[Message | None] = maybeDeferred(self.receive, server_id, message)
+        try:
+            answer: Deferred[Message | None] = self.receive(server_id, message)
+        except Exception:
+            return self._answer(request, server_id, message, Failure())
         answer.addBoth(outcome.append)
         if outcome:  # answered at once
             return self._answer(request, server_id, message, outcome[0])
