@@ -226,13 +226,15 @@ class DelegationResource(Resource):
     def render(self, request: IRequest) -> bytes | int:
         if request.method != b"POST":
             request.responseHeaders.setRawHeaders(b"Allow", [b"POST"])
-            return refuse(request, 405, f"method {_shown(request.method, 16)} not allowed")
+            return self._refuse(request, 405, f"method {_shown(request.method, 16)} not allowed")
         if not acceptable_content_type(request.requestHeaders.getRawHeaders(b"Content-Type")):
-            return refuse(request, 415, f"content type must be {CONTENT_TYPE}")
+            return self._refuse(request, 415, f"content type must be {CONTENT_TYPE}")
         assert request.content is not None
         body = request.content.read()
         if len(body) > self.max_body:
-            return refuse(request, 413, f"body larger than the limit of {self.max_body} bytes")
+            return self._refuse(
+                request, 413, f"body larger than the limit of {self.max_body} bytes"
+            )
         server_id = self._identify(request)
         if server_id is None:
             if getattr(request, "transport", None) is None or peer_certificate(request) is None:
@@ -243,6 +245,10 @@ class DelegationResource(Resource):
         except ProtocolError as e:
             return refuse(request, e.status, e.reason, peer=server_id)
         return self._hand_over(request, server_id, message)
+
+    def _refuse(self, request: IRequest, status: int, reason: str) -> bytes:
+        """A refusal before the identity check: its log line still names the peer if known."""
+        return refuse(request, status, reason, peer=self._identify(request))
 
     def _identify(self, request: IRequest) -> str | None:
         """The peer's ServerID, read once per connection: its certificate cannot change

@@ -4,13 +4,15 @@ the refusal comes before it."""
 
 from __future__ import annotations
 
+from cryptography import x509
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
+from dmdelegation.peers import PeerRegistry
 from dmdelegation.protocol import decode
 from dmdelegation.protocol.examples import EXAMPLES
 
-from .certs import PEER, PINNED, certs, client_creator, temp_dir
+from .certs import PEER, PINNED, certs, client_creator, peer_configs, temp_dir
 from .serving import (
     OUT_OF_ORDER,
     UNKNOWN_SESSION,
@@ -235,3 +237,31 @@ class HTTPRefusals(SocketTest):
         assert b"hunter2" not in got.data
         assert "internal error" in got.body.decode()
         assert len(self.flushLoggedErrors(RuntimeError)) == 1
+
+
+class CountingRegistry(PeerRegistry):
+    def __init__(self) -> None:
+        super().__init__(peer_configs())
+        self.identified = 0
+
+    def identify(self, certificate: x509.Certificate) -> str | None:
+        self.identified += 1
+        return super().identify(certificate)
+
+
+class IdentityPerConnection(TestCase):
+    """The peer's identity is read once per connection (no renegotiation can change it)."""
+
+    async def test_two_requests_on_one_connection_are_identified_once(self) -> None:
+        peers = CountingRegistry()
+        server = await serve(self, temp_dir(self), peers=peers)
+        first = post(REQUEST.encode()).replace(b"Connection: close\r\n", b"")
+        got = await exchange(
+            server.port, client_creator(certs().peer), first + post(CONFIRMED.encode())
+        )
+        assert got.data.count(b"HTTP/1.1 200 OK") == 1
+        assert got.data.count(b"HTTP/1.1 204 No Content") == 1
+        assert server.receive.calls == [(PEER, REQUEST), (PEER, CONFIRMED)]
+        assert peers.identified == 1
+        await exchange(server.port, client_creator(certs().peer), post(CONFIRMED.encode()))
+        assert peers.identified == 2
