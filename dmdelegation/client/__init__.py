@@ -1,7 +1,8 @@
 """The DM session component: how this project changes a managed DM Client.
 
 - `IDMClientSession` (a host DM server implements it, or the embedded store provides it) and
-  `IUndoJournal`;
+  `IUndoJournal`, with the optional `ISubtreeSnapshot` and `IUndoJournalBatch` that let the
+  operations and rollback ask less (the embedded session and journal provide them);
 - the embedded default: `ClientTreeStore` (managed client trees in one SQLite file) and
   `SQLiteJournalStore` (durable undo journals), devices provisioned with `load_provision`;
 - the delegation operations (`create_account`, `grant_rights`, ...), each change journaled before
@@ -19,7 +20,12 @@ from dmdelegation.client.delegation import (
     revoke_rights,
     set_no_auto_initial_session,
 )
-from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal
+from dmdelegation.client.interfaces import (
+    IDMClientSession,
+    ISubtreeSnapshot,
+    IUndoJournal,
+    IUndoJournalBatch,
+)
 from dmdelegation.client.journal_entry import JournalEntry, StepState
 from dmdelegation.client.journal_store import JournalMismatch, SQLiteJournalStore
 from dmdelegation.client.provisioning import DeviceProvision, ProvisioningError, load_provision
@@ -34,7 +40,9 @@ __all__ = [
     "DeviceProvision",
     "DeviceTreeError",
     "IDMClientSession",
+    "ISubtreeSnapshot",
     "IUndoJournal",
+    "IUndoJournalBatch",
     "JournalEntry",
     "JournalMismatch",
     "OperationFailed",

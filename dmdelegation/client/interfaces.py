@@ -91,3 +91,10 @@ class IUndoJournal(Interface):
 
     def discard() -> Deferred[None]:
         """Forget every step and the before-images they hold (the changes are final, or undone)."""
+
+
+class IUndoJournalBatch(Interface):
+    """Optional, for a journal that can record the outcome of several steps in one write."""
+
+    def mark_many(seqs: Sequence[int], state: StepState) -> Deferred[None]:
+        """`IUndoJournal.mark` each of ``seqs`` with ``state``, all in one durable write."""

@@ -26,7 +26,7 @@ from dmdelegation.client.database import (
     open_database,
     transaction,
 )
-from dmdelegation.client.interfaces import IUndoJournal
+from dmdelegation.client.interfaces import IUndoJournal, IUndoJournalBatch
 from dmdelegation.client.journal_entry import JournalEntry, StepState
 from dmdelegation.tree.journal import JournalStep, decode_step, encode_step
 
@@ -154,7 +154,7 @@ class SQLiteJournalStore:
         return SQLiteUndoJournal(self._writer, journal_id, device_id, server_id)
 
 
-@implementer(IUndoJournal)
+@implementer(IUndoJournal, IUndoJournalBatch)
 class SQLiteUndoJournal:
     """One journal; a failure to write it fails the Deferred (and nothing is then applied)."""
 
@@ -190,6 +190,14 @@ class SQLiteUndoJournal:
             self._writer.applied.append((state.value, self.journal_id, seq))
             return
         self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
+
+    def mark_many(self, seqs: Sequence[int], state: StepState) -> Deferred[None]:
+        return maybeDeferred(self._mark_many, seqs, state)
+
+    def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
+        marks = [(MARK_SQL, (state.value, self.journal_id, seq)) for seq in seqs]
+        if marks:
+            self._writer.write(*marks)
 
     def record_undo_progress(self, seq: int, done: int) -> Deferred[None]:
         return maybeDeferred(self._record_undo_progress, seq, done)

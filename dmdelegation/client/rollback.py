@@ -6,14 +6,22 @@ opened again from disk). For a step whose outcome was never known (still *pendin
 sent, or about to be, and no answer was recorded), a read first tells whether the client still
 shows the before-image; if so there is nothing to undo (and undoing could need rights the refused
 command never had). Once every step is undone, the journal is discarded with its before-images.
+
+One shortcut (`dmdelegation.tree.journal.covering_add`): when the newest steps left are all at or
+below a node that an older step of them added (an account, and the nodes and rights given inside
+it), one Delete of that node undoes them all; they are then recorded undone together (newest
+first, one by one, through a journal without `IUndoJournalBatch`). Until that record is written,
+a rollback run again finds the same steps and takes the same shortcut; the Delete tolerates 404.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal
+from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal, IUndoJournalBatch
 from dmdelegation.client.journal_entry import JournalEntry, StepState
 from dmdelegation.client.steps import OperationFailed, check_pair, send
 from dmdelegation.tree.journal import (
@@ -24,6 +32,7 @@ from dmdelegation.tree.journal import (
     ReplaceStep,
     UndoAction,
     UndoKind,
+    covering_add,
     undo_actions,
 )
 from dmdelegation.tree.results import Result
@@ -86,6 +95,22 @@ async def _undo_entry(
     await journal.mark(entry.seq, StepState.UNDONE)
 
 
+async def _undo_covered(
+    session: IDMClientSession, journal: IUndoJournal, entries: Sequence[JournalEntry]
+) -> None:
+    """Undo ``entries`` (oldest first, the first an Add that covers the rest) with one Delete of
+    the node the first one added; then record them all undone, newest first (together if the
+    journal can): until then, running the rollback again takes the same shortcut."""
+    top = entries[0].step.uri
+    await _undo(session, UndoAction(UndoKind.DELETE, top, tolerated=Status.NOT_FOUND))
+    seqs = [entry.seq for entry in reversed(entries)]
+    if IUndoJournalBatch.providedBy(journal):
+        await IUndoJournalBatch(journal).mark_many(seqs, StepState.UNDONE)
+        return
+    for seq in seqs:
+        await journal.mark(seq, StepState.UNDONE)
+
+
 def rollback(session: IDMClientSession, journal: IUndoJournal) -> Deferred[int]:
     """Undo every step of ``journal`` through ``session``; fires with the number of steps undone.
 
@@ -95,19 +120,27 @@ def rollback(session: IDMClientSession, journal: IUndoJournal) -> Deferred[int]:
 
     async def run() -> int:
         check_pair(session, journal)
-        undone = 0
-        for entry in reversed(await journal.entries()):
-            if entry.state in (StepState.FAILED, StepState.UNDONE):
-                continue
-            await _undo_entry(session, journal, entry)
-            undone += 1
+        live = [
+            entry
+            for entry in await journal.entries()
+            if entry.state not in (StepState.FAILED, StepState.UNDONE)
+        ]
+        end = len(live)
+        while end > 0:
+            start = covering_add([entry.step for entry in live[:end]])
+            if start is None:
+                await _undo_entry(session, journal, live[end - 1])
+                end -= 1
+            else:
+                await _undo_covered(session, journal, live[start:end])
+                end = start
         await journal.discard()
         log.info(
             "rolled back {count} steps of journal {journal_id} on {device_id}",
-            count=undone,
+            count=len(live),
             journal_id=journal.journal_id,
             device_id=session.device_id,
         )
-        return undone
+        return len(live)
 
     return Deferred.fromCoroutine(run())

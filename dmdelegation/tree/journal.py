@@ -18,6 +18,7 @@ import base64
 import binascii
 import enum
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from attrs import frozen
@@ -104,6 +105,43 @@ def undo_actions(step: JournalStep) -> tuple[UndoAction, ...]:
         for record in reversed(step.before)
     )
     return adds + acls
+
+
+def covering_add(steps: Sequence[JournalStep]) -> int | None:
+    """Where a rollback may take a shortcut: ``steps`` are the steps still to undo, oldest first;
+    the index of the oldest `AddStep` that covers every step from it to the newest, or None.
+
+    An `AddStep` of ``X`` covers the steps after it when each of them is at or below ``X`` and
+    none replaces the ACL of ``X`` itself. Undoing them one by one, newest first, ends with the
+    Delete of ``X``: it leaves the tree exactly as that one Delete does (nothing outside ``X`` is
+    touched), and that Delete is checked against the same ACLs (``X``'s own ACL and those above
+    it are as the Add left them), so it succeeds whenever the long way would.
+    """
+    if len(steps) < 2:
+        return None
+    common = steps[-1].uri.segments
+    acl_changed: set[URI] = set()
+    found: int | None = None
+    for index in range(len(steps) - 1, -1, -1):
+        step = steps[index]
+        names = step.uri.segments
+        if names[: len(common)] != common:
+            shared = 0
+            while shared < min(len(common), len(names)) and common[shared] == names[shared]:
+                shared += 1
+            common = common[:shared]
+        if not common:
+            break  # the root is never added
+        if (
+            isinstance(step, AddStep)
+            and names == common
+            and index < len(steps) - 1
+            and step.uri not in acl_changed
+        ):
+            found = index
+        if isinstance(step, ReplaceACLStep):
+            acl_changed.add(step.uri)
+    return found
 
 
 def encode_value(value: Value) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import sys
 from twisted.logger import ILogObserver
 from zope.interface.verify import verifyObject
 
-from dmdelegation.client import IDMClientSession, IUndoJournal
+from dmdelegation.client import IDMClientSession, ISubtreeSnapshot, IUndoJournal, IUndoJournalBatch
 from dmdelegation.client.session import TreeClientSession
 from dmdelegation.client.testing import FailingJournal, Fault, FaultyClientSession
 from dmdelegation.tree.memory import MemoryTree
@@ -44,3 +44,9 @@ def test_importing_the_component_installs_no_reactor() -> None:
         " dmdelegation.commands.tree; sys.exit('twisted.internet.reactor' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_embedded_session_and_journal_provide_the_optional_interfaces(client: Client) -> None:
+    assert verifyObject(ISubtreeSnapshot, client.session())
+    assert verifyObject(ISubtreeSnapshot, TreeClientSession(MemoryTree(), "dev", "srv"))
+    assert verifyObject(IUndoJournalBatch, client.journal())

@@ -163,3 +163,18 @@ def test_an_applied_mark_cannot_be_kept_by_a_closed_store(client: Client) -> Non
     client.journals.close()
     failure = fired_failure(journal.mark(1, StepState.APPLIED))
     assert "closed" in str(failure.value)
+
+
+def test_several_steps_are_marked_in_one_durable_write(client: Client) -> None:
+    journal = client.journal()
+    for seq in (1, 2, 3):
+        fired(journal.append(AddStep(A.child(str(seq)))))
+    fired(journal.mark(3, StepState.APPLIED))
+    statements: list[str] = []
+    client.journals._conn.set_trace_callback(statements.append)
+    fired(journal.mark_many([3, 2], StepState.UNDONE))
+    client.journals._conn.set_trace_callback(None)
+    assert [s.split()[0] for s in statements].count("COMMIT") == 1
+    assert _on_disk(client) == [(1, "pending"), (2, "undone"), (3, "undone")]
+    fired(journal.mark_many([], StepState.UNDONE))
+    assert _on_disk(client) == [(1, "pending"), (2, "undone"), (3, "undone")]

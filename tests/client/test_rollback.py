@@ -25,9 +25,12 @@ from dmdelegation.client import (
     rollback,
     set_no_auto_initial_session,
 )
+from dmdelegation.client.interfaces import IUndoJournalBatch
 from dmdelegation.client.testing import (
+    FailingJournal,
     Fault,
     FaultyClientSession,
+    JournalWriteError,
     fired,
     fired_error,
     fired_failure,
@@ -190,3 +193,59 @@ def test_rollback_restores_the_tree_after_the_process_died(client: Client, name:
         assert again.journals.journal_ids() == []
     finally:
         again.close()
+
+
+def test_an_added_account_is_undone_by_one_delete(client: Client) -> None:
+    """create_account adds ./DMAcc/2 and its nodes, then grants on ./DMAcc/2: undone by putting
+    that ACL back, then one Delete of ./DMAcc/2 for every Add (the same end, checked against
+    the same ACL as the last of the one-by-one Deletes)."""
+    before = client.records()
+    fired(create_account(client.session(), client.journal(), DMS2_ACCOUNT))
+    steps = len(fired(client.journal().entries()))
+    counting = FaultyClientSession(client.session(), None, Fault.REFUSE)  # counts, never fails
+    assert fired(rollback(counting, client.journal())) == steps
+    assert counting.count == 2
+    assert client.records() == before
+    assert client.journals.journal_ids() == []
+
+
+@pytest.mark.parametrize("fault", list(Fault))
+def test_a_rollback_stopped_at_the_covering_delete_is_finished_after_a_restart(
+    client: Client, fault: Fault
+) -> None:
+    before = client.records()
+    fired(create_account(client.session(), client.journal(), DMS2_ACCOUNT))
+    faulty = FaultyClientSession(client.session(), 2, fault)  # the Delete of ./DMAcc/2
+    error = fired_error(rollback(faulty, client.journal()), OperationFailed)
+    assert (error.command, str(error.uri)) == ("Delete", "./DMAcc/2")
+    again = client.reopened()
+    try:
+        fired(rollback(again.session(), again.journal()))
+        assert again.records() == before
+        assert again.journals.journal_ids() == []
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize("writes_allowed", [1, 2, 5, 100])
+def test_a_journal_without_batch_marks_records_a_covered_run_newest_first(
+    client: Client, writes_allowed: int
+) -> None:
+    """Through a journal that marks one step at a time, the covered steps are recorded undone
+    newest first: a rollback stopped between two of those marks is finished by running it
+    again (the steps left still take the same shortcut)."""
+    before = client.records()
+    fired(create_account(client.session(), client.journal(), DMS2_ACCOUNT))
+    journal = FailingJournal(client.journal(), writes_allowed)
+    assert not IUndoJournalBatch.providedBy(journal)
+    outcome = rollback(client.session(), journal)
+    if writes_allowed < 100:
+        assert fired_failure(outcome).check(JournalWriteError)
+        states = [e.state for e in fired(client.journal().entries())]
+        undone = [s is StepState.UNDONE for s in states]
+        assert undone == sorted(undone), states  # only ever the newest steps
+        fired(rollback(client.session(), client.journal()))
+    else:
+        fired(outcome)
+    assert client.records() == before
+    assert client.journals.journal_ids() == []

@@ -16,6 +16,7 @@ from dmdelegation.tree.journal import (
     ReplaceStep,
     UndoAction,
     UndoKind,
+    covering_add,
     decode_step,
     encode_step,
     undo_actions,
@@ -103,3 +104,59 @@ def test_a_step_repr_shows_no_value() -> None:
     step = ReplaceStep(URI.parse("./DMAcc/1/AppAuth/1/AAuthSecret"), Value.text("s3cret"))
     assert "s3cret" not in repr(step)
     assert "s3cret" in encode_step(step)  # stored, for the rollback, in the journal store only
+
+
+def _u(text: str) -> URI:
+    return URI.parse(text)
+
+
+ADD_X = AddStep(_u("./X"))
+GET_STAR = ACL.parse("Get=*")
+
+
+@pytest.mark.parametrize(
+    ("steps", "start"),
+    [
+        ([], None),
+        ([ADD_X], None),  # one step: nothing to save
+        ([ADD_X, AddStep(_u("./X/a")), AddStep(_u("./X/a/b"))], 0),
+        ([AddStep(_u("./P")), ADD_X, AddStep(_u("./X/a"))], 1),
+        ([ADD_X, ReplaceStep(_u("./X/a"), Value.integer(1))], 0),
+        ([ADD_X, ReplaceACLStep(_u("./X/a"), GET_STAR)], 0),
+        ([ADD_X, DeleteStep(_u("./X"), ())], 0),
+        ([ADD_X, DeleteStep(_u("./X/a"), ()), AddStep(_u("./X/a"))], 0),
+        # the ACL of the added node itself was changed: its Delete would be checked differently
+        ([ADD_X, AddStep(_u("./X/a")), ReplaceACLStep(_u("./X"), GET_STAR)], None),
+        ([ADD_X, ReplaceACLStep(_u("./X"), GET_STAR), AddStep(_u("./X/a"))], None),
+        # ... but a later Add below it can still cover what follows it
+        (
+            [
+                ADD_X,
+                ReplaceACLStep(_u("./X"), GET_STAR),
+                AddStep(_u("./X/a")),
+                AddStep(_u("./X/a/b")),
+            ],
+            2,
+        ),
+        # a step outside the added node stops the run
+        ([ADD_X, AddStep(_u("./Y")), AddStep(_u("./X/a"))], None),
+        ([ADD_X, AddStep(_u("./X/a")), AddStep(_u("./Y"))], None),
+        ([ADD_X, ReplaceACLStep(_u("."), GET_STAR)], None),
+        # an ancestor added earlier covers more
+        (
+            [
+                AddStep(_u("./DMAcc")),
+                AddStep(_u("./DMAcc/2")),
+                AddStep(_u("./DMAcc/2/AppID")),
+                ReplaceACLStep(_u("./DMAcc/2"), GET_STAR),
+            ],
+            0,
+        ),
+        ([AddStep(_u("./DMAcc/2")), AddStep(_u("./DMAcc/2x"))], None),  # a name, not a parent
+        ([ReplaceStep(_u("./X"), Value.integer(1)), AddStep(_u("./X/a"))], None),
+    ],
+)
+def test_an_add_covers_the_steps_below_it_that_follow(
+    steps: list[JournalStep], start: int | None
+) -> None:
+    assert covering_add(steps) == start
