@@ -53,3 +53,17 @@ def test_the_server_side(tmp_path: Path) -> None:
     assert verifyObject(INonQueuedRequestFactory, BoundedRequestFactory(1024, 30, Clock()))
     watch = _HandshakeWatch(_HandshakeWatchFactory(None), Protocol())
     assert verifyObject(IHandshakeListener, watch)
+
+
+def test_the_log_recorder_of_the_tests() -> None:
+    from twisted.logger import ILogObserver
+    from twisted.trial.unittest import SynchronousTestCase
+
+    from .serving import LogLines
+
+    case = SynchronousTestCase()
+    lines = LogLines(case)  # type: ignore[arg-type]
+    try:
+        assert verifyObject(ILogObserver, lines)
+    finally:
+        case.doCleanups()

@@ -4,6 +4,7 @@ body arrives (never spilled to a file), and a request that must arrive whole in 
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
@@ -91,3 +92,50 @@ class Limits(SynchronousTestCase):
     def test_the_idle_timeout_still_closes_a_silent_connection(self) -> None:
         self.clock.advance(10)
         assert self.transport.disconnecting
+
+
+class NoCertificate(SynchronousTestCase):
+    """A request whose connection has no TLS certificate to read (plain TCP, or HTTP/2 where
+    the request has no transport at all) is refused 403 before receive."""
+
+    def test_a_request_without_transport_is_403(self) -> None:
+        from twisted.web.test.requesthelper import DummyRequest
+
+        from dmdelegation.web.delegation import DelegationResource
+
+        from .serving import confirmed
+
+        receive = Recorder()
+        resource = DelegationResource(receive, registry(), 1024)
+        request: Any = DummyRequest([b""])
+        request.method, request.path = b"POST", b"/d"
+        content_type = [b"application/vnd.dm.delegation+xml"]
+        request.requestHeaders.setRawHeaders(b"Content-Type", content_type)
+        request.content = io.BytesIO(confirmed().encode())
+        request.transport = None  # as under HTTP/2
+        body = resource.render(request)
+        assert request.responseCode == 403
+        assert body == b"no client certificate on this connection\n"
+        assert receive.calls == []
+
+    def test_a_plain_tcp_connection_is_403(self) -> None:
+        from .serving import confirmed
+
+        clock = Clock()
+        receive = Recorder()
+        from dmdelegation.web.delegation import DelegationResource
+
+        site = make_site(DelegationResource(receive, registry(), 1024), "/d", 1024, reactor=clock)
+        channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        assert channel is not None
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        body = confirmed().encode()
+        channel.dataReceived(
+            b"POST /d HTTP/1.1\r\nContent-Type: application/vnd.dm.delegation+xml\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        assert transport.value().startswith(b"HTTP/1.1 403 ")
+        assert b"no client certificate on this connection" in transport.value()
+        assert receive.calls == []
+        channel.connectionLost(Failure(ConnectionDone()))
