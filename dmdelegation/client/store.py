@@ -18,7 +18,7 @@ from dmdelegation.client.database import (
 from dmdelegation.client.provisioning import DeviceProvision
 from dmdelegation.client.session import TreeClientSession
 from dmdelegation.client.sqlite_tree import SCHEMA, SQLiteTreeStorage
-from dmdelegation.tree.storage import NodeRecord, StoredNode, walk
+from dmdelegation.tree.storage import NodeRecord, StoredNode
 from dmdelegation.tree.uri import ROOT, URI
 
 DEFAULT_STORE = "dmdelegation-clients.sqlite3"
@@ -125,5 +125,6 @@ class ClientTreeStore:
         return device_id
 
     def records(self, device_id: str, top: URI = ROOT) -> list[NodeRecord]:
-        """Every node at or below ``top`` (none if it does not exist), parents first."""
-        return list(walk(self.storage(device_id), top))
+        """Every node at or below ``top`` (none if it does not exist), parents first, siblings by
+        name (as `walk` gives them; one indexed query)."""
+        return self.storage(device_id).subtree(top)

@@ -29,7 +29,7 @@ from dmdelegation.tree import commands as dm
 from dmdelegation.tree.memory import MemoryTree
 from dmdelegation.tree.results import ACLResult, GetResult, NodeView, Result
 from dmdelegation.tree.rights import effective_acl, is_allowed, may_replace_acl
-from dmdelegation.tree.storage import TreeStorage
+from dmdelegation.tree.storage import TreeStorage, walk
 
 from ..tree.strategies import LEAF_VALUES
 from .helpers import DEVICE, Client, LogRecorder
@@ -324,6 +324,7 @@ def test_a_subtree_read_at_once_is_the_node_by_node_read(
         store = ClientTreeStore(Path(directory) / "c.sqlite3")
         try:
             store.add_device(DEVICE, tree)
+            assert store.records(DEVICE, top) == list(walk(store.storage(DEVICE), top))
             for session in (
                 store.session(DEVICE, server),
                 TreeClientSession(MemoryTree(tree), DEVICE, server),
