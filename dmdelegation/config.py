@@ -237,6 +237,8 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
     peers = []
     raw_peers = top.get("peers", list, [], name="an array of tables ([[peers]])")
     ids: set[str] = set()
+    netlocs: dict[tuple[str, int], int] = {}
+    pins: dict[str, int] = {}
     for i, raw in enumerate(raw_peers):
         if not isinstance(raw, dict):
             raise ConfigError(f"peers[{i}]: expected a table")
@@ -244,6 +246,20 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
         if peer.server_id in ids or peer.server_id == server_id:
             raise ConfigError(f"peers[{i}].server_id: {peer.server_id!r} appears twice")
         ids.add(peer.server_id)
+        parts = urlsplit(peer.url)
+        netloc = (str(parts.hostname), parts.port or 443)
+        if netloc in netlocs:
+            raise ConfigError(
+                f"peers[{i}].url: same host and port as peers[{netlocs[netloc]}] (a connection "
+                "must tell which peer it reaches)"
+            )
+        netlocs[netloc] = i
+        if peer.pin_sha256 is not None:
+            if peer.pin_sha256 in pins:
+                raise ConfigError(
+                    f"peers[{i}].pin_sha256: same pin as peers[{pins[peer.pin_sha256]}]"
+                )
+            pins[peer.pin_sha256] = i
         peers.append(peer)
     dms2 = top.table("dms2")
     delegated = DelegatedConfig(

@@ -14,12 +14,15 @@ import socket
 import subprocess
 import sys
 import threading
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from attrs import define, field
 
 from dmdelegation import pki
+from dmdelegation.client.provisioning import parse_provision
+from dmdelegation.client.store import ClientTreeStore
 
 DMS1 = "dms1.operator.example"
 DMS2 = "dms2.enterprise.example"
@@ -58,6 +61,10 @@ AAuthSecret = "operator-client-secret"
 "./Vendor/Radio/Band" = "auto"
 "./BootConfig" = {{}}
 """
+
+
+def device_id(i: int) -> str:
+    return DEVICE if i == 0 else f"IMEI:{i:015d}"
 
 
 def free_port() -> int:
@@ -137,6 +144,7 @@ class Lab:
     """A directory with a PKI, two configurations and a provisioned device."""
 
     root: Path
+    devices: int = 1  # DEVICE, then IMEI:000000000000001 ... for benchmarks
     dms1: Daemon = field(init=False)
     dms2: Daemon = field(init=False)
 
@@ -172,6 +180,12 @@ class Lab:
             check=True,
             capture_output=True,
         )
+        if self.devices > 1:
+            store = ClientTreeStore(clients)
+            for i in range(1, self.devices):
+                text = DEVICE_FILE.replace(DEVICE, device_id(i))
+                store.provision(parse_provision(tomllib.loads(text)))
+            store.close()
 
     def start(self, timeout: float = 30) -> None:
         """Start both daemons; returns once each has logged that its admin API is up (its log

@@ -75,12 +75,13 @@ class DelegationService(MultiService):
             }
         )
         server_id = config.server_id
+        self.transport = HTTPSPeerTransport(
+            reactor, self.registry, self.client_tls, timeout=config.timeouts.request
+        )
         self.engine = Engine(
             server_id=server_id,
             store=self.store,
-            transport=HTTPSPeerTransport(
-                reactor, self.registry, self.client_tls, timeout=config.timeouts.request
-            ),
+            transport=self.transport,
             policy=policy,
             client_changes=JournaledClientChanges(
                 server_id, lambda device: self.clients.session(device, server_id), self.journals
@@ -132,7 +133,7 @@ class DelegationService(MultiService):
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()
-        d = self._close_ports()
+        d = DeferredList([self._close_ports(), self.transport.close()])
 
         def closed(_: object) -> None:
             self.engine.stop()

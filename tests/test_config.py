@@ -91,3 +91,16 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     bad.write_text("server_id = ")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(bad)
+
+
+def test_two_peers_at_one_address_or_with_one_pin_are_refused(tmp_path: Path) -> None:
+    data = _files(tmp_path)
+    twin = dict(data["peers"][0], server_id="twin.example")
+    data["peers"].append(twin)
+    with pytest.raises(ConfigError, match=r"^peers\[1\]\.url: same host and port as peers\[0\]"):
+        parse(data, tmp_path)
+    pin = "ab" * 32
+    data["peers"][0]["pin_sha256"] = pin
+    data["peers"][1] = dict(twin, url="https://twin.example/delegation", pin_sha256=pin)
+    with pytest.raises(ConfigError, match=r"^peers\[1\]\.pin_sha256: same pin as peers\[0\]"):
+        parse(data, tmp_path)
