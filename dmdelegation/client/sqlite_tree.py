@@ -104,53 +104,67 @@ def lineage_texts(uri: URI) -> list[str]:
     return texts
 
 
-class SQLiteTreeStorage:
-    """The tree of the device with row id ``device`` in ``conn``."""
+class WriteBlock:
+    """The `SQLiteTreeStorage.atomic` block open on one connection, shared by every storage over
+    it (so that blocks nest across them): the statement held back, and whether it has begun a
+    transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, device: int) -> None:
+    def __init__(self) -> None:
+        self.open = False
+        self.began = False
+        self.held: tuple[str, tuple[Any, ...]] | None = None
+
+
+class SQLiteTreeStorage:
+    """The tree of the device with row id ``device`` in ``conn``; ``block`` is the connection's
+    `WriteBlock` (give every storage over one connection the same one)."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, device: int, block: WriteBlock | None = None
+    ) -> None:
         self._conn = conn
         self._device = device
-        self._in_atomic = False
-        self._began = False
-        self._held: tuple[str, tuple[Any, ...]] | None = None
+        self._block = WriteBlock() if block is None else block
 
     # Writes: one transaction per atomic block, begun only when a second statement comes.
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
-        conn = self._conn
-        if self._in_atomic or conn.in_transaction:
+        conn, block = self._conn, self._block
+        if block.open or conn.in_transaction:
             yield  # joins the block or the transaction already open
             return
-        self._in_atomic, self._began = True, False
+        block.open, block.began = True, False
         try:
             yield
-            held, self._held = self._held, None
+            held, block.held = block.held, None
             if held is not None:
                 conn.execute(*held)  # the block's only statement: atomic by itself
-            elif self._began:
+            elif block.began:
                 conn.execute("COMMIT")
         except BaseException:
-            self._held = None
-            if self._began and conn.in_transaction:
+            block.held = None
+            if block.began and conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         finally:
-            self._in_atomic = self._began = False
+            block.open = block.began = False
 
     def _flush_held(self) -> None:
         """Begin the block's transaction with the statement held so far."""
-        held, self._held = self._held, None
+        block = self._block
+        held, block.held = block.held, None
         if held is not None:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._began = True
+            block.began = True
             self._conn.execute(*held)
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
-        if not self._in_atomic or self._began or self._conn.in_transaction:
+        block = self._block
+        if not block.open or block.began or self._conn.in_transaction:
             self._conn.execute(sql, params)
-        elif self._held is None:
-            self._held = (sql, params)
+        elif block.held is None:
+            block.held = (sql, params)
         else:
             self._flush_held()
             self._conn.execute(sql, params)

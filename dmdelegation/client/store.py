@@ -17,7 +17,7 @@ from dmdelegation.client.database import (
 )
 from dmdelegation.client.provisioning import DeviceProvision
 from dmdelegation.client.session import TreeClientSession
-from dmdelegation.client.sqlite_tree import SCHEMA, SQLiteTreeStorage
+from dmdelegation.client.sqlite_tree import SCHEMA, SQLiteTreeStorage, WriteBlock
 from dmdelegation.tree.storage import NodeRecord, StoredNode
 from dmdelegation.tree.uri import ROOT, URI
 
@@ -77,6 +77,7 @@ class ClientTreeStore:
         self.path = os.fspath(path)
         self.durability = durability
         self._conn = open_database(self.path, read_only=read_only, durability=durability)
+        self._block = WriteBlock()
         if not read_only:
             self._conn.executescript(SCHEMA)
 
@@ -97,7 +98,7 @@ class ClientTreeStore:
 
     def storage(self, device_id: str) -> SQLiteTreeStorage:
         """The raw tree of ``device_id``: no rights are checked through it."""
-        return SQLiteTreeStorage(self._conn, self._device(device_id))
+        return SQLiteTreeStorage(self._conn, self._device(device_id), self._block)
 
     def session(self, device_id: str, server_id: str) -> TreeClientSession:
         """``device_id`` as the DM Client that ``server_id`` manages, with the device's rules."""
@@ -114,7 +115,7 @@ class ClientTreeStore:
                 raise DeviceTreeError(f"a managed client with DevId {device_id!r} exists already")
             cursor = self._conn.execute("INSERT INTO devices (device_id) VALUES (?)", (device_id,))
             assert cursor.lastrowid is not None
-            storage = SQLiteTreeStorage(self._conn, cursor.lastrowid)
+            storage = SQLiteTreeStorage(self._conn, cursor.lastrowid, self._block)
             for record in nodes:
                 storage.insert(record.uri, StoredNode(record.value, record.acl))
 

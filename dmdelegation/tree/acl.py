@@ -15,6 +15,7 @@ the whole ACL of its nearest ancestor that has one (see `dmdelegation.tree.right
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 
 from attrs import frozen
@@ -42,7 +43,10 @@ class ACLError(ValueError):
         self.reason = reason
 
 
+@functools.lru_cache(maxsize=4096)
 def _check_server(server: str) -> None:
+    """Raise `ACLError` unless ``server`` is a valid server identifier (valid ones are cached: a
+    tree names the same few servers over and over)."""
     if server == "":
         raise ACLError("empty server identifier")
     if server == WILDCARD:

@@ -350,3 +350,22 @@ def test_a_subtree_read_that_is_refused_is_logged_at_the_node_that_stopped_it(
     )
     denied = [e for e in log.events if e.get("log_namespace", "").endswith("TreeClientSession")]
     assert [e["uri"] for e in denied] == ["./Vendor/Operator"]
+
+
+def test_blocks_nest_across_the_storages_of_one_store(client: Client) -> None:
+    """A block opened through one storage and a block inside it through another (of the same
+    store) are one: all or nothing together."""
+    before = client.records()
+    outer, inner = _storage(client), _storage(client)
+
+    def nested() -> None:
+        with outer.atomic():
+            outer.insert(A, StoredNode(Value.text("a")))
+            with inner.atomic():
+                inner.insert(B, StoredNode(Value.text("b")))
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        nested()
+    assert client.records() == before
+    assert not client.trees._conn.in_transaction
