@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import attrs
 from attrs import field, frozen
 
+from dmdelegation.client.database import DURABILITIES, Durability
 from dmdelegation.engine.machine import Timeouts
 from dmdelegation.tree import URI, URIError
 
@@ -72,7 +73,7 @@ class Config:
     delegated: DelegatedConfig
     timeouts: Timeouts = field(factory=Timeouts)
     client_store: Path | None = None
-    durability: str = "normal"
+    durability: Durability = "normal"
     source: Path | None = None
 
     def peer(self, server_id: str) -> PeerConfig | None:
@@ -269,7 +270,7 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
     timeouts = _timeouts(top.table("timeouts", {}))
     store = top.table("store", {})
     durability = store.text("durability", "normal")
-    if durability not in ("normal", "full"):
+    if durability not in DURABILITIES:
         raise ConfigError("store.durability: expected 'normal' or 'full'")
     client_store = store.path("clients", must_exist=False, default=None)
     store.done()

@@ -58,8 +58,8 @@ class DelegationService(MultiService):
         self.reactor = reactor
         config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = SessionStore(config.sessions_db, durability=config.durability)
-        self.clients = ClientTreeStore(config.clients_db)
-        self.journals = SQLiteJournalStore(config.journals_db)
+        self.clients = ClientTreeStore(config.clients_db, durability=config.durability)
+        self.journals = SQLiteJournalStore(config.journals_db, durability=config.durability)
         self.registry = PeerRegistry(config.peers)
         self.server_tls = server_options(config.tls)
         self.client_tls = ClientTLSPolicy(config.tls, self.registry)

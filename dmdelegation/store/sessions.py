@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 
 from attrs import field, frozen
 
+from dmdelegation.client.database import Durability
 from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
 
 SCHEMA = """
@@ -166,7 +167,7 @@ class SessionStore:
 
     CACHE_SIZE = 4096
 
-    def __init__(self, path: str | os.PathLike[str], *, durability: str = "normal") -> None:
+    def __init__(self, path: str | os.PathLike[str], *, durability: Durability = "normal") -> None:
         self.path = str(path)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
