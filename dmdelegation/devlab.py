@@ -205,6 +205,11 @@ class Lab:
         daemon.process = subprocess.Popen(
             [
                 str(twistd),
+                *(
+                    [f"--profile={daemon.log}.prof", "--profiler=cprofile", "--savestats"]
+                    if os.environ.get("DMDELEGATION_PROFILE") == daemon.server_id
+                    else []
+                ),
                 "--nodaemon",
                 "--pidfile=",
                 "--logfile=-",

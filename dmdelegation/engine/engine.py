@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, TimeoutError, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -109,7 +109,7 @@ class Engine:
         delegated: IDelegatedServer,
         clock: IReactorTime,
         timeouts: Timeouts | None = None,
-        retry_initial: float = 1.0,
+        retry_initial: float = 0.05,
         retry_max: float = 60.0,
         new_session_id: Callable[[], str] = lambda: secrets.token_hex(16),
     ) -> None:
@@ -129,6 +129,7 @@ class Engine:
         self._calls: set[IDelayedCall] = set()
         self._waiters: dict[str, list[Deferred[Session]]] = {}
         self._responders: dict[str, tuple[str, Deferred[Message]]] = {}
+        self._in_flight: dict[str, list[Callable[[], None]]] = {}  # requests awaiting answers
         self._queue: deque[Callable[[], None]] = deque()
         self._draining = False
         self.running = False
@@ -270,12 +271,16 @@ class Engine:
 
     # ------------------------------------------------------------------ inbound messages
 
-    def receive(self, peer: str, message: Message) -> Deferred[Message | None]:
+    def receive(
+        self, peer: str, message: Message, *, _again: bool = False
+    ) -> Deferred[Message | None]:
         """Handle a message from the authenticated peer ``peer``.
 
         Fires with the synchronous answer for a request, ``None`` for an asynchronous message
         (once it is durably recorded); fails with :class:`Refused` and changes nothing when the
-        message cannot be taken.
+        message cannot be taken. A message that overtook the answer to our own request in the
+        same session (the peer sends its next message as soon as it has answered) is held until
+        that answer is in, then taken or refused.
         """
         try:
             if isinstance(message, DelegationRequest):
@@ -288,7 +293,12 @@ class Engine:
             replay = self._replay(session, message)
             if replay is not None:
                 return replay
-            return self._consume(session, message)
+            try:
+                return self._consume(session, message)
+            except Refused as e:
+                if e.status != 409 or _again or session.session_id not in self._in_flight:
+                    raise
+                return self._after_request(session.session_id, peer, message)
         except Refused as e:
             self.log.warn(
                 "refused {root} from {peer}: {status} {reason}",
@@ -298,6 +308,24 @@ class Engine:
                 reason=e.reason,
             )
             return fail(e)
+
+    def _after_request(
+        self, session_id: str, peer: str, message: Message
+    ) -> Deferred[Message | None]:
+        held: Deferred[Message | None] = Deferred()
+
+        def again() -> None:
+            if not held.called:
+                self.receive(peer, message, _again=True).chainDeferred(held)
+
+        def too_late(f: Failure) -> Failure:
+            if isinstance(f.value, TimeoutError):
+                return Failure(Refused(409, f"{message.ROOT} is not expected now"))
+            return f
+
+        self._in_flight[session_id].append(again)
+        held.addTimeout(self.timeouts.request, self.clock)
+        return held.addErrback(too_late)
 
     def _check_party(self, session: Session, peer: str) -> None:
         if session.peer != peer:
@@ -575,6 +603,7 @@ class Engine:
         if isinstance(effect, Send):
             self._later(0, self._deliver, next(outbox_ids), 0)
         elif isinstance(effect, Request):
+            self._in_flight.setdefault(sid, [])
             deadline = self.clock.seconds() + self.timeouts.request
             self._later(
                 0, self._request, sid, session.peer, effect.message, bodies[id(effect)], deadline, 0
@@ -780,12 +809,15 @@ class Engine:
             except ProtocolError as e:
                 bad = PeerUnreachable(f"bad answer: {e.reason}")
                 self._run(lambda: self._feed(session_id, bad))
+                self._run(lambda: self._request_done(session_id))
                 return
             if getattr(answer, "session_id", None) != getattr(message, "session_id", None):
                 reason = "the answer names another session"
                 self._run(lambda: self._feed(session_id, PeerUnreachable(reason)))
+                self._run(lambda: self._request_done(session_id))
                 return
             self._run(lambda: self._answered(session_id, answer))
+            self._run(lambda: self._request_done(session_id))
 
         def failed(f: Failure) -> None:
             retry = isinstance(f.value, PeerError) and f.value.status in (409, 503)
@@ -803,8 +835,14 @@ class Engine:
                 return
             reason = f"{message.ROOT}: {f.getErrorMessage()}"
             self._run(lambda: self._feed(session_id, PeerUnreachable(reason)))
+            self._run(lambda: self._request_done(session_id))
 
         d.addCallbacks(answered, failed)
+
+    def _request_done(self, session_id: str) -> None:
+        """The request's answer (or failure) has been taken: messages held for it go on."""
+        for waiter in self._in_flight.pop(session_id, []):
+            waiter()
 
     def _answered(self, session_id: str, answer: Message) -> None:
         session = self.store.get(session_id)

@@ -54,6 +54,9 @@ class HTTPSPeerTransport:
         self.max_answer = max_answer
         self.policy = policy
         self.pool = HTTPConnectionPool(reactor, persistent=True)
+        # Twisted keeps 2 idle connections per peer by default: with many processes in flight
+        # every other request would pay a full mutual-TLS handshake.
+        self.pool.maxPersistentPerHost = 32
         self.agent = Agent(reactor, contextFactory=policy, pool=self.pool)
         self.http = HTTPClient(self.agent)
 

@@ -73,6 +73,9 @@ class Wire:
         self.down: set[str] = set()
         self.drop: set[str] = set()  # message roots silently lost (never delivered)
         self.trace: list[tuple[str, str, str]] = []  # (from, to, root)
+        self.refusals: list[tuple[str, int]] = []  # (root, status) of every refused message
+        self.answer_delay = 0.0  # seconds a synchronous answer takes to come back
+        self.clock: Any = None
 
     def endpoint(self, sender: str) -> Endpoint:
         return Endpoint(self, sender)
@@ -86,10 +89,16 @@ class Wire:
 
         def refused(f: Failure) -> Failure:
             if isinstance(f.value, Refused):
+                self.refusals.append((message.ROOT, f.value.status))
                 return Failure(PeerError(f.value.status, f.value.reason))
             return f
 
-        return d.addErrback(refused)
+        d.addErrback(refused)
+        if self.answer_delay:
+            late: Deferred[Any] = Deferred()
+            d.addBoth(lambda r: self.clock.callLater(self.answer_delay, late.callback, r))
+            return late
+        return d
 
 
 @implementer(IPeerTransport)
@@ -119,6 +128,7 @@ class Pair:
             clock.advance(1_000_000)
         self.clock: Any = clock
         self.wire = Wire()
+        self.wire.clock = clock
         self.timeouts = timeouts
         self.clients = ClientTreeStore(tmp / "clients.sqlite3")
         self.clients.provision(provision())

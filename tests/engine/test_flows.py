@@ -193,3 +193,18 @@ def test_message_log_never_holds_a_credential(tmp_path: Path) -> None:
         assert isinstance(secret, str | bytes)
         shown = [secret] if isinstance(secret, str) else [secret.hex(), b64encode(secret).decode()]
         assert not any(s in text for s in shown)
+
+
+@pytest.mark.parametrize("method", list(DelegationMethod))
+def test_a_message_that_overtakes_an_answer_is_held_not_refused(
+    tmp_path: Path, method: DelegationMethod
+) -> None:
+    """DMS-2 sends its next message as soon as it has answered; when that message arrives
+    before the answer does, DMS-1 holds it until the answer is in."""
+    pair = Pair(tmp_path)
+    pair.wire.answer_delay = 0.5
+    session = pair.dms1.delegate(DEVICE, DMS2, SUBTREE, method=method)
+    ended = pair.dms1.wait(session.session_id)
+    pair.settle()
+    assert fired(ended).outcome is Outcome.DELEGATED
+    assert pair.wire.refusals == []
