@@ -42,10 +42,6 @@ def _ask_url(session: Session, ctx: Context) -> Request:
     return Request(out.url_request(session))
 
 
-def _request(session: Session, ctx: Context) -> Request:
-    return Request(out.delegation_request(session, ctx.server_id))
-
-
 def url_delivered(session: Session, inp: Received, ctx: Context) -> Transition:
     message = inp.message
     assert isinstance(message, BootstrapServerURLDelivery)
@@ -107,7 +103,7 @@ MACHINE = Machine(
         **rows(BUSY, Abort, c.aborted_while_busy),
     },
     on_restart={
-        S.REQUESTING: c.resume_with(_request),
+        S.REQUESTING: c.resume_with(c.request_again),
         S.ASKING_URL: c.resume_with(_ask_url),
         S.ADDING_ENTRY: c.resume_undo,
         S.PREPARING: c.resume_undo,

@@ -5,7 +5,6 @@ made to the DM Client, purge the session, tell the peer unless it told us)."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 
 from dmdelegation.engine import messages_out as out
 from dmdelegation.engine.effects import (
@@ -13,42 +12,37 @@ from dmdelegation.engine.effects import (
     Effect,
     Finish,
     Register,
-    Request,
-    Respond,
     Send,
 )
 from dmdelegation.engine.effects import TreeChange as T
+from dmdelegation.engine.handlers import (
+    CANCELLED,
+    NOT_COMPLETED,
+    REQUEST_TIMEOUT,
+    done,
+    reason_of,
+)
+from dmdelegation.engine.handlers import answer_peer as answer_peer
+from dmdelegation.engine.handlers import request_again as request_again
+from dmdelegation.engine.handlers import responded as responded
+from dmdelegation.engine.handlers import resume_with as resume_with
+from dmdelegation.engine.handlers import start as start
 from dmdelegation.engine.inputs import (
     Abort,
     PeerUnreachable,
-    PolicyDecided,
     Received,
     TimerExpired,
     TreeFailed,
 )
 from dmdelegation.engine.machine import (
     Context,
-    Handler,
     OutOfOrder,
-    Resumer,
     Transition,
     busy,
     waiting,
 )
 from dmdelegation.engine.model import Outcome, Session
-from dmdelegation.protocol import DelegationConfirmed, DelegationResponse
-
-REQUEST_TIMEOUT = 408
-NOT_COMPLETED = 500
-CANCELLED = 514  # DM "operation cancelled"
-
-After = Callable[[Session, Context], Effect]
-"""An effect computed from the session a transition leads to."""
-
-
-def reason_of(inp: Received) -> int:
-    code: int = getattr(inp.message, "reason_code", NOT_COMPLETED)
-    return code
+from dmdelegation.protocol import DelegationConfirmed
 
 
 class S(enum.StrEnum):
@@ -63,24 +57,6 @@ class S(enum.StrEnum):
     DONE = "done"
 
 
-def done(session: Session, *effects: Effect) -> Transition:
-    finish = next(e for e in effects if isinstance(e, Finish))
-    return Transition(
-        session.to(S.DONE, wait=None, deadline=None, outcome=finish.outcome, reason=finish.reason),
-        effects,
-    )
-
-
-def start(session: Session, _: object, ctx: Context) -> Transition:
-    return Transition(
-        busy(session, S.REQUESTING), (Request(out.delegation_request(session, ctx.server_id)),)
-    )
-
-
-def accepted(session: Session, then: str, wait: str | None, ctx: Context) -> Session:
-    return waiting(session, then, wait, ctx) if wait else busy(session, then)
-
-
 def fail(session: Session, code: int, reason: str, *, notify: bool = True) -> Transition:
     """The delegation failed here: undo the client if it was touched, then end."""
     if session.touched_client:
@@ -90,37 +66,6 @@ def fail(session: Session, code: int, reason: str, *, notify: bool = True) -> Tr
         )
     tell: tuple[Effect, ...] = (Send(out.delegation_failure(session, code)),) if notify else ()
     return done(session, *tell, Finish(Outcome.FAILED, reason))
-
-
-def answer_peer(then: str, wait: str | None = "peer", *after: After) -> Handler:
-    """DMS-2 asked for the delegation: answer it as the policy decided."""
-
-    def handle(session: Session, decision: PolicyDecided, ctx: Context) -> Transition:
-        if not decision.accept:
-            reply = Respond(out.delegation_response(session, False, decision.reason_code))
-            return done(session, reply, Finish(Outcome.REFUSED, decision.reason))
-        reply = Respond(out.delegation_response(session, True, out.OK))
-        nxt = accepted(session, then, wait, ctx)
-        return Transition(nxt, (reply, *(effect(nxt, ctx) for effect in after)))
-
-    return handle
-
-
-def responded(then: str, wait: str | None, *after: After) -> Handler:
-    """Our DELEGATION_REQ was answered: go on, or end if DMS-2 declined."""
-
-    def handle(session: Session, inp: Received, ctx: Context) -> Transition:
-        message = inp.message
-        assert isinstance(message, DelegationResponse)
-        if not message.is_acknowledged:
-            return done(
-                session,
-                Finish(Outcome.REFUSED, f"{session.peer} declined (reason {message.reason_code})"),
-            )
-        nxt = accepted(session, then, wait, ctx)
-        return Transition(nxt, tuple(effect(nxt, ctx) for effect in after))
-
-    return handle
 
 
 def unreachable(session: Session, inp: PeerUnreachable, ctx: Context) -> Transition:
@@ -238,12 +183,3 @@ def resume_undo(session: Session, ctx: Context) -> Transition:
         ),
         (ChangeClient(T.UNDO),),
     )
-
-
-def resume_with(effect: After) -> Resumer:
-    """After a restart, carry out ``effect`` again (a request, a duty: each is idempotent)."""
-
-    def resume(session: Session, ctx: Context) -> Transition:
-        return Transition(session, (effect(session, ctx),))
-
-    return resume

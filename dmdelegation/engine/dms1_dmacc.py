@@ -12,9 +12,8 @@ any failure --> undoing [journal rollback] --> done (failed), DELEGATION_FAILURE
 from __future__ import annotations
 
 from dmdelegation.engine import dms1_common as c
-from dmdelegation.engine import messages_out as out
 from dmdelegation.engine.dms1_common import S
-from dmdelegation.engine.effects import ChangeClient, Request
+from dmdelegation.engine.effects import ChangeClient
 from dmdelegation.engine.effects import TreeChange as T
 from dmdelegation.engine.inputs import (
     Abort,
@@ -66,10 +65,6 @@ BUSY = (S.PREPARING,)
 WAITING_FOR_PEER = (S.REQUESTING, *WAITS)
 
 
-def _request(session: Session, ctx: Context) -> Request:
-    return Request(out.delegation_request(session, ctx.server_id))
-
-
 MACHINE = Machine(
     role=Role.DMS1,
     process=Process.DELEGATION_DMACC,
@@ -97,7 +92,7 @@ MACHINE = Machine(
         **rows(BUSY, Abort, c.aborted_while_busy),
     },
     on_restart={
-        S.REQUESTING: c.resume_with(_request),
+        S.REQUESTING: c.resume_with(c.request_again),
         S.PREPARING: c.resume_undo,
         S.UNDOING: c.resume_undo,
     },

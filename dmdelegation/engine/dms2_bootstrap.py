@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dmdelegation.engine import dms2_common as c
 from dmdelegation.engine import messages_out as out
-from dmdelegation.engine.dms1_common import NOT_COMPLETED
 from dmdelegation.engine.dms2_common import S
 from dmdelegation.engine.effects import Duty, Perform, Respond, Send
+from dmdelegation.engine.handlers import NOT_COMPLETED
 from dmdelegation.engine.inputs import (
     Abort,
     DutyDone,

@@ -6,14 +6,7 @@ from __future__ import annotations
 import enum
 
 from dmdelegation.engine import messages_out as out
-from dmdelegation.engine.dms1_common import (
-    CANCELLED,
-    FAILED_OUTCOMES,
-    NOT_COMPLETED,
-    REQUEST_TIMEOUT,
-    After,
-    reason_of,
-)
+from dmdelegation.engine.dms1_common import FAILED_OUTCOMES
 from dmdelegation.engine.dms1_common import after_failure as after_failure
 from dmdelegation.engine.effects import (
     Duty,
@@ -21,30 +14,37 @@ from dmdelegation.engine.effects import (
     Finish,
     Perform,
     Register,
-    Request,
-    Respond,
     Send,
     Unregister,
 )
+from dmdelegation.engine.handlers import (
+    CANCELLED,
+    NOT_COMPLETED,
+    REQUEST_TIMEOUT,
+    After,
+    done,
+    reason_of,
+)
+from dmdelegation.engine.handlers import answer_peer as answer_peer
+from dmdelegation.engine.handlers import request_again as request_again
+from dmdelegation.engine.handlers import responded as responded
+from dmdelegation.engine.handlers import resume_with as resume_with
+from dmdelegation.engine.handlers import start as start
 from dmdelegation.engine.inputs import (
     Abort,
     DutyFailed,
     PeerUnreachable,
-    PolicyDecided,
     Received,
     TimerExpired,
 )
 from dmdelegation.engine.machine import (
     Context,
-    Handler,
     OutOfOrder,
-    Resumer,
     Transition,
     busy,
-    waiting,
 )
 from dmdelegation.engine.model import Outcome, Session
-from dmdelegation.protocol import DelegationPrepared, DelegationResponse
+from dmdelegation.protocol import DelegationPrepared
 
 
 class S(enum.StrEnum):
@@ -59,56 +59,9 @@ class S(enum.StrEnum):
     DONE = "done"
 
 
-def done(session: Session, *effects: Effect) -> Transition:
-    finish = next(e for e in effects if isinstance(e, Finish))
-    return Transition(
-        session.to(S.DONE, wait=None, deadline=None, outcome=finish.outcome, reason=finish.reason),
-        effects,
-    )
-
-
 def fail(session: Session, code: int, reason: str, *, notify: bool = True) -> Transition:
     tell: tuple[Effect, ...] = (Send(out.delegation_failure(session, code)),) if notify else ()
     return done(session, *tell, Perform(Duty.FORGET_DEVICE), Finish(Outcome.FAILED, reason))
-
-
-def start(session: Session, _: object, ctx: Context) -> Transition:
-    return Transition(
-        busy(session, S.REQUESTING), (Request(out.delegation_request(session, ctx.server_id)),)
-    )
-
-
-def _go(session: Session, then: str, wait: str | None, ctx: Context) -> Session:
-    return waiting(session, then, wait, ctx) if wait else busy(session, then)
-
-
-def answer_peer(then: str, wait: str | None, *after: After) -> Handler:
-    """DMS-1 offered the delegation: answer it as the policy decided."""
-
-    def handle(session: Session, decision: PolicyDecided, ctx: Context) -> Transition:
-        if not decision.accept:
-            reply = Respond(out.delegation_response(session, False, decision.reason_code))
-            return done(session, reply, Finish(Outcome.REFUSED, decision.reason))
-        nxt = _go(session, then, wait, ctx)
-        reply = Respond(out.delegation_response(session, True, out.OK))
-        return Transition(nxt, (reply, *(effect(nxt, ctx) for effect in after)))
-
-    return handle
-
-
-def responded(then: str, wait: str | None, *after: After) -> Handler:
-    """Our DELEGATION_REQ was answered."""
-
-    def handle(session: Session, inp: Received, ctx: Context) -> Transition:
-        message = inp.message
-        assert isinstance(message, DelegationResponse)
-        if not message.is_acknowledged:
-            reason = f"{session.peer} declined (reason {message.reason_code})"
-            return done(session, Finish(Outcome.REFUSED, reason))
-        nxt = _go(session, then, wait, ctx)
-        return Transition(nxt, tuple(effect(nxt, ctx) for effect in after))
-
-    return handle
 
 
 def unreachable(session: Session, inp: PeerUnreachable, ctx: Context) -> Transition:
@@ -173,14 +126,3 @@ def perform(duty: Duty) -> After:
         return Perform(duty)
 
     return effect
-
-
-def request_again(session: Session, ctx: Context) -> Effect:
-    return Request(out.delegation_request(session, ctx.server_id))
-
-
-def resume_with(effect: After) -> Resumer:
-    def resume(session: Session, ctx: Context) -> Transition:
-        return Transition(session, (effect(session, ctx),))
-
-    return resume

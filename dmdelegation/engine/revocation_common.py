@@ -16,6 +16,7 @@ from dmdelegation.engine.effects import (
     Unregister,
 )
 from dmdelegation.engine.effects import TreeChange as T
+from dmdelegation.engine.handlers import done
 from dmdelegation.engine.inputs import TreeFailed
 from dmdelegation.engine.machine import Context, Transition, busy
 from dmdelegation.engine.model import Outcome, Session
@@ -31,14 +32,6 @@ class S(enum.StrEnum):
     STOPPING = "stopping"  # DMS-2: all activity on the device is being stopped
     AWAIT_REVOKED = "await-revoked"  # DMS-2: DELEGATION_REVOKED
     DONE = "done"
-
-
-def done(session: Session, *effects: Effect) -> Transition:
-    finish = next(e for e in effects if isinstance(e, Finish))
-    return Transition(
-        session.to(S.DONE, wait=None, deadline=None, outcome=finish.outcome, reason=finish.reason),
-        effects,
-    )
 
 
 def remove(session: Session, *_: object) -> Transition:
