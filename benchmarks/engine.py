@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.heapclock import HeapClock
+from benchmarks._heapclock import HeapClock
 from dmdelegation.engine.model import Outcome
 from dmdelegation.protocol import DelegationRequest
 from tests.engine.harness import DMS2, Pair, provision
