@@ -505,6 +505,15 @@ class Engine:
         )
         transition = machine_for(role, process).step(session, Start(), self._ctx())
         self._apply(None, transition)
+        self.log.info(
+            "session {session_id} {process} with {peer} on {device} {subtree} started ({role})",
+            session_id=session.session_id,
+            process=process.value,
+            peer=peer,
+            device=device_id,
+            subtree=subtree,
+            role=role.value,
+        )
         return transition.session
 
     def _feed(self, session_id: str, inp: Input) -> None:
@@ -576,7 +585,7 @@ class Engine:
             ),
             now,
         )
-        self.log.info(
+        self.log.debug(
             "session {session_id} {role} {process}: {old} -> {new}",
             session_id=session.session_id,
             role=session.role.value,
