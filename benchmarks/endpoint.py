@@ -31,6 +31,7 @@ import ssl
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -297,7 +298,8 @@ DAEMON_DELEGATIONS = 200
 def daemons_delegations_per_s(count: int = DAEMON_DELEGATIONS) -> float:
     """Complete DMAcc delegations per second between two real daemons (separate processes,
     mutual TLS on 127.0.0.1, durable stores), ``count`` devices delegated at once through the
-    admin API; the clock runs from the first command to the last delegation in force."""
+    admin API by eight clients; the clock runs from the first command to the last delegation
+    in force."""
     from dmdelegation.commands.operate import AdminClient
     from dmdelegation.devlab import DMS2, SUBTREE, Lab, device_id
 
@@ -306,11 +308,14 @@ def daemons_delegations_per_s(count: int = DAEMON_DELEGATIONS) -> float:
         lab.start()
         try:
             admin = AdminClient(lab.dms1.admin)
+
+            def delegate(i: int) -> None:
+                body = {"device": device_id(i), "to": DMS2, "subtree": SUBTREE}
+                AdminClient(lab.dms1.admin).call("POST", "/delegate", body)
+
             start = time.perf_counter()
-            for i in range(count):
-                admin.call(
-                    "POST", "/delegate", {"device": device_id(i), "to": DMS2, "subtree": SUBTREE}
-                )
+            with ThreadPoolExecutor(8) as operators:  # several operators (or a host) at once
+                list(operators.map(delegate, range(count)))
             while admin.call("GET", "/health")["open_sessions"]:
                 time.sleep(0.05)
             elapsed = time.perf_counter() - start

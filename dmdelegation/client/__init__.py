@@ -23,6 +23,7 @@ from dmdelegation.client.delegation import (
 from dmdelegation.client.interfaces import (
     IDMClientSession,
     ISubtreeSnapshot,
+    ISubtreeWriter,
     IUndoJournal,
     IUndoJournalBatch,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "DeviceTreeError",
     "IDMClientSession",
     "ISubtreeSnapshot",
+    "ISubtreeWriter",
     "IUndoJournal",
     "IUndoJournalBatch",
     "JournalEntry",

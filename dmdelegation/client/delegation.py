@@ -54,8 +54,7 @@ async def _add_instance(
     base = root.child(free_instance_name(() if parent is None else parent.children))
     if parent is None:
         await changes.add(root, Value.interior())
-    for path, value in nodes:
-        await changes.add(base.child(*path), value)
+    await changes.add_subtree(base, nodes)
     return base
 
 

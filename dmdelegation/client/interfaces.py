@@ -16,6 +16,7 @@ from dmdelegation.client.journal_entry import JournalEntry, StepState
 from dmdelegation.tree.acl import ACL
 from dmdelegation.tree.journal import JournalStep
 from dmdelegation.tree.results import ACLResult, GetResult, Result, SubtreeResult
+from dmdelegation.tree.subtree import RelativePath
 from dmdelegation.tree.uri import URI
 from dmdelegation.tree.value import Value
 
@@ -63,6 +64,18 @@ class ISubtreeSnapshot(Interface):
         answered exactly as those commands would be one by one: 200 with every node, or the
         first refusal in that order (404 for a missing ``uri``, 425, 500). Fails only when the
         outcome is unknown."""
+
+
+class ISubtreeWriter(Interface):
+    """Optional, for a session that can add a whole new subtree as one atomic command (an
+    Atomic of Adds; the embedded session can). The delegation operations then journal one step
+    for the subtree (its undo deletes the subtree's top) and send one command, instead of a step
+    and an Add per node."""
+
+    def add_subtree(uri: URI, nodes: Sequence[tuple[RelativePath, Value]]) -> Deferred[Result]:
+        """Add ``uri`` and the nodes below it (paths relative to ``uri``, ``()`` first, parents
+        before children), all or nothing: 201, or the first refusal the Adds one by one would
+        get (404, 405, 418, 425, 500) with nothing added. Fails only when the outcome is unknown."""
 
 
 class IUndoJournal(Interface):

@@ -7,26 +7,27 @@ command failed and the kind of error, never a value.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dmdelegation.client.interfaces import IDMClientSession, ISubtreeSnapshot
+from dmdelegation.client.interfaces import IDMClientSession, ISubtreeSnapshot, ISubtreeWriter
 from dmdelegation.tree import commands
 from dmdelegation.tree.acl import ACL
 from dmdelegation.tree.results import ACLResult, GetResult, Result, SubtreeResult
 from dmdelegation.tree.status import Status
 from dmdelegation.tree.storage import TreeStorage
+from dmdelegation.tree.subtree import RelativePath
 from dmdelegation.tree.uri import URI
 from dmdelegation.tree.value import Value
 
 _R = TypeVar("_R", Result, GetResult, ACLResult, SubtreeResult)
 
 
-@implementer(IDMClientSession, ISubtreeSnapshot)
+@implementer(IDMClientSession, ISubtreeSnapshot, ISubtreeWriter)
 class TreeClientSession:
     """The DM commands of ``server_id`` on the tree of ``device_id`` held in ``storage``."""
 
@@ -100,6 +101,16 @@ class TreeClientSession:
             "Replace ACL",
             uri,
             lambda: commands.replace_acl(self._storage, self.server_id, uri, acl),
+            Result,
+        )
+
+    def add_subtree(
+        self, uri: URI, nodes: Sequence[tuple[RelativePath, Value]]
+    ) -> Deferred[Result]:
+        return self._run(
+            "Add",
+            uri,
+            lambda: commands.add_subtree(self._storage, self.server_id, uri, nodes),
             Result,
         )
 

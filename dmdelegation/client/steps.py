@@ -8,12 +8,17 @@ then marks the step *applied* or, when the client refused it, *failed*. If the o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from twisted.internet.defer import Deferred
 
-from dmdelegation.client.interfaces import IDMClientSession, ISubtreeSnapshot, IUndoJournal
+from dmdelegation.client.interfaces import (
+    IDMClientSession,
+    ISubtreeSnapshot,
+    ISubtreeWriter,
+    IUndoJournal,
+)
 from dmdelegation.client.journal_entry import StepState
 from dmdelegation.client.journal_store import JournalMismatch
 from dmdelegation.tree.acl import ACL
@@ -21,7 +26,7 @@ from dmdelegation.tree.journal import AddStep, DeleteStep, JournalStep, ReplaceA
 from dmdelegation.tree.results import NodeView, Result
 from dmdelegation.tree.status import Status
 from dmdelegation.tree.storage import NodeRecord
-from dmdelegation.tree.subtree import instance_order
+from dmdelegation.tree.subtree import RelativePath, instance_order
 from dmdelegation.tree.uri import URI
 from dmdelegation.tree.value import Format, Value
 
@@ -172,6 +177,16 @@ class Changes:
 
     async def add(self, uri: URI, value: Value) -> None:
         await self._apply(AddStep(uri), "Add", lambda: self.session.add(uri, value))
+
+    async def add_subtree(self, uri: URI, nodes: Sequence[tuple[RelativePath, Value]]) -> None:
+        """A new subtree: one step and one atomic command through a session that can
+        (`ISubtreeWriter`), else a step and an Add per node."""
+        if ISubtreeWriter.providedBy(self.session):
+            writer = ISubtreeWriter(self.session)
+            await self._apply(AddStep(uri), "Add", lambda: writer.add_subtree(uri, nodes))
+            return
+        for path, value in nodes:
+            await self.add(uri.child(*path), value)
 
     async def replace(self, uri: URI, value: Value, before: Value) -> None:
         step = ReplaceStep(uri, before)

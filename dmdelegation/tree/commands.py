@@ -12,11 +12,14 @@ plus the missing rights: whoever creates a node can always read, change and remo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dmdelegation.tree.acl import ACL, EMPTY, Command
 from dmdelegation.tree.results import ACLResult, GetResult, NodeView, Result, SubtreeResult
 from dmdelegation.tree.rights import lineage_acl, lineage_allows, lineage_may_replace_acl
 from dmdelegation.tree.status import Status
 from dmdelegation.tree.storage import StoredNode, TreeStorage
+from dmdelegation.tree.subtree import RelativePath
 from dmdelegation.tree.uri import URI
 from dmdelegation.tree.value import Value
 
@@ -61,6 +64,28 @@ def add(tree: TreeStorage, server_id: str, uri: URI, value: Value) -> Result:
     own = creator_acl(inherited, server_id, value)
     with tree.atomic():
         tree.insert(uri, StoredNode(value) if own is None else StoredNode(value, own))
+    return Result(Status.ITEM_ADDED)
+
+
+class _Stop(Exception):
+    def __init__(self, result: Result) -> None:
+        self.result = result
+
+
+def add_subtree(
+    tree: TreeStorage, server_id: str, uri: URI, nodes: Sequence[tuple[RelativePath, Value]]
+) -> Result:
+    """Add ``uri`` and the nodes below it as one atomic command (an Atomic of Adds): ``nodes``
+    are paths relative to ``uri``, ``()`` (``uri`` itself) first, parents before children. The
+    answer is 201, or the first refusal the Adds one by one would get, with nothing added."""
+    try:
+        with tree.atomic():
+            for path, value in nodes:
+                result = add(tree, server_id, uri.child(*path), value)
+                if result.status is not Status.ITEM_ADDED:
+                    raise _Stop(result)
+    except _Stop as stop:
+        return stop.result
     return Result(Status.ITEM_ADDED)
 
 

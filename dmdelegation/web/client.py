@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from treq.client import HTTPClient
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, DeferredSemaphore, fail
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
@@ -47,6 +47,7 @@ class HTTPSPeerTransport:
         timeout: float = 30,
         *,
         max_answer: int = DEFAULT_MAX_SIZE,
+        connections: int = 16,
     ) -> None:
         self.reactor = reactor
         self.registry = registry
@@ -54,9 +55,12 @@ class HTTPSPeerTransport:
         self.max_answer = max_answer
         self.policy = policy
         self.pool = HTTPConnectionPool(reactor, persistent=True)
-        # Twisted keeps 2 idle connections per peer by default: with many processes in flight
-        # every other request would pay a full mutual-TLS handshake.
-        self.pool.maxPersistentPerHost = 32
+        # At most this many requests in flight per peer, each on a kept-alive connection: a
+        # burst of processes queues here instead of opening a connection (a full mutual-TLS
+        # handshake at both ends) per request, most of which the pool would then drop.
+        self.connections = connections
+        self.pool.maxPersistentPerHost = connections
+        self._slots: dict[str, DeferredSemaphore] = {}
         self.agent = Agent(reactor, contextFactory=policy, pool=self.pool)
         self.http = HTTPClient(self.agent)
 
@@ -79,6 +83,13 @@ class HTTPSPeerTransport:
             url = self.registry.url_for(peer)
         except KeyError:
             return fail(KeyError(f"no peer {peer!r} is configured"))
+        slots = self._slots.get(peer)
+        if slots is None:
+            slots = self._slots[peer] = DeferredSemaphore(self.connections)
+        sent: Deferred[bytes] = slots.run(self._send, url, body, accepted)
+        return sent
+
+    def _send(self, url: str, body: bytes, accepted: tuple[int, ...]) -> Deferred[bytes]:
         posted = self.http.post(
             url,
             data=body,

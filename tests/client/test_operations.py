@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred
 
 from dmdelegation.client import (
+    IDMClientSession,
+    ISubtreeWriter,
     OperationFailed,
     add_bootstrap_entry,
     create_account,
@@ -16,15 +19,22 @@ from dmdelegation.client import (
     remove_account,
     remove_bootstrap_entry,
     revoke_rights,
+    rollback,
     set_no_auto_initial_session,
 )
-from dmdelegation.client.testing import fired, fired_error, fired_failure
-from dmdelegation.tree import ACL, ROOT, URI, BootConfigEntry, Command, Status, Value
+from dmdelegation.client.testing import (
+    Fault,
+    FaultyClientSession,
+    fired,
+    fired_error,
+    fired_failure,
+)
+from dmdelegation.tree import ACL, ROOT, URI, BootConfigEntry, Command, Status, Value, commands
 from dmdelegation.tree.bootconfig import read_bootconfig
 from dmdelegation.tree.dmacc import DMAccEntry, read_dmacc
 from dmdelegation.tree.subtree import RelativePath
 
-from .helpers import DMS2, DMS2_ACCOUNT, OWNER, Client
+from .helpers import DEVICE, DMS2, DMS2_ACCOUNT, OWNER, Client, provisioned
 
 
 def u(text: str) -> URI:
@@ -282,3 +292,41 @@ def test_grant_on_a_leaf(client: Client, commands: list[Command]) -> None:
         grant_rights(client.session(), client.journal(), u("./Vendor/Operator/Apn"), DMS2, commands)
     )
     assert all(acl_of(client, "./Vendor/Operator/Apn").allows(c, DMS2) for c in commands)
+
+
+def test_an_account_added_as_one_atomic_subtree_equals_one_added_node_by_node(
+    tmp_path: Path,
+) -> None:
+    """Through a session that can add a subtree at once (the embedded one), create_account
+    journals one step for the account and sends one command; the tree is exactly the one the
+    node-by-node path makes, and a rollback removes it all."""
+    results = []
+    for at_once in (True, False):
+        directory = tmp_path / ("atomic" if at_once else "nodes")
+        directory.mkdir()
+        client = provisioned(directory)
+        before = client.records()
+        session: IDMClientSession = (
+            client.session()
+            if at_once
+            else FaultyClientSession(client.session(), None, Fault.REFUSE)
+        )
+        assert ISubtreeWriter.providedBy(session) is at_once
+        journal = client.journal()
+        fired(create_account(session, journal, DMS2_ACCOUNT))
+        results.append((client.records(), len(fired(journal.entries()))))
+        fired(rollback(client.session(), client.journal()))
+        assert client.records() == before
+        client.close()
+    (atomic_tree, atomic_steps), (nodes_tree, nodes_steps) = results
+    assert atomic_tree == nodes_tree
+    assert atomic_steps < nodes_steps
+
+
+def test_an_atomic_subtree_refused_midway_adds_nothing(client: Client) -> None:
+    before = client.records()
+    storage = client.trees.storage(DEVICE)
+    nodes = [((), Value.interior()), (("a",), Value.text("x")), (("a",), Value.text("again"))]
+    result = commands.add_subtree(storage, OWNER, URI.parse("./Vendor/New"), nodes)
+    assert result.status is Status.ALREADY_EXISTS  # the third Add, refused
+    assert client.records() == before

@@ -25,7 +25,7 @@ from dmdelegation.client import (
     rollback,
     set_no_auto_initial_session,
 )
-from dmdelegation.client.interfaces import IUndoJournalBatch
+from dmdelegation.client.interfaces import ISubtreeWriter, IUndoJournalBatch
 from dmdelegation.client.testing import (
     FailingJournal,
     Fault,
@@ -235,7 +235,11 @@ def test_a_journal_without_batch_marks_records_a_covered_run_newest_first(
     newest first: a rollback stopped between two of those marks is finished by running it
     again (the steps left still take the same shortcut)."""
     before = client.records()
-    fired(create_account(client.session(), client.journal(), DMS2_ACCOUNT))
+    # A session that adds node by node (no ISubtreeWriter), so that the account is a run of
+    # steps inside the node the first of them added: the run the shortcut covers.
+    node_by_node = FaultyClientSession(client.session(), None, Fault.REFUSE)
+    assert not ISubtreeWriter.providedBy(node_by_node)
+    fired(create_account(node_by_node, client.journal(), DMS2_ACCOUNT))
     journal = FailingJournal(client.journal(), writes_allowed)
     assert not IUndoJournalBatch.providedBy(journal)
     outcome = rollback(client.session(), journal)
