@@ -10,6 +10,10 @@ from twisted.python import usage
 from dmdelegation.config import Config, ConfigError, load
 
 
+class ConfigurationRefused(SystemExit):
+    """The configuration cannot work: twistd exits 1 printing this one line."""
+
+
 class Options(usage.Options):
     synopsis = "--config FILE"
     longdesc = (
@@ -26,7 +30,8 @@ class Options(usage.Options):
         try:
             self.loaded: Config = load(self["config"])
         except ConfigError as e:
-            raise usage.UsageError(str(e)) from None
+            # One line naming the key, not twistd's usage text: the command line was right.
+            raise ConfigurationRefused(f"dmdelegation: {e}") from None
 
 
 def makeService(config: Options, reactor: Any = None) -> IService:
@@ -39,4 +44,4 @@ def makeService(config: Options, reactor: Any = None) -> IService:
     try:
         return DelegationService(config.loaded, reactor)
     except (OSError, ValueError) as e:
-        raise usage.UsageError(f"cannot start: {e}") from None
+        raise ConfigurationRefused(f"dmdelegation: cannot start: {e}") from None

@@ -29,7 +29,7 @@ def test_config_is_required() -> None:
 
 
 def test_missing_config_file_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(usage.UsageError, match=r"absent\.toml"):
+    with pytest.raises(tap.ConfigurationRefused, match=r"absent\.toml"):
         tap.Options().parseOptions(["--config", str(tmp_path / "absent.toml")])
 
 
@@ -52,6 +52,6 @@ def test_a_key_that_does_not_match_its_certificate_stops_the_start(tmp_path: Pat
     config.write_text(_config(DMS1, DMS2, 18443, 18444, 18440, tmp_path / "clients.sqlite3"))
     options = tap.Options()
     options.parseOptions(["--config", str(config)])
-    with pytest.raises(usage.UsageError, match="cannot start") as e:
+    with pytest.raises(tap.ConfigurationRefused, match="cannot start") as e:
         tap.makeService(options, reactor=Clock())
     assert "PRIVATE KEY" not in str(e.value)

@@ -92,4 +92,5 @@ def test_a_bad_configuration_stops_the_start_with_one_line(tmp_path: Path) -> No
         cwd=tmp_path,
     )
     assert result.returncode != 0
-    assert "tls: required" in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == ["dmdelegation: tls: required"]
+    assert "Usage" not in result.stdout + result.stderr
