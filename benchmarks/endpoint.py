@@ -292,7 +292,7 @@ def serve_and_measure(args: argparse.Namespace) -> dict[str, float]:
     return rates
 
 
-DAEMON_DELEGATIONS = 200
+DAEMON_DELEGATIONS = 300
 
 
 def daemons_delegations_per_s(count: int = DAEMON_DELEGATIONS) -> float:
@@ -309,15 +309,18 @@ def daemons_delegations_per_s(count: int = DAEMON_DELEGATIONS) -> float:
         try:
             admin = AdminClient(lab.dms1.admin)
 
-            def delegate(i: int) -> None:
+            def delegate(i: int) -> str:
                 body = {"device": device_id(i), "to": DMS2, "subtree": SUBTREE}
-                AdminClient(lab.dms1.admin).call("POST", "/delegate", body)
+                session: str = AdminClient(lab.dms1.admin).call("POST", "/delegate", body)[
+                    "session"
+                ]
+                return session
 
             start = time.perf_counter()
             with ThreadPoolExecutor(8) as operators:  # several operators (or a host) at once
-                list(operators.map(delegate, range(count)))
-            while admin.call("GET", "/health")["open_sessions"]:
-                time.sleep(0.05)
+                sessions = list(operators.map(delegate, range(count)))
+            for session in sessions:  # the daemon answers each when its process has ended
+                admin.call("GET", f"/sessions/{session}/wait?timeout=120")
             elapsed = time.perf_counter() - start
             status = admin.call("GET", "/status")
             if len(status["delegations"]) != count:

@@ -74,6 +74,7 @@ class Config:
     timeouts: Timeouts = field(factory=Timeouts)
     client_store: Path | None = None
     durability: Durability = "normal"
+    log_transitions: bool = False
     source: Path | None = None
 
     def peer(self, server_id: str) -> PeerConfig | None:
@@ -274,6 +275,9 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
         raise ConfigError("store.durability: expected 'normal' or 'full'")
     client_store = store.path("clients", must_exist=False, default=None)
     store.done()
+    logging = top.table("log", {})
+    log_transitions = logging.get("transitions", bool, False, name="true or false")
+    logging.done()
     top.done()
     return Config(
         server_id=server_id,
@@ -288,6 +292,7 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
         timeouts=timeouts,
         client_store=client_store,
         durability=durability,
+        log_transitions=log_transitions,
         source=source,
     )
 

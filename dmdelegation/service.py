@@ -50,6 +50,15 @@ def _now(d: Deferred[Any]) -> Any:
     return results[0]
 
 
+class CommandLog(Site):
+    """The admin site logs the commands (POST), an audit of what operators did; not the reads
+    and waits of ``status`` or ``--wait``, which would bury them."""
+
+    def log(self, request: Any) -> None:
+        if request.method != b"GET":
+            super().log(request)
+
+
 class DelegationService(MultiService):
     def __init__(self, config: Config, reactor: Any) -> None:
         super().__init__()
@@ -95,6 +104,7 @@ class DelegationService(MultiService):
             ),
             clock=reactor,
             timeouts=config.timeouts,
+            log_transitions=config.log_transitions,
         )
         self.ports: list[IListeningPort] = []
 
@@ -112,7 +122,7 @@ class DelegationService(MultiService):
             log.info(
                 "delegation interface on {endpoint}{path}", endpoint=endpoint, path=config.path
             )
-        admin_site = Site(Admin(self.engine, self.clients, self.reactor))
+        admin_site = CommandLog(Admin(self.engine, self.clients, self.reactor))
         admin_site.displayTracebacks = False
         try:
             port = _now(serverFromString(self.reactor, config.admin).listen(admin_site))

@@ -104,3 +104,14 @@ def test_two_peers_at_one_address_or_with_one_pin_are_refused(tmp_path: Path) ->
     data["peers"][1] = dict(twin, url="https://twin.example/delegation", pin_sha256=pin)
     with pytest.raises(ConfigError, match=r"^peers\[1\]\.pin_sha256: same pin as peers\[0\]"):
         parse(data, tmp_path)
+
+
+def test_transition_logging_is_off_unless_asked(tmp_path: Path) -> None:
+    data = _files(tmp_path)
+    data.pop("log", None)
+    assert parse(data, tmp_path).log_transitions is False
+    data["log"] = {"transitions": True}
+    assert parse(data, tmp_path).log_transitions is True
+    data["log"] = {"transitions": "yes"}
+    with pytest.raises(ConfigError, match=r"^log\.transitions: expected true or false"):
+        parse(data, tmp_path)

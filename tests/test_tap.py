@@ -55,3 +55,20 @@ def test_a_key_that_does_not_match_its_certificate_stops_the_start(tmp_path: Pat
     with pytest.raises(tap.ConfigurationRefused, match="cannot start") as e:
         tap.makeService(options, reactor=Clock())
     assert "PRIVATE KEY" not in str(e.value)
+
+
+def test_the_admin_site_logs_commands_not_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from twisted.web.resource import Resource
+    from twisted.web.server import Site
+    from twisted.web.test.requesthelper import DummyRequest
+
+    from dmdelegation.service import CommandLog
+
+    logged: list[bytes] = []
+    monkeypatch.setattr(Site, "log", lambda self, request: logged.append(request.method))
+    site = CommandLog(Resource())
+    for method in (b"GET", b"POST", b"GET"):
+        request = DummyRequest([b"status"])
+        request.method = method
+        site.log(request)
+    assert logged == [b"POST"]

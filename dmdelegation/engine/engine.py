@@ -112,6 +112,7 @@ class Engine:
         retry_initial: float = 0.05,
         retry_max: float = 60.0,
         new_session_id: Callable[[], str] = lambda: secrets.token_hex(16),
+        log_transitions: bool = False,
     ) -> None:
         self.server_id = server_id
         self.store = store
@@ -124,6 +125,7 @@ class Engine:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.new_session_id = new_session_id
+        self.log_transitions = log_transitions
         self._timers: list[tuple[float, str, str]] = []
         self._timer_call: IDelayedCall | None = None
         self._calls: set[IDelayedCall] = set()
@@ -585,14 +587,15 @@ class Engine:
             ),
             now,
         )
-        self.log.debug(
-            "session {session_id} {role} {process}: {old} -> {new}",
-            session_id=session.session_id,
-            role=session.role.value,
-            process=session.process.value,
-            old=before.state if before else "-",
-            new=session.state,
-        )
+        if self.log_transitions:
+            self.log.debug(
+                "session {session_id} {role} {process}: {old} -> {new}",
+                session_id=session.session_id,
+                role=session.role.value,
+                process=session.process.value,
+                old=before.state if before else "-",
+                new=session.state,
+            )
         if (
             session.is_open
             and session.deadline is not None

@@ -77,13 +77,39 @@ def add_subtree(
 ) -> Result:
     """Add ``uri`` and the nodes below it as one atomic command (an Atomic of Adds): ``nodes``
     are paths relative to ``uri``, ``()`` (``uri`` itself) first, parents before children. The
-    answer is 201, or the first refusal the Adds one by one would get, with nothing added."""
+    answer is 201, or the first refusal the Adds one by one would get, with nothing added.
+
+    Only ``uri`` is looked up; below it every parent is a node of this very command, so what
+    each Add checks (the parent, its ACL, the node not being there yet) is known already."""
+    if not nodes or nodes[0][0] != ():
+        return Result(Status.COMMAND_FAILED)
     try:
         with tree.atomic():
-            for path, value in nodes:
-                result = add(tree, server_id, uri.child(*path), value)
-                if result.status is not Status.ITEM_ADDED:
-                    raise _Stop(result)
+            top = add(tree, server_id, uri, nodes[0][1])
+            if top.status is not Status.ITEM_ADDED:
+                raise _Stop(top)
+            top_node = tree.lineage(uri)
+            governing = lineage_acl(top_node)
+            assert governing is not None  # just added
+            values: dict[RelativePath, Value] = {(): nodes[0][1]}
+            acls: dict[RelativePath, ACL] = {(): governing}
+            for path, value in nodes[1:]:
+                parent = path[:-1]
+                if parent not in values:
+                    raise _Stop(Result(Status.NOT_FOUND))
+                inherited = acls[parent]
+                if not inherited.allows(Command.ADD, server_id):
+                    raise _Stop(Result(Status.PERMISSION_DENIED))
+                if not values[parent].is_interior:
+                    raise _Stop(Result(Status.COMMAND_NOT_ALLOWED))
+                if path in values:
+                    raise _Stop(Result(Status.ALREADY_EXISTS))
+                own = creator_acl(inherited, server_id, value)
+                tree.insert(
+                    uri.child(*path), StoredNode(value) if own is None else StoredNode(value, own)
+                )
+                values[path] = value
+                acls[path] = inherited if own is None else own
     except _Stop as stop:
         return stop.result
     return Result(Status.ITEM_ADDED)
