@@ -70,6 +70,7 @@ from dmdelegation.protocol import (
     DelegationRevocationRequest,
     DelegationRevoked,
     DelegationTerminationRequest,
+    EncodeError,
     Message,
     ProtocolError,
     decode,
@@ -533,7 +534,19 @@ class Engine:
         except OutOfOrder as e:
             self.log.info("session {session_id}: {reason}", session_id=session_id, reason=e.reason)
             return
-        self._apply(session, transition)
+        try:
+            self._apply(session, transition)
+        except EncodeError as e:
+            # Data a seam supplied (a host's DMAcc, say) that no valid message can carry: the
+            # duty failed. Nothing was committed; the session takes the failure instead.
+            if not isinstance(inp, BootstrapSupplied | URLSupplied):
+                raise
+            self.log.warn(
+                "session {session_id}: the DMS-2 duty's answer cannot be sent: {reason}",
+                session_id=session_id,
+                reason=str(e),
+            )
+            self._feed(session_id, DutyFailed(f"unusable bootstrap data: {e}"))
 
     def _apply(
         self, before: Session | None, transition: Transition, *, inbound: Message | None = None

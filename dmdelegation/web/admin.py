@@ -36,6 +36,7 @@ from dmdelegation.client.store import ClientTreeStore, DeviceTreeError, UnknownD
 from dmdelegation.engine.engine import Engine, Refused
 from dmdelegation.engine.model import Delegation, Session
 from dmdelegation.protocol import DelegationMethod
+from dmdelegation.tree.devinfo import DEVINFO_ROOT
 from dmdelegation.tree.display import display_lines
 from dmdelegation.tree.uri import URI, URIError
 
@@ -270,16 +271,28 @@ class Admin(Resource):
 
     # ---------------------------------------------------------------- commands
 
+    def _devinfo(self, device: str) -> tuple[str, str]:
+        """The device's ./DevInfo/Man and Mod (what DELEGATION_REQ's deviceMan and deviceMod
+        are, per the specification's table), or empty when the device is not ours to read."""
+        try:
+            records = self.clients.records(device, DEVINFO_ROOT)
+        except UnknownDevice:
+            return "", ""
+        values = {r.uri.name: r.value.data for r in records}
+        return str(values.get("Man", "")), str(values.get("Mod", ""))
+
     def delegate(self, request: Request) -> dict[str, Any]:
         data = _body(request)
+        device = _text(data, "device")
+        man, mod = self._devinfo(device)
         session = self.engine.delegate(
-            _text(data, "device"),
+            device,
             _text(data, "to"),
             _subtree(data),
             full=bool(data.get("full", False)),
             method=_method(data),
-            device_man=str(data.get("device_man", "")),
-            device_mod=str(data.get("device_mod", "")),
+            device_man=str(data.get("device_man", man)),
+            device_mod=str(data.get("device_mod", mod)),
         )
         return session_json(session)
 

@@ -52,6 +52,8 @@ def test_delegate_status_and_revoke(tmp_path: Path) -> None:
     code, detail = admin.call("GET", f"/sessions/{session['session']}")
     assert detail["outcome"] == "delegated"
     assert [m["message"] for m in detail["messages"]][:2] == ["DELEGATION_REQ", "DELEGATION_RESP"]
+    request = detail["messages"][0]["document"]
+    assert "<deviceMan>Acme</deviceMan><deviceMod>Phone 3</deviceMod>" in request  # DevInfo
     assert all(
         "AAuthSecret>***<" in m["document"] or "AAuthSecret" not in m["document"]
         for m in detail["messages"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 from twisted.internet.defer import Deferred, fail, succeed
 
@@ -272,3 +273,27 @@ def test_transport_that_raises_instead_of_failing(tmp_path: Path) -> None:
     assert ended.outcome is Outcome.FAILED
     assert "nobody.example" in ended.reason
     assert text_of(pair.tree()) == before
+
+
+class _TooManyAuths(EmbeddedDelegatedServer):
+    """A host's DMS-2 that supplies a DMAcc no valid BOOTSTRAP_CONFIRMED can carry."""
+
+    def bootstrap_data(self, session: Session) -> Deferred[DMAcc | None]:
+        account = self.account(session.device_id)
+        return succeed(attrs.evolve(account, app_auths=account.app_auths * 3))
+
+
+def test_bootstrap_data_that_cannot_be_sent_fails_the_delegation(tmp_path: Path) -> None:
+    pair = Pair(tmp_path)
+    before = text_of(pair.tree())
+    delegated = _TooManyAuths(
+        DMS2, pair.clients, dm_url="https://d/dm", bootstrap_url="https://b/bs", clock=pair.clock
+    )
+    pair.dms2.stop()
+    pair.dms2 = pair.build(DMS2, delegated=delegated)
+    session = pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
+    pair.settle()
+    assert_restored(pair, before)
+    dms2_side = pair.dms2.store.get(session.session_id)
+    assert dms2_side is not None
+    assert "unusable bootstrap data" in dms2_side.reason
