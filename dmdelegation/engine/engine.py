@@ -366,6 +366,11 @@ class Engine:
         decided.addTimeout(self.timeouts.local, self.clock)
 
         def go(decision: PolicyDecided) -> Deferred[Message | None]:
+            if not isinstance(decision, PolicyDecided):
+                raise TypeError(f"the policy answered {decision!r}, not a PolicyDecided")
+            if not decision.accept and not 100 <= decision.reason_code <= 599:
+                # A host policy's code that no DELEGATION_RESP can carry: refuse as forbidden.
+                decision = PolicyDecided(False, 403, decision.reason)
             if self.store.get(request.session_id) is not None:
                 raise Refused(409, f"session {request.session_id} already exists")
             self._check_free(request.device_id, request.dm_tree_uri, peer)

@@ -228,3 +228,27 @@ def test_unusable_content_is_400(tmp_path: Path) -> None:
     ):
         assert refused(pair.dms1, DMS2, message).status == 400
     assert snapshot(pair) == before
+
+
+def test_a_policy_refusal_code_out_of_range_is_sent_as_403(tmp_path: Path) -> None:
+    from twisted.internet.defer import succeed as done_with
+    from zope.interface import implementer
+
+    from dmdelegation.engine.inputs import PolicyDecided
+    from dmdelegation.engine.model import Role
+
+    @implementer(IDelegationPolicy)
+    class Odd:
+        def role_for(self, peer: str, request: DelegationRequest) -> Role:
+            return Role.DMS1
+
+        def decide(self, role: Role, peer: str, request: DelegationRequest) -> Any:
+            return done_with(PolicyDecided(False, 1234, "no"))
+
+    verifyObject(IDelegationPolicy, Odd())
+    pair = Pair(tmp_path)
+    pair.dms1.stop()
+    pair.dms1 = pair.build(DMS1, policy=Odd())
+    answer = fired(pair.dms1.receive(DMS2, request()))
+    assert isinstance(answer, DelegationResponse)
+    assert (answer.is_acknowledged, answer.reason_code) == (False, 403)
