@@ -18,22 +18,17 @@ from dmdelegation.engine.dms1_common import S
 from dmdelegation.engine.effects import ChangeClient, Request
 from dmdelegation.engine.effects import TreeChange as T
 from dmdelegation.engine.inputs import (
-    Abort,
-    PeerUnreachable,
     PolicyDecided,
     Received,
     Start,
-    TimerExpired,
     TreeDone,
-    TreeFailed,
 )
-from dmdelegation.engine.machine import Context, Machine, Transition, busy, rows, waiting
+from dmdelegation.engine.machine import Context, Machine, Transition, busy, waiting
 from dmdelegation.engine.model import Process, Role, Session
 from dmdelegation.protocol import (
     BootstrapConfirmed,
     BootstrapServerURLDelivery,
     DelegationConfirmed,
-    DelegationFailure,
     DelegationResponse,
 )
 
@@ -70,7 +65,6 @@ def client_bootstrapped(session: Session, inp: Received, ctx: Context) -> Transi
 
 WAITS = (S.AWAIT_BOOTSTRAP, S.AWAIT_CONFIRMED)
 BUSY = (S.ADDING_ENTRY, S.PREPARING)
-WAITING_FOR_PEER = (S.REQUESTING, S.ASKING_URL, *WAITS)
 
 MACHINE = Machine(
     role=Role.DMS1,
@@ -80,27 +74,12 @@ MACHINE = Machine(
         (S.NEW, Start): c.start,
         (S.NEW, PolicyDecided): c.answer_peer(S.ASKING_URL, None, _ask_url),
         (S.REQUESTING, DelegationResponse): c.responded(S.ASKING_URL, None, _ask_url),
-        (S.REQUESTING, PeerUnreachable): c.unreachable,
         (S.ASKING_URL, BootstrapServerURLDelivery): url_delivered,
-        (S.ASKING_URL, PeerUnreachable): c.unreachable,
         (S.ADDING_ENTRY, TreeDone): entry_added,
-        (S.ADDING_ENTRY, TreeFailed): c.tree_failed,
         (S.AWAIT_BOOTSTRAP, BootstrapConfirmed): client_bootstrapped,
         (S.PREPARING, TreeDone): c.prepared,
-        (S.PREPARING, TreeFailed): c.tree_failed,
         (S.AWAIT_CONFIRMED, DelegationConfirmed): c.confirmed,
-        (S.UNDOING, TreeDone): c.undone,
-        (S.UNDOING, TreeFailed): c.undo_failed,
-        (S.UNDOING, DelegationFailure): c.peer_failed_while_undoing,
-        **rows(WAITS, TimerExpired, c.timed_out),
-        **rows(WAITS, PeerUnreachable, c.unreachable),
-        **rows((S.REQUESTING, S.ASKING_URL, *WAITS), DelegationFailure, c.peer_failed),
-        **rows(BUSY, DelegationFailure, c.peer_failed_while_busy),
-        **rows(WAITING_FOR_PEER, Abort, c.aborted),
-        (S.DONE, BootstrapConfirmed): c.after_failure,
-        (S.DONE, DelegationConfirmed): c.after_failure,
-        (S.DONE, DelegationFailure): c.failure_after_failure,
-        **rows(BUSY, Abort, c.aborted_while_busy),
+        **c.failure_rows(WAITS, BUSY, (S.REQUESTING, S.ASKING_URL)),
     },
     on_restart={
         S.REQUESTING: c.resume_with(c.request_again),

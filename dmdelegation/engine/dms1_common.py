@@ -32,17 +32,20 @@ from dmdelegation.engine.inputs import (
     PeerUnreachable,
     Received,
     TimerExpired,
+    TreeDone,
     TreeFailed,
 )
 from dmdelegation.engine.machine import (
     Context,
+    Handler,
     OutOfOrder,
     Transition,
     busy,
+    rows,
     waiting,
 )
 from dmdelegation.engine.model import Outcome, Session
-from dmdelegation.protocol import DelegationConfirmed
+from dmdelegation.protocol import BootstrapConfirmed, DelegationConfirmed, DelegationFailure
 
 
 class S(enum.StrEnum):
@@ -183,3 +186,26 @@ def resume_undo(session: Session, ctx: Context) -> Transition:
         ),
         (ChangeClient(T.UNDO),),
     )
+
+
+def failure_rows(
+    waits: tuple[str, ...], busy_states: tuple[str, ...], requesting: tuple[str, ...]
+) -> dict[tuple[str, type], Handler]:
+    """How every DMS-1 delegation fails (5.3), the same whatever the approach: in the states
+    that wait for DMS-2 (``waits`` with a deadline, ``requesting`` for an answer), while a tree
+    change runs (``busy_states``), while undoing, and after the end."""
+    return {
+        (S.UNDOING, TreeDone): undone,
+        (S.UNDOING, TreeFailed): undo_failed,
+        (S.UNDOING, DelegationFailure): peer_failed_while_undoing,
+        **rows(waits, TimerExpired, timed_out),
+        **rows((*requesting, *waits), PeerUnreachable, unreachable),
+        **rows((*requesting, *waits), DelegationFailure, peer_failed),
+        **rows((*requesting, *waits), Abort, aborted),
+        **rows(busy_states, TreeFailed, tree_failed),
+        **rows(busy_states, DelegationFailure, peer_failed_while_busy),
+        **rows(busy_states, Abort, aborted_while_busy),
+        (S.DONE, BootstrapConfirmed): after_failure,
+        (S.DONE, DelegationConfirmed): after_failure,
+        (S.DONE, DelegationFailure): failure_after_failure,
+    }

@@ -16,21 +16,16 @@ from dmdelegation.engine.dms1_common import S
 from dmdelegation.engine.effects import ChangeClient
 from dmdelegation.engine.effects import TreeChange as T
 from dmdelegation.engine.inputs import (
-    Abort,
-    PeerUnreachable,
     PolicyDecided,
     Received,
     Start,
-    TimerExpired,
     TreeDone,
-    TreeFailed,
 )
-from dmdelegation.engine.machine import Context, Machine, Transition, Unacceptable, busy, rows
+from dmdelegation.engine.machine import Context, Machine, Transition, Unacceptable, busy
 from dmdelegation.engine.model import Process, Role, Session
 from dmdelegation.protocol import (
     BootstrapConfirmed,
     DelegationConfirmed,
-    DelegationFailure,
     DelegationResponse,
 )
 
@@ -62,7 +57,6 @@ def bootstrap_confirmed(session: Session, inp: Received, ctx: Context) -> Transi
 
 WAITS = (S.AWAIT_BOOTSTRAP, S.AWAIT_CONFIRMED)
 BUSY = (S.PREPARING,)
-WAITING_FOR_PEER = (S.REQUESTING, *WAITS)
 
 
 MACHINE = Machine(
@@ -73,23 +67,10 @@ MACHINE = Machine(
         (S.NEW, Start): c.start,
         (S.NEW, PolicyDecided): c.answer_peer(S.AWAIT_BOOTSTRAP),
         (S.REQUESTING, DelegationResponse): c.responded(S.AWAIT_BOOTSTRAP, "peer"),
-        (S.REQUESTING, PeerUnreachable): c.unreachable,
         (S.AWAIT_BOOTSTRAP, BootstrapConfirmed): bootstrap_confirmed,
         (S.PREPARING, TreeDone): c.prepared,
-        (S.PREPARING, TreeFailed): c.tree_failed,
         (S.AWAIT_CONFIRMED, DelegationConfirmed): c.confirmed,
-        (S.UNDOING, TreeDone): c.undone,
-        (S.UNDOING, TreeFailed): c.undo_failed,
-        (S.UNDOING, DelegationFailure): c.peer_failed_while_undoing,
-        **rows(WAITS, TimerExpired, c.timed_out),
-        **rows(WAITS, PeerUnreachable, c.unreachable),
-        **rows((S.REQUESTING, *WAITS), DelegationFailure, c.peer_failed),
-        **rows(BUSY, DelegationFailure, c.peer_failed_while_busy),
-        **rows(WAITING_FOR_PEER, Abort, c.aborted),
-        (S.DONE, BootstrapConfirmed): c.after_failure,
-        (S.DONE, DelegationConfirmed): c.after_failure,
-        (S.DONE, DelegationFailure): c.failure_after_failure,
-        **rows(BUSY, Abort, c.aborted_while_busy),
+        **c.failure_rows(WAITS, BUSY, (S.REQUESTING,)),
     },
     on_restart={
         S.REQUESTING: c.resume_with(c.request_again),
