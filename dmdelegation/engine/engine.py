@@ -77,8 +77,20 @@ from dmdelegation.protocol import (
 )
 from dmdelegation.protocol.redaction import redacted, shown
 from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine, SessionStore
+from dmdelegation.tree.uri import URI, URIError
 
 SYNCHRONOUS_REQUESTS = (DelegationRequest, BootstrapServerURLRequest, DelegationTerminationRequest)
+
+
+def canonical_subtree(text: str) -> str:
+    """The canonical text of a DM tree URI (escapes resolved), or :class:`Refused` (400) when
+    the tree's rules refuse it: a DMTreeURI the schema lets through (``.``/``..`` segments,
+    names too long or too many) still names no node, and two spellings of one subtree must
+    meet in the check that keeps one process per subtree."""
+    try:
+        return str(URI.parse(text))
+    except URIError as e:
+        raise Refused(400, f"DMTreeURI {text[:80]!r}: {e}") from None
 
 
 class Refused(Exception):
@@ -353,6 +365,7 @@ class Engine:
     def _receive_request(self, peer: str, request: DelegationRequest) -> Deferred[Message | None]:
         if request.server_id != peer:
             raise Refused(403, f"serverId {request.server_id!r} is not the sender {peer!r}")
+        subtree = canonical_subtree(request.dm_tree_uri)
         existing = self.store.get(request.session_id)
         if existing is not None:
             self._check_party(existing, peer)
@@ -361,7 +374,7 @@ class Engine:
                 return replay
             raise Refused(409, f"session {request.session_id} already exists")
         role = self.policy.role_for(peer, request)
-        self._check_free(request.device_id, request.dm_tree_uri, peer)
+        self._check_free(request.device_id, subtree, peer)
         decided: Deferred[PolicyDecided] = maybeDeferred(self.policy.decide, role, peer, request)
         decided.addTimeout(self.timeouts.local, self.clock)
 
@@ -373,7 +386,7 @@ class Engine:
                 decision = PolicyDecided(False, 403, decision.reason)
             if self.store.get(request.session_id) is not None:
                 raise Refused(409, f"session {request.session_id} already exists")
-            self._check_free(request.device_id, request.dm_tree_uri, peer)
+            self._check_free(request.device_id, subtree, peer)
             session = Session(
                 session_id=request.session_id,
                 role=role,
@@ -381,7 +394,7 @@ class Engine:
                 state="new",
                 peer=peer,
                 device_id=request.device_id,
-                subtree=request.dm_tree_uri,
+                subtree=subtree,
                 full=request.is_delegation_full,
                 initiator=Role.DMS2 if role is Role.DMS1 else Role.DMS1,
                 device_man=request.device_man,
@@ -409,11 +422,13 @@ class Engine:
             process, role = Process.REVOCATION_ASKED, Role.DMS2
             session_id = message.session_id
         elif isinstance(message, DelegationRevocationRequest):
-            delegation = self._held(message.device_id, message.dm_tree_uri, Role.DMS1, peer)
+            named = None if message.dm_tree_uri is None else canonical_subtree(message.dm_tree_uri)
+            delegation = self._held(message.device_id, named, Role.DMS1, peer)
             process, role = Process.REVOCATION_REQUESTED, Role.DMS1
             session_id = message.session_id
         elif isinstance(message, DelegationRevoked) and message.device_id is not None:
-            delegation = self._held(message.device_id, message.dm_tree_uri, Role.DMS2, peer)
+            named = None if message.dm_tree_uri is None else canonical_subtree(message.dm_tree_uri)
+            delegation = self._held(message.device_id, named, Role.DMS2, peer)
             process, role = Process.REVOCATION_FORCED, Role.DMS2
             session_id = str(message.session_id or self.new_session_id())
         else:
@@ -493,6 +508,7 @@ class Engine:
         device_man: str = "",
         device_mod: str = "",
     ) -> Session:
+        subtree = canonical_subtree(subtree)
         if process.is_delegation:
             self._check_free(device_id, subtree, peer)
         else:
@@ -946,6 +962,7 @@ class Engine:
                 )
 
     def _in_force(self, device_id: str, subtree: str, role: Role) -> Delegation:
+        subtree = canonical_subtree(subtree)
         for delegation in self.store.delegations(device_id, role):
             if delegation.subtree == subtree:
                 return delegation

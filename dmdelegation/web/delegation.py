@@ -31,6 +31,7 @@ from attrs import frozen
 from cryptography import x509
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ISSLTransport
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
@@ -155,6 +156,9 @@ class BoundedRequest(Request):
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         self._stop_deadline()
+        arrived = getattr(self.channel, "request_arrived", None)
+        if arrived is not None:
+            arrived()
         if self.refused_while_receiving:
             return
         super().requestReceived(command, path, version)
@@ -342,11 +346,47 @@ class _Root(Resource):
         return rendered
 
 
+class DeadlineChannel(HTTPChannel):
+    """Each request must arrive whole, request line included, within the site's timeout from
+    its first byte. Twisted's idle timeout alone is reset by every byte, and a request's own
+    deadline (``BoundedRequest``) only starts once its request line is complete: a client
+    trickling the request line would hold the connection for ever."""
+
+    _deadline: IDelayedCall | None = None
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._deadline is None and self.timeOut:
+            self._deadline = self.callLater(self.timeOut, self._too_slow)
+        super().dataReceived(data)
+
+    def request_arrived(self) -> None:
+        """The request being received is complete: its deadline is met."""
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        log.warn(
+            "request from {client} not received whole within {timeout}s: connection cut",
+            client=address(self.transport.getPeer() if self.transport else None),
+            timeout=self.timeOut,
+        )
+        if self.transport is not None:
+            self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.request_arrived()
+        super().connectionLost(reason)
+
+
 class DelegationSite(Site):
     """A Site that speaks HTTP/1.1 only (never offers h2 through ALPN) and keeps no access
     log unless asked (refusals have their own log lines, messages the engine's)."""
 
     access_log = False
+    protocol = DeadlineChannel  # type: ignore[assignment]
 
     def acceptableProtocols(self) -> list[bytes]:
         return [b"http/1.1"]

@@ -252,3 +252,21 @@ def test_a_policy_refusal_code_out_of_range_is_sent_as_403(tmp_path: Path) -> No
     answer = fired(pair.dms1.receive(DMS2, request()))
     assert isinstance(answer, DelegationResponse)
     assert (answer.is_acknowledged, answer.reason_code) == (False, 403)
+
+
+def test_a_tree_uri_the_tree_refuses_is_400_and_spellings_meet(tmp_path: Path) -> None:
+    pair = Pair(tmp_path)
+    before = snapshot(pair)
+    for bad in ("./Vendor/../Vendor", "./Vendor/.", "./" + "n" * 200):
+        e = refused(pair.dms1, DMS2, request(dm_tree_uri=bad))
+        assert e.status == 400
+        assert "DMTreeURI" in e.reason
+    assert snapshot(pair) == before
+    # an escaped spelling of a subtree in a process is the same subtree
+    pair.wire.drop.add("DELEGATION_CONFIRMED")
+    pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
+    pair.settle_until(lambda: pair.sent("DELEGATION_CONFIRMED"))
+    escaped = SUBTREE.replace("Enterprise", "Enterpris%65")
+    assert refused(pair.dms1, DMS2, request(dm_tree_uri=escaped)).status == 409
+    with pytest.raises(Refused, match="already in process"):
+        pair.dms1.delegate(DEVICE, "other.example", escaped)

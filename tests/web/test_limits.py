@@ -43,7 +43,8 @@ class Limits(SynchronousTestCase):
 
     def test_the_body_is_kept_in_memory(self) -> None:
         self.head(b"Content-Length: 2000000")
-        request = self.channel._channel.requests[-1]  # the request being received
+        channel = getattr(self.channel, "_channel", self.channel)  # (h2 wrapper, if any)
+        request = channel.requests[-1]  # the request being received
         assert isinstance(request, BoundedRequest)
         assert isinstance(request.content, io.BytesIO)
 
