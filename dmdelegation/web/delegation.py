@@ -376,6 +376,15 @@ class DeadlineChannel(HTTPChannel):
         if self.transport is not None:
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        """Twisted's parser refuses malformed HTTP (framing, request line, header syntax) with a
+        bare 400 and no log line; give it one."""
+        log.warn(
+            "refused request from {client}: 400 malformed HTTP (framing or syntax)",
+            client=address(self.transport.getPeer() if self.transport else None),
+        )
+        super()._respondToBadRequestAndDisconnect()
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.request_arrived()
         super().connectionLost(reason)

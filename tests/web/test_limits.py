@@ -94,6 +94,24 @@ class Limits(SynchronousTestCase):
         self.clock.advance(10)
         assert self.transport.disconnecting
 
+    def test_malformed_http_is_refused_with_a_log_line(self) -> None:
+        self.channel.dataReceived(b"POST /delegation HTTP/1.1\r\nContent-Length: ten\r\n\r\n")
+        assert self.transport.value().startswith(b"HTTP/1.1 400 Bad Request")
+        assert self.transport.disconnecting
+        (line,) = self.log.warnings()
+        assert line.startswith("refused request from ")
+        assert line.endswith(": 400 malformed HTTP (framing or syntax)")
+        assert self.receive.calls == []
+
+    def test_a_trickled_request_line_is_cut_at_the_site_timeout(self) -> None:
+        for byte in b"POST /delegation?" + b"a" * 40:
+            self.channel.dataReceived(bytes([byte]))
+            self.clock.advance(0.5)  # well within the idle timeout each time
+            if self.transport.disconnecting or getattr(self.transport, "aborted", False):
+                break
+        assert self.clock.seconds() <= 10.5
+        assert any("not received whole within 10" in line for line in self.log.warnings())
+
 
 class NoCertificate(SynchronousTestCase):
     """A request whose connection has no TLS certificate to read (plain TCP, or HTTP/2 where
