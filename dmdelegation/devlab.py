@@ -199,7 +199,7 @@ class Lab:
                 self.stop()
                 raise RuntimeError(f"{daemon.server_id} did not start:\n{self.tail(daemon)}")
 
-    def launch(self, daemon: Daemon) -> None:
+    def launch(self, daemon: Daemon, env: dict[str, str] | None = None) -> None:
         twistd = Path(sys.executable).with_name("twistd")
         daemon.ready = threading.Event()
         daemon.process = subprocess.Popen(
@@ -220,9 +220,23 @@ class Lab:
             cwd=self.root,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         threading.Thread(target=self._copy_log, args=(daemon,), daemon=True).start()
+
+    def relaunch(
+        self, daemon: Daemon, env: dict[str, str] | None = None, timeout: float = 30
+    ) -> None:
+        """Stop ``daemon`` if it runs (SIGTERM), start it again (with ``env`` added), and wait
+        until it serves."""
+        if daemon.process is not None and daemon.process.poll() is None:
+            daemon.process.send_signal(signal.SIGTERM)
+            daemon.process.wait(timeout=15)
+        self.launch(daemon, env)
+        started = daemon.ready.wait(timeout)
+        assert daemon.process is not None
+        if not started or daemon.process.poll() is not None:
+            raise RuntimeError(f"{daemon.server_id} did not start:\n{self.tail(daemon)}")
 
     @staticmethod
     def _copy_log(daemon: Daemon) -> None:

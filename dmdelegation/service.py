@@ -8,6 +8,7 @@ constructor, before the reactor runs; the listening ports are opened in
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from twisted.application.service import MultiService
@@ -26,6 +27,7 @@ from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
 from dmdelegation.engine.policy import ConfigPolicy, PeerRule
 from dmdelegation.peers import PeerRegistry
+from dmdelegation.store.crash_hook import CRASH_ENV, CrashingSessionStore
 from dmdelegation.store.sessions import SessionStore
 from dmdelegation.tls import ClientTLSPolicy, listen, server_options
 from dmdelegation.web.admin import Admin
@@ -66,7 +68,14 @@ class DelegationService(MultiService):
         self.config = config
         self.reactor = reactor
         config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.store = SessionStore(config.sessions_db, durability=config.durability)
+        crash_after = os.environ.get(CRASH_ENV)  # the crash suite's hook; never set in production
+        self.store = (
+            CrashingSessionStore(
+                config.sessions_db, durability=config.durability, crash_after=int(crash_after)
+            )
+            if crash_after
+            else SessionStore(config.sessions_db, durability=config.durability)
+        )
         self.clients = ClientTreeStore(config.clients_db, durability=config.durability)
         self.journals = SQLiteJournalStore(config.journals_db, durability=config.durability)
         self.registry = PeerRegistry(config.peers)
