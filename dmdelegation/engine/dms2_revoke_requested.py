@@ -43,6 +43,8 @@ MACHINE = Machine(
         (S.AWAIT_REVOKED, DelegationRevoked): c.forgotten,
         (S.AWAIT_REVOKED, RevocationFailure): c.compromised,
         (S.AWAIT_REVOKED, TimerExpired): c.abandoned,
+        (S.DONE, DelegationRevoked): c.after_abandoning(c.forgotten),
+        (S.DONE, RevocationFailure): c.after_abandoning(c.compromised),
         (S.AWAIT_REVOKED, PeerUnreachable): c.abandoned,
     },
     on_restart={S.STOPPING: resume_stop},

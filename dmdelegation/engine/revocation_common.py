@@ -18,7 +18,7 @@ from dmdelegation.engine.effects import (
 from dmdelegation.engine.effects import TreeChange as T
 from dmdelegation.engine.handlers import done
 from dmdelegation.engine.inputs import TreeFailed
-from dmdelegation.engine.machine import Context, Transition, busy
+from dmdelegation.engine.machine import Context, Handler, OutOfOrder, Transition, busy
 from dmdelegation.engine.model import Outcome, Session
 
 NOT_COMPLETED = 500
@@ -86,3 +86,15 @@ def abandoned(session: Session, *_: object) -> Transition:
     return done(
         session, Finish(Outcome.ABANDONED, f"{session.peer} never confirmed the revocation")
     )
+
+
+def after_abandoning(handler: Handler) -> Handler:
+    """DMS-2 gave up waiting (timeout, or DMS-1 unreachable) and DMS-1's answer comes after all
+    (it was down, and finished the revocation on its restart): take it, so both sides agree."""
+
+    def handle(session: Session, inp: object, ctx: Context) -> Transition:
+        if session.outcome is not Outcome.ABANDONED:
+            raise OutOfOrder(f"session {session.session_id} has ended ({session.outcome})")
+        return handler(session, inp, ctx)
+
+    return handle

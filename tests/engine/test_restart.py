@@ -197,3 +197,26 @@ def test_revocation_killed_after_every_step(tmp_path: Path, kind: str, side: str
             assert DMS2 not in text_of(pair.tree())
         else:
             assert rights_of(pair) == clean  # nothing of DMS-2 was removed
+
+
+def test_dms1_back_after_dms2_gave_up_still_ends_the_delegation_on_both_sides(
+    tmp_path: Path,
+) -> None:
+    """DMS-1 dies right after taking DMS-2's DELEGATION_REVOCATION_REQ and stays down longer
+    than DMS-2 tries to deliver it: DMS-2 abandons. When DMS-1 comes back it finishes the
+    removal and sends DELEGATION_REVOKED, which DMS-2 now takes: both sides agree."""
+    pair, store = _delegated_pair(tmp_path, DMS1, 1)
+    session = pair.dms2.give_back(DEVICE, SUBTREE)
+    pair.settle(pair.timeouts.delivery + 5)  # DMS-1 is down all that time
+    assert store.dead
+    abandoned = pair.dms2.store.get(session.session_id)
+    assert abandoned is not None
+    assert abandoned.outcome is Outcome.ABANDONED
+    restart(pair, DMS1, store)
+    pair.settle()
+    assert pair.open_sessions() == (0, 0)
+    assert pair.dms1.store.delegations() == [] == pair.dms2.store.delegations()
+    assert DMS2 not in text_of(pair.tree())
+    ended = pair.dms2.store.get(session.session_id)
+    assert ended is not None
+    assert ended.outcome is Outcome.REVOKED
