@@ -17,21 +17,16 @@ from dmdelegation.engine.dms2_common import S
 from dmdelegation.engine.effects import Duty, Perform, Respond, Send
 from dmdelegation.engine.handlers import NOT_COMPLETED
 from dmdelegation.engine.inputs import (
-    Abort,
     DutyDone,
-    DutyFailed,
-    PeerUnreachable,
     PolicyDecided,
     Received,
     Start,
-    TimerExpired,
     URLSupplied,
 )
-from dmdelegation.engine.machine import Context, Machine, Transition, busy, rows, waiting
+from dmdelegation.engine.machine import Context, Machine, Transition, busy, waiting
 from dmdelegation.engine.model import Process, Role, Session
 from dmdelegation.protocol import (
     BootstrapServerURLRequest,
-    DelegationFailure,
     DelegationPrepared,
     DelegationResponse,
 )
@@ -78,21 +73,12 @@ MACHINE = Machine(
         (S.NEW, PolicyDecided): c.answer_peer(S.AWAIT_URL_REQ, "peer"),
         (S.NEW, Start): c.start,
         (S.REQUESTING, DelegationResponse): c.responded(S.AWAIT_URL_REQ, "peer"),
-        (S.REQUESTING, PeerUnreachable): c.unreachable,
         (S.AWAIT_URL_REQ, BootstrapServerURLRequest): url_requested,
         (S.SUPPLYING_URL, URLSupplied): url_supplied,
-        (S.SUPPLYING_URL, DutyFailed): c.duty_failed,
         (S.AWAIT_CLIENT, DutyDone): client_bootstrapped,
-        (S.AWAIT_CLIENT, DutyFailed): c.duty_failed,
         (S.AWAIT_PREPARED, DelegationPrepared): c.prepared,
         (S.OPENING, DutyDone): c.session_opened,
-        (S.OPENING, DutyFailed): c.duty_failed,
-        **rows(WAITS, TimerExpired, c.timed_out),
-        **rows(WAITS, PeerUnreachable, c.unreachable),
-        **rows(OPEN, DelegationFailure, c.peer_failed),
-        (S.DONE, DelegationFailure): c.annulled,
-        (S.DONE, DelegationPrepared): c.after_failure,
-        **rows(OPEN, Abort, c.aborted),
+        **c.failure_rows(WAITS, (S.SUPPLYING_URL, S.AWAIT_CLIENT, S.OPENING), OPEN),
     },
     on_restart={
         S.REQUESTING: c.resume_with(c.request_again),

@@ -39,12 +39,14 @@ from dmdelegation.engine.inputs import (
 )
 from dmdelegation.engine.machine import (
     Context,
+    Handler,
     OutOfOrder,
     Transition,
     busy,
+    rows,
 )
 from dmdelegation.engine.model import Outcome, Session
-from dmdelegation.protocol import DelegationPrepared
+from dmdelegation.protocol import DelegationFailure, DelegationPrepared
 
 
 class S(enum.StrEnum):
@@ -126,3 +128,21 @@ def perform(duty: Duty) -> After:
         return Perform(duty)
 
     return effect
+
+
+def failure_rows(
+    waits: tuple[str, ...], duties: tuple[str, ...], open_states: tuple[str, ...]
+) -> dict[tuple[str, type], Handler]:
+    """How every DMS-2 delegation fails, whatever the approach: a wait for DMS-1 (``waits``,
+    with a deadline; and the answer to our DELEGATION_REQ) that expires or cannot be had, a
+    duty that fails (``duties``), DMS-1's failure or an abort in any open state, and what
+    comes after the end."""
+    return {
+        **rows(waits, TimerExpired, timed_out),
+        **rows((S.REQUESTING, *waits), PeerUnreachable, unreachable),
+        **rows(duties, DutyFailed, duty_failed),
+        **rows(open_states, DelegationFailure, peer_failed),
+        **rows(open_states, Abort, aborted),
+        (S.DONE, DelegationFailure): annulled,
+        (S.DONE, DelegationPrepared): after_failure,
+    }

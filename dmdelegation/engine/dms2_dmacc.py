@@ -16,21 +16,16 @@ from dmdelegation.engine import messages_out as out
 from dmdelegation.engine.dms2_common import S
 from dmdelegation.engine.effects import CancelOutbox, Duty, Perform, Send
 from dmdelegation.engine.inputs import (
-    Abort,
     BootstrapSupplied,
     DutyDone,
-    DutyFailed,
-    PeerUnreachable,
     PolicyDecided,
     Received,
     Start,
-    TimerExpired,
 )
-from dmdelegation.engine.machine import Context, Machine, Transition, busy, rows, waiting
+from dmdelegation.engine.machine import Context, Machine, Transition, busy, waiting
 from dmdelegation.engine.model import Process, Role, Session
 from dmdelegation.protocol import (
     BootstrapServerURLRequest,
-    DelegationFailure,
     DelegationPrepared,
     DelegationResponse,
 )
@@ -60,20 +55,12 @@ MACHINE = Machine(
         (S.NEW, PolicyDecided): c.answer_peer(S.SUPPLYING, None, SUPPLY),
         (S.NEW, Start): c.start,
         (S.REQUESTING, DelegationResponse): c.responded(S.SUPPLYING, None, SUPPLY),
-        (S.REQUESTING, PeerUnreachable): c.unreachable,
         (S.SUPPLYING, BootstrapSupplied): supplied,
-        (S.SUPPLYING, DutyFailed): c.duty_failed,
         (S.SUPPLYING, BootstrapServerURLRequest): switch_to_bootstrap_url,
         (S.AWAIT_PREPARED, BootstrapServerURLRequest): switch_to_bootstrap_url,
         (S.AWAIT_PREPARED, DelegationPrepared): c.prepared,
-        (S.AWAIT_PREPARED, TimerExpired): c.timed_out,
-        (S.AWAIT_PREPARED, PeerUnreachable): c.unreachable,
         (S.OPENING, DutyDone): c.session_opened,
-        (S.OPENING, DutyFailed): c.duty_failed,
-        **rows(OPEN, DelegationFailure, c.peer_failed),
-        (S.DONE, DelegationFailure): c.annulled,
-        (S.DONE, DelegationPrepared): c.after_failure,
-        **rows(OPEN, Abort, c.aborted),
+        **c.failure_rows((S.AWAIT_PREPARED,), (S.SUPPLYING, S.OPENING), OPEN),
     },
     on_restart={
         S.REQUESTING: c.resume_with(c.request_again),
