@@ -1,8 +1,10 @@
 """The engine: drives the state machines with messages, timers and local results, makes every
 transition durable before anything leaves, and carries out the effects.
 
-Order of work for one input: load the session, ``machine.step`` (pure), commit the new state
-with its outbox, inbox and registry changes in one transaction, then carry out the effects.
+Order of work for one input: load the session, ``machine.step`` (pure), stage the new state
+with its outbox, inbox and registry changes, then, once the group commit of the reactor turn
+has written every staged transition in one transaction, carry out the effects (nothing leaves
+and nothing is acknowledged before that).
 Outgoing messages leave from the outbox on the next reactor turn (retried with backoff, given up
 into the process's failure path after ``timeouts.delivery``); local actions (tree changes, DMS-2
 duties) run through a queue so that one that completes synchronously never re-enters a
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from attrs import frozen
 from twisted.internet.defer import Deferred, TimeoutError, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
@@ -108,6 +111,21 @@ class Refused(Exception):
         self.reason = reason
 
 
+def _logged_by_flush(f: Failure) -> None:
+    """A transition the group commit could not write: ``_flush`` has logged it."""
+
+
+@frozen
+class _Staged:
+    """A transition staged for the group commit, and what to do once it is written."""
+
+    before: Session | None
+    transition: Transition
+    commit: Commit
+    bodies: dict[int, bytes]  # each outgoing message, encoded once
+    done: Deferred[None]
+
+
 class Engine:
     log = Logger()
 
@@ -147,6 +165,9 @@ class Engine:
         self._in_flight: dict[str, list[Callable[[], None]]] = {}  # requests awaiting answers
         self._queue: deque[Callable[[], None]] = deque()
         self._draining = False
+        self._staged: list[_Staged] = []
+        self._flush_call: IDelayedCall | None = None
+        self._flush_waiters: list[Deferred[None]] = []
         self.running = False
 
     # ------------------------------------------------------------------ life cycle
@@ -160,7 +181,7 @@ class Engine:
                 self._arm(session)
             transition = machine_for(session.role, session.process).restart(session, self._ctx())
             if transition.effects or transition.session != session:
-                self._apply(session, transition)
+                self._apply(session, transition).addErrback(_logged_by_flush)
                 resumed += 1
         for item in self.store.outbox():
             self._later(0, self._deliver, item.id, 0)
@@ -173,7 +194,11 @@ class Engine:
 
     def stop(self) -> None:
         self.running = False
-        self.store.flush()
+        self.store.flush()  # staged transitions are written; their effects resume on start
+        self._staged.clear()
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
         for call in list(self._calls):
             if call.active():
                 call.cancel()
@@ -270,7 +295,7 @@ class Engine:
             )
         except OutOfOrder as e:
             raise Refused(409, e.reason) from None
-        self._apply(session, transition)
+        self._apply(session, transition).addErrback(_logged_by_flush)
         return transition.session
 
     def wait(self, session_id: str) -> Deferred[Session]:
@@ -356,11 +381,12 @@ class Engine:
             session_id=session.session_id,
         )
         if not isinstance(message, SYNCHRONOUS_REQUESTS):
-            return succeed(None)
+            return self.durable().addCallback(lambda _: None)
         if seen is None:
             raise Refused(409, f"{message.ROOT} for session {session.session_id} is in progress")
         assert isinstance(seen, bytes)
-        return succeed(decode(seen))
+        answer = decode(seen)
+        return self.durable().addCallback(lambda _: answer)
 
     def _receive_request(self, peer: str, request: DelegationRequest) -> Deferred[Message | None]:
         if request.server_id != peer:
@@ -469,26 +495,35 @@ class Engine:
             responder = Deferred()
             responder.addTimeout(self.timeouts.request, self.clock)
             self._responders[session.session_id] = (message.ROOT, responder)
-        try:
-            self._apply(session if not created else None, transition, inbound=message)
-        except BaseException:
+        done = self._apply(session if not created else None, transition, inbound=message)
+
+        def unrecorded(f: Failure) -> Failure:
             if responder is not None:
                 self._responders.pop(session.session_id, None)
                 responder.addErrback(lambda _: None)
                 responder.cancel()
-            raise
+            return Failure(Refused(503, f"{message.ROOT} could not be recorded: {f.value}"))
+
+        done.addErrback(unrecorded)
         if not synchronous:
-            return succeed(None)
+            return done.addCallback(lambda _: None)
         if answer is not None:
-            return succeed(answer)
+            return done.addCallback(lambda _: answer)
         if responder is None:
-            return fail(Refused(503, transition.session.reason or "the process ended"))
+            ended = transition.session.reason or "the process ended"
+
+            def no_process(_: object) -> Message:
+                raise Refused(503, ended)
+
+            return done.addCallback(no_process)
 
         def no_answer(f: Failure) -> Failure:
             self._responders.pop(session.session_id, None)
+            if isinstance(f.value, Refused):
+                return f
             return Failure(Refused(503, f"no answer for {message.ROOT}: {f.getErrorMessage()}"))
 
-        return responder.addCallbacks(lambda m: m, no_answer)
+        return done.addCallback(lambda _: responder).addCallbacks(lambda m: m, no_answer)
 
     # ------------------------------------------------------------------ transitions
 
@@ -528,7 +563,7 @@ class Engine:
             notify=notify,
         )
         transition = machine_for(role, process).step(session, Start(), self._ctx())
-        self._apply(None, transition)
+        self._apply(None, transition).addErrback(_logged_by_flush)
         self.log.info(
             "session {session_id} {process} with {peer} on {device} {subtree} started ({role})",
             session_id=session.session_id,
@@ -556,7 +591,7 @@ class Engine:
             self.log.info("session {session_id}: {reason}", session_id=session_id, reason=e.reason)
             return
         try:
-            self._apply(session, transition)
+            self._apply(session, transition).addErrback(_logged_by_flush)
         except EncodeError as e:
             # Data a seam supplied (a host's DMAcc, say) that no valid message can carry: the
             # duty failed. Nothing was committed; the session takes the failure instead.
@@ -571,8 +606,9 @@ class Engine:
 
     def _apply(
         self, before: Session | None, transition: Transition, *, inbound: Message | None = None
-    ) -> None:
-        """Commit ``transition``, then carry out its effects."""
+    ) -> Deferred[None]:
+        """Stage ``transition``; its effects are carried out once the group commit has written
+        it. Fires when they have been (fails if the group commit failed)."""
         session = transition.session
         now = self.clock.seconds()
         log: list[LogLine] = []
@@ -607,20 +643,56 @@ class Engine:
                     since=now,
                     session_id=session.session_id,
                 )
-        commit = self.store.commit(
-            Commit(
-                session=session,
-                created=before is None,
-                outbox=outbox,
-                cancel_outbox=any(isinstance(e, CancelOutbox) for e in transition.effects),
-                inbound_root=inbound.ROOT if inbound is not None else None,
-                response=response,
-                log=log,
-                register=register,
-                unregister=any(isinstance(e, Unregister) for e in transition.effects),
-            ),
-            now,
+        commit = Commit(
+            session=session,
+            created=before is None,
+            outbox=outbox,
+            cancel_outbox=any(isinstance(e, CancelOutbox) for e in transition.effects),
+            inbound_root=inbound.ROOT if inbound is not None else None,
+            response=response,
+            log=log,
+            register=register,
+            unregister=any(isinstance(e, Unregister) for e in transition.effects),
         )
+        self.store.stage(commit, now)
+        done: Deferred[None] = Deferred()
+        self._staged.append(_Staged(before, transition, commit, bodies, done))
+        if self._flush_call is None:
+            self._flush_call = self.clock.callLater(0, self._run, self._flush)
+        return done
+
+    def durable(self) -> Deferred[None]:
+        """Fires once every transition staged so far is on disk (at once if none is)."""
+        if not self._staged:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._flush_waiters.append(d)
+        return d
+
+    def _flush(self) -> None:
+        """The group commit: write every transition staged in this reactor turn in one
+        transaction, then carry out their effects in the order they were staged."""
+        self._flush_call = None
+        batch, self._staged = self._staged, []
+        waiters, self._flush_waiters = self._flush_waiters, []
+        try:
+            self.store.flush()
+        except Exception:
+            failure = Failure()
+            self.log.failure("group commit of {n} transitions failed", failure, n=len(batch))
+            for staged in batch:
+                staged.done.errback(failure)
+            for d in waiters:
+                d.errback(failure)
+            return
+        for staged in batch:
+            self._run(partial(self._committed, staged))
+        for d in waiters:
+            self._run(partial(d.callback, None))
+
+    def _committed(self, staged: _Staged) -> None:
+        before, transition, commit = staged.before, staged.transition, staged.commit
+        session = transition.session
         if self.log_transitions:
             self.log.debug(
                 "session {session_id} {role} {process}: {old} -> {new}",
@@ -640,7 +712,8 @@ class Engine:
             self._arm(session)
         outbox_ids = iter(commit.outbox_ids)
         for effect in transition.effects:
-            self._carry_out(session, effect, outbox_ids, bodies)
+            self._carry_out(session, effect, outbox_ids, staged.bodies)
+        staged.done.callback(None)
 
     def _carry_out(
         self, session: Session, effect: object, outbox_ids: Any, bodies: dict[int, bytes]
@@ -901,7 +974,7 @@ class Engine:
         except OutOfOrder as e:
             self._feed(session_id, PeerUnreachable(f"unexpected answer: {e.reason}"))
             return
-        self._apply(session, transition, inbound=answer)
+        self._apply(session, transition, inbound=answer).addErrback(_logged_by_flush)
 
     def _deliver(self, item_id: int, attempt: int) -> None:
         item = self.store.outbox_item(item_id)

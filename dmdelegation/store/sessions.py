@@ -1,8 +1,14 @@
 """The engine's durable state in one SQLite file (WAL).
 
-One transaction per transition (:meth:`SessionStore.commit`): the session's new state, the
-messages it sends (outbox), the inbound message it consumed (inbox, for replays), the log lines,
-and the registry change, together. Nothing is acknowledged to a peer or sent before that commit.
+Every transition is one :class:`Commit`: the session's new state, the messages it sends
+(outbox), the inbound message it consumed (inbox, for replays), the log lines, and the registry
+change, together. The engine *stages* the commits of one reactor turn (:meth:`SessionStore.stage`)
+and writes them in one transaction (:meth:`SessionStore.flush`): group commit, one write of the
+WAL (and with ``durability="full"`` one fsync) for every transition of the turn instead of one
+each. Nothing is acknowledged to a peer or sent before the flush that holds its transition.
+Staged transitions are already visible to the engine's own reads (a session's state, replays,
+the open sessions of a device, the registry), so two inputs of one turn see each other;
+``commit`` is stage then flush, for callers that want one transition written at once.
 
 ``synchronous=NORMAL`` in WAL mode makes a commit survive the death of the process (the case the
 engine is built for: a daemon killed at any point); ``durability="full"`` also survives a power
@@ -62,6 +68,12 @@ _COLUMNS = (
 
 NO_RESPONSE = object()
 
+_UPDATE = (
+    "UPDATE sessions SET "
+    + ", ".join(f"{name.strip()} = ?" for name in _COLUMNS.split(",")[1:])
+    + ", updated = ? WHERE session_id = ?"
+)
+
 
 @frozen
 class OutboxItem:
@@ -94,6 +106,7 @@ class Commit:
     register: Delegation | None = None
     unregister: bool = False
     outbox_ids: list[int] = field(factory=list)
+    now: list[float] = field(factory=list)  # set when staged
 
 
 def _session(row: sqlite3.Row) -> Session:
@@ -177,6 +190,10 @@ class SessionStore:
         self._db.executescript(SCHEMA)
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._delivered: set[int] = set()
+        self._staged: list[Commit] = []
+        self._staged_sessions: dict[str, Session] = {}  # newest staged state of each session
+        self._staged_inbox: dict[tuple[str, str], bytes | None] = {}
+        self._staged_registry: list[Commit] = []  # commits that change the registry, in order
         if self.path != ":memory:":
             os.chmod(self.path, 0o600)  # the outbox holds DMAcc credentials until delivered
 
@@ -187,6 +204,9 @@ class SessionStore:
     # sessions
 
     def get(self, session_id: str) -> Session | None:
+        staged = self._staged_sessions.get(session_id)
+        if staged is not None:
+            return staged
         cached = self._cache.get(session_id)
         if cached is not None:
             self._cache.move_to_end(session_id)
@@ -215,7 +235,11 @@ class SessionStore:
             f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL AND device_id = ?",
             (device_id,),
         )
-        return [_session(r) for r in rows]
+        found = {s.session_id: s for s in map(_session, rows)}
+        for s in self._staged_sessions.values():
+            if s.device_id == device_id:
+                found[s.session_id] = s
+        return [s for s in found.values() if s.is_open]
 
     def sessions(self, device_id: str | None = None) -> list[Session]:
         query = f"SELECT {_COLUMNS} FROM sessions"
@@ -232,84 +256,121 @@ class SessionStore:
 
     # the one write path
 
-    def commit(self, c: Commit, now: float) -> Commit:
-        """Make ``c`` durable in one transaction; fills ``c.outbox_ids``."""
+    def stage(self, c: Commit, now: float) -> None:
+        """Take ``c`` into the next :meth:`flush`; the engine's reads see it at once."""
+        c.now.append(now)
+        self._staged.append(c)
+        s = c.session
+        self._staged_sessions[s.session_id] = s
+        if c.inbound_root is not None:
+            self._staged_inbox.setdefault((s.session_id, c.inbound_root), None)
+        if c.response is not None:  # an answer is kept for a message that was taken
+            key = (s.session_id, c.response[0])
+            if key in self._staged_inbox or self.seen(*key) is not NO_RESPONSE:
+                self._staged_inbox[key] = c.response[1]
+        if c.register is not None or c.unregister:
+            self._staged_registry.append(c)
+
+    @property
+    def staged(self) -> int:
+        return len(self._staged)
+
+    def flush(self) -> list[Commit]:
+        """Write every staged commit, and the delivery acknowledgements, in one transaction.
+
+        Returns the commits written (each with its ``outbox_ids``). If the transaction fails,
+        none of them is written, their sessions read as they last were on disk, and the error
+        is raised.
+        """
+        staged, self._staged = self._staged, []
+        self._staged_sessions.clear()
+        self._staged_inbox.clear()
+        self._staged_registry.clear()
+        if not staged and not self._delivered:
+            return staged
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             if self._delivered:
                 db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in self._delivered])
-            s = c.session
-            if c.created:
-                placeholders = ", ".join("?" * 21)
-                db.execute(
-                    f"INSERT INTO sessions ({_COLUMNS}, created, updated) VALUES ({placeholders})",
-                    (*_values(s), now, now),
-                )
-            else:
-                assignments = ", ".join(f"{name.strip()} = ?" for name in _COLUMNS.split(",")[1:])
-                db.execute(
-                    f"UPDATE sessions SET {assignments}, updated = ? WHERE session_id = ?",
-                    (*_values(s)[1:], now, s.session_id),
-                )
-            if c.cancel_outbox:
-                db.execute("DELETE FROM outbox WHERE session_id = ?", (s.session_id,))
-            for peer, body in c.outbox:
-                cur = db.execute(
-                    "INSERT INTO outbox (session_id, peer, body, created) VALUES (?, ?, ?, ?)",
-                    (s.session_id, peer, body, now),
-                )
-                assert cur.lastrowid is not None
-                c.outbox_ids.append(cur.lastrowid)
-            if c.inbound_root is not None:
-                db.execute(
-                    "INSERT OR IGNORE INTO inbox (session_id, root, response, at) "
-                    "VALUES (?, ?, NULL, ?)",
-                    (s.session_id, c.inbound_root, now),
-                )
-            if c.response is not None:
-                root, body = c.response
-                db.execute(
-                    "UPDATE inbox SET response = ? WHERE session_id = ? AND root = ?",
-                    (body, s.session_id, root),
-                )
+            for c in staged:
+                self._write(c)
+        except BaseException:
+            db.execute("ROLLBACK")
+            for c in staged:
+                self._cache.pop(c.session.session_id, None)
+                c.outbox_ids.clear()
+            raise
+        db.execute("COMMIT")
+        self._delivered.clear()
+        for c in staged:
+            self._remember(c.session)
+        return staged
+
+    def commit(self, c: Commit, now: float) -> Commit:
+        """Make ``c`` (and anything staged before it) durable now; fills ``c.outbox_ids``."""
+        self.stage(c, now)
+        self.flush()
+        return c
+
+    def _write(self, c: Commit) -> None:
+        db = self._db
+        now = c.now[-1]
+        s = c.session
+        if c.created:
+            placeholders = ", ".join("?" * 21)
+            db.execute(
+                f"INSERT INTO sessions ({_COLUMNS}, created, updated) VALUES ({placeholders})",
+                (*_values(s), now, now),
+            )
+        else:
+            db.execute(_UPDATE, (*_values(s)[1:], now, s.session_id))
+        if c.cancel_outbox:
+            db.execute("DELETE FROM outbox WHERE session_id = ?", (s.session_id,))
+        for peer, body in c.outbox:
+            cur = db.execute(
+                "INSERT INTO outbox (session_id, peer, body, created) VALUES (?, ?, ?, ?)",
+                (s.session_id, peer, body, now),
+            )
+            assert cur.lastrowid is not None
+            c.outbox_ids.append(cur.lastrowid)
+        if c.inbound_root is not None:
+            db.execute(
+                "INSERT OR IGNORE INTO inbox (session_id, root, response, at) "
+                "VALUES (?, ?, NULL, ?)",
+                (s.session_id, c.inbound_root, now),
+            )
+        if c.response is not None:
+            root, body = c.response
+            db.execute(
+                "UPDATE inbox SET response = ? WHERE session_id = ? AND root = ?",
+                (body, s.session_id, root),
+            )
+        if c.log:
             db.executemany(
                 "INSERT INTO message_log (session_id, direction, root, document, at) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [(x.session_id, x.direction, x.root, x.document, now) for x in c.log],
             )
-            if c.register is not None:
-                d = c.register
-                db.execute(
-                    "INSERT OR REPLACE INTO delegations VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        d.device_id,
-                        d.subtree,
-                        d.role.value,
-                        d.peer,
-                        int(d.full),
-                        d.since,
-                        d.session_id,
-                    ),
-                )
-            if c.unregister:
-                db.execute(
-                    "DELETE FROM delegations WHERE device_id = ? AND subtree = ? AND role = ?",
-                    (s.device_id, s.subtree, s.role.value),
-                )
-        except BaseException:
-            db.execute("ROLLBACK")
-            self._cache.pop(c.session.session_id, None)
-            raise
-        db.execute("COMMIT")
-        self._delivered.clear()
-        self._remember(c.session)
-        return c
+        if c.register is not None:
+            d = c.register
+            db.execute(
+                "INSERT OR REPLACE INTO delegations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (d.device_id, d.subtree, d.role.value, d.peer, int(d.full), d.since, d.session_id),
+            )
+        if c.unregister:
+            db.execute(
+                "DELETE FROM delegations WHERE device_id = ? AND subtree = ? AND role = ?",
+                (s.device_id, s.subtree, s.role.value),
+            )
 
     # inbox: replays
 
     def seen(self, session_id: str, root: str) -> object:
         """``NO_RESPONSE`` if never seen; else the stored answer (``None`` if none yet)."""
+        key = (session_id, root)
+        if key in self._staged_inbox:
+            return self._staged_inbox[key]
         row = self._db.execute(
             "SELECT response FROM inbox WHERE session_id = ? AND root = ?", (session_id, root)
         ).fetchone()
@@ -333,16 +394,8 @@ class SessionStore:
         return None if r is None else OutboxItem(r[0], r[1], r[2], r[3], r[4])
 
     def delivered(self, item_id: int) -> None:
-        """The item reached its peer: gone now, and from disk with the next commit."""
+        """The item reached its peer: gone now, and from disk with the next flush."""
         self._delivered.add(item_id)
-
-    def flush(self) -> None:
-        """Write pending delivery acknowledgements now (also done by every commit)."""
-        if self._delivered:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in self._delivered])
-            self._db.execute("COMMIT")
-            self._delivered.clear()
 
     # registry
 
@@ -356,7 +409,18 @@ class SessionStore:
         if role is not None:
             query += " AND role = ?"
             args.append(role.value)
-        return [_delegation(r) for r in self._db.execute(query + " ORDER BY since", args)]
+        found = [_delegation(r) for r in self._db.execute(query + " ORDER BY since", args)]
+        for c in self._staged_registry:  # staged changes, applied as _write will
+            for d in (c.register,) if c.register is not None else ():
+                if device_id in (None, d.device_id) and role in (None, d.role):
+                    key = (d.device_id, d.subtree, d.role)
+                    found = [x for x in found if (x.device_id, x.subtree, x.role) != key]
+                    found.append(d)
+            s = c.session
+            if c.unregister and device_id in (None, s.device_id) and role in (None, s.role):
+                key = (s.device_id, s.subtree, s.role)
+                found = [x for x in found if (x.device_id, x.subtree, x.role) != key]
+        return found
 
     # message log
 

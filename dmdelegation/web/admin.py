@@ -281,7 +281,7 @@ class Admin(Resource):
         values = {r.uri.name: r.value.data for r in records}
         return str(values.get("Man", "")), str(values.get("Mod", ""))
 
-    def delegate(self, request: Request) -> dict[str, Any]:
+    def delegate(self, request: Request) -> Deferred[dict[str, Any]]:
         data = _body(request)
         device = _text(data, "device")
         man, mod = self._devinfo(device)
@@ -294,9 +294,9 @@ class Admin(Resource):
             device_man=str(data.get("device_man", man)),
             device_mod=str(data.get("device_mod", mod)),
         )
-        return session_json(session)
+        return self._recorded(session)
 
-    def request_delegation(self, request: Request) -> dict[str, Any]:
+    def request_delegation(self, request: Request) -> Deferred[dict[str, Any]]:
         data = _body(request)
         session = self.engine.request_delegation(
             _text(data, "device"),
@@ -305,9 +305,9 @@ class Admin(Resource):
             full=bool(data.get("full", False)),
             method=_method(data),
         )
-        return session_json(session)
+        return self._recorded(session)
 
-    def revoke(self, request: Request) -> dict[str, Any]:
+    def revoke(self, request: Request) -> Deferred[dict[str, Any]]:
         data = _body(request)
         mode = data.get("mode", "asked")
         if mode not in ("asked", "forced"):
@@ -318,15 +318,19 @@ class Admin(Resource):
             forced=mode == "forced",
             notify=bool(data.get("notify", True)),
         )
-        return session_json(session)
+        return self._recorded(session)
 
-    def give_back(self, request: Request) -> dict[str, Any]:
+    def give_back(self, request: Request) -> Deferred[dict[str, Any]]:
         data = _body(request)
-        return session_json(self.engine.give_back(_text(data, "device"), _subtree(data)))
+        return self._recorded(self.engine.give_back(_text(data, "device"), _subtree(data)))
 
-    def abort(self, request: Request) -> dict[str, Any]:
+    def abort(self, request: Request) -> Deferred[dict[str, Any]]:
         data = _body(request)
-        return session_json(self.engine.abort(_text(data, "session"), "operator abort"))
+        return self._recorded(self.engine.abort(_text(data, "session"), "operator abort"))
+
+    def _recorded(self, session: Session) -> Deferred[dict[str, Any]]:
+        """The answer to a command, once the step it started is on disk (group commit)."""
+        return self.engine.durable().addCallback(lambda _: session_json(session))
 
     def add_device(self, request: Request) -> dict[str, Any]:
         assert request.content is not None

@@ -290,6 +290,8 @@ class DelegationResource(Resource):
         def later(_: object) -> None:
             body = self._answer(request, server_id, message, outcome[0])
             if not gone:
+                # A length, not chunks: the answer is whole (a peer's client need not de-chunk)
+                request.responseHeaders.setRawHeaders(b"Content-Length", [b"%d" % len(body)])
                 request.write(body)
                 request.finish()
 

@@ -28,6 +28,8 @@ class Client:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         d = self.stub.request(method, BASE + path, data=data)
         self.stub.flush()
+        self.pair.clock.advance(0)  # the reactor turn ends: the group commit runs
+        self.stub.flush()
         response = fired(d)
         content = self.stub.content(response)
         self.stub.flush()

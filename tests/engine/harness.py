@@ -6,6 +6,7 @@ path), and can be cut, made to fail, or told to drop a given message type.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +32,8 @@ from dmdelegation.tree import ACL, URI, Value
 from dmdelegation.tree.devinfo import DevInfo
 from dmdelegation.tree.rights import effective_acl
 from dmdelegation.tree.storage import NodeRecord
+
+_CLOCKS: weakref.WeakSet[Any] = weakref.WeakSet()  # of live Pairs, for fired()
 
 DMS1 = "dms1.operator.example"
 DMS2 = "dms2.enterprise.example"
@@ -127,6 +130,7 @@ class Pair:
             clock = Clock()
             clock.advance(1_000_000)
         self.clock: Any = clock
+        _CLOCKS.add(clock)
         self.wire = Wire()
         self.wire.clock = clock
         self.timeouts = timeouts
@@ -221,10 +225,16 @@ T = TypeVar("T")
 
 
 def fired(d: Deferred[T]) -> T:
-    """The result of a Deferred that must have fired already (its failure is raised)."""
+    """The result of a Deferred that must have fired by the end of the current reactor turn
+    (its failure is raised): the turn ends (``advance(0)`` on the clock of every live
+    :class:`Pair`) so that the engines' group commit runs, as a real reactor would."""
     results: list[T] = []
     failures: list[Failure] = []
     d.addCallbacks(results.append, failures.append)
+    if not (results or failures):
+        for clock in list(_CLOCKS):
+            if hasattr(clock, "advance"):
+                clock.advance(0)
     if failures:
         failures[0].raiseException()
     assert results, "the Deferred has not fired"

@@ -1,9 +1,9 @@
 """A daemon killed after any persisted step comes back and finishes or rolls back its process.
 
-A :class:`CrashingStore` kills its engine right after its k-th commit (the state is on disk,
-nothing of what was to follow has happened); a fresh engine is then built on the same files,
-as a restarted daemon would be. The two sides must end agreeing, with no session open, and the
-client either delegated or exactly as it was.
+A :class:`CrashingStore` kills its engine right after the group commit that holds its k-th
+transition (the state is on disk, nothing of what was to follow has happened); a fresh engine
+is then built on the same files, as a restarted daemon would be. The two sides must end
+agreeing, with no session open, and the client either delegated or exactly as it was.
 """
 
 from __future__ import annotations
@@ -33,16 +33,22 @@ class CrashingStore(SessionStore):
         self.on_death = on_death
         self.dead = False
 
-    def commit(self, c: Commit, now: float) -> Commit:
+    def stage(self, c: Commit, now: float) -> None:
         if self.dead:
             raise Crash("dead")
-        result = super().commit(c, now)
-        self.commits += 1
-        if self.commits == self.crash_after:
-            self.dead = True
-            self.on_death()
-            raise Crash(f"killed after commit {self.commits}")
-        return result
+        super().stage(c, now)
+
+    def flush(self) -> list[Commit]:
+        if self.dead:
+            raise Crash("dead")
+        written = super().flush()
+        for _ in written:
+            self.commits += 1
+            if self.commits == self.crash_after:
+                self.on_death()
+                self.dead = True
+                raise Crash(f"killed after commit {self.commits}")
+        return written
 
     def delivered(self, item_id: int) -> None:
         if self.dead:

@@ -111,10 +111,11 @@ class Daemon:
         )
 
     async def settle(self) -> None:
-        """Let the engine's deliveries (scheduled at once) run until the outbox is empty."""
+        """Let the engine's group commits and deliveries (scheduled at once) run until nothing
+        is staged and the outbox is empty."""
         for _ in range(200):
             await deferLater(reactor, 0, lambda: None)
-            if not self.store.outbox():
+            if not self.store.staged and not self.store.outbox():
                 return
         raise AssertionError("the outbox was not emptied")
 
