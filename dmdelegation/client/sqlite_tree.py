@@ -70,6 +70,11 @@ def _acl(text: str) -> ACL:
     return ACL.parse(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _render(acl: ACL) -> str:
+    return acl.render()
+
+
 _FORMATS = {format.value: format for format in Format}
 _INTERIOR = Value.interior()
 
@@ -227,6 +232,37 @@ class SQLiteTreeStorage:
                 node.acl.render(),
             ),
         )
+
+    def insert_all(self, nodes: Sequence[tuple[URI, StoredNode]]) -> None:
+        if len(nodes) < 2:
+            for uri, node in nodes:
+                self.insert(uri, node)
+            return
+        block = self._block
+        if not block.open and not self._conn.in_transaction:
+            with self.atomic():  # one executemany is several statements: one transaction
+                self.insert_all(nodes)
+            return
+        self._flush_held()
+        if block.open and not block.began and not self._conn.in_transaction:
+            self._conn.execute("BEGIN IMMEDIATE")
+            block.began = True
+        device, rows = self._device, []
+        for uri, node in nodes:
+            text = str(uri)
+            value = node.value
+            rows.append(
+                (
+                    device,
+                    text,
+                    text[: text.rindex("/")] if uri.segments else None,
+                    uri.name,
+                    value.format.value,
+                    encode_data(value),
+                    _render(node.acl),
+                )
+            )
+        self._conn.executemany(INSERT_SQL, rows)
 
     def set_value(self, uri: URI, value: Value) -> None:
         self._write(SET_VALUE_SQL, (value.format.value, encode_data(value), self._device, str(uri)))

@@ -22,7 +22,7 @@ from dmdelegation.engine.interfaces import IDelegatedServer
 from dmdelegation.engine.model import Session
 from dmdelegation.protocol import AddrType, AppAddr, AppAuth, AuthLevel, AuthType, DMAcc
 from dmdelegation.tree import BOOTCONFIG_ROOT, DMACC_ROOT, URI, Status
-from dmdelegation.tree.acl import ACL
+from dmdelegation.tree.acl import EMPTY
 from dmdelegation.tree.dmacc import dmacc_nodes
 from dmdelegation.tree.storage import StoredNode
 
@@ -82,8 +82,11 @@ class EmbeddedDelegatedServer:
         )
 
     def _has_account(self, device_id: str) -> bool:
-        for record in self.clients.records(device_id, DMACC_ROOT):
-            if record.uri.name == "ServerID" and record.value.data == self.server_id:
+        """Whether a ``./DMAcc/<X>/ServerID`` names us (LookupError for an unknown device)."""
+        storage = self.clients.storage(device_id)
+        for name in storage.children(DMACC_ROOT):
+            leaf = storage.node(DMACC_ROOT.child(name, "ServerID"))
+            if leaf is not None and leaf.value.data == self.server_id:
                 return True
         return False
 
@@ -132,9 +135,8 @@ class EmbeddedDelegatedServer:
         while str(index) in names:
             index += 1
         base = DMACC_ROOT.child(str(index))
-        with storage.atomic():
-            for path, value in dmacc_nodes(self.account(device_id), no_auto_initial_session=True):
-                storage.insert(base.child(*path), StoredNode(value, ACL.parse("")))
+        nodes = dmacc_nodes(self.account(device_id), no_auto_initial_session=True)
+        storage.insert_all([(base.child(*path), StoredNode(value, EMPTY)) for path, value in nodes])
         log.info("{device} bootstrapped for {server}", device=device_id, server=self.server_id)
 
     def open_dm_session(self, session: Session) -> Deferred[None]:

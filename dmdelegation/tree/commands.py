@@ -93,23 +93,32 @@ def add_subtree(
             assert governing is not None  # just added
             values: dict[RelativePath, Value] = {(): nodes[0][1]}
             acls: dict[RelativePath, ACL] = {(): governing}
+            # The ACL a creator gets depends only on the inherited ACL and the node's kind: a
+            # whole account has two or three different ones, worked out once each.
+            own_for: dict[tuple[int, bool], ACL | None] = {}
+            rows: list[tuple[URI, StoredNode]] = []
             for path, value in nodes[1:]:
                 parent = path[:-1]
                 if parent not in values:
                     raise _Stop(Result(Status.NOT_FOUND))
                 inherited = acls[parent]
-                if not inherited.allows(Command.ADD, server_id):
-                    raise _Stop(Result(Status.PERMISSION_DENIED))
-                if not values[parent].is_interior:
+                interior = values[parent].is_interior
+                key = (id(inherited), value.is_interior)
+                if key not in own_for:
+                    if not inherited.allows(Command.ADD, server_id):
+                        raise _Stop(Result(Status.PERMISSION_DENIED))
+                    own_for[key] = creator_acl(inherited, server_id, value)
+                if not interior:
                     raise _Stop(Result(Status.COMMAND_NOT_ALLOWED))
                 if path in values:
                     raise _Stop(Result(Status.ALREADY_EXISTS))
-                own = creator_acl(inherited, server_id, value)
-                tree.insert(
-                    uri.child(*path), StoredNode(value) if own is None else StoredNode(value, own)
+                own = own_for[key]
+                rows.append(
+                    (uri.child(*path), StoredNode(value) if own is None else StoredNode(value, own))
                 )
                 values[path] = value
                 acls[path] = inherited if own is None else own
+            tree.insert_all(rows)
     except _Stop as stop:
         return stop.result
     return Result(Status.ITEM_ADDED)

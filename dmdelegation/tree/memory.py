@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from dmdelegation.tree.acl import ACL
 from dmdelegation.tree.storage import NodeRecord, StoredNode, walk
@@ -51,6 +51,10 @@ class MemoryTree:
         self._nodes[uri] = node
         if parent is not None:
             self._children.setdefault(parent, set()).add(uri.name)
+
+    def insert_all(self, nodes: Sequence[tuple[URI, StoredNode]]) -> None:
+        for uri, node in nodes:
+            self.insert(uri, node)
 
     def set_value(self, uri: URI, value: Value) -> None:
         self._nodes[uri] = StoredNode(value, self._nodes[uri].acl)

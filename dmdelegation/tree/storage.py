@@ -9,7 +9,7 @@ tree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -61,6 +61,11 @@ class TreeStorage(TreeReader, Protocol):
         ...
 
     def insert(self, uri: URI, node: StoredNode) -> None: ...
+
+    def insert_all(self, nodes: Sequence[tuple[URI, StoredNode]]) -> None:
+        """`insert` each of ``nodes`` in order (parents before children), in one go where the
+        storage can."""
+        ...
 
     def set_value(self, uri: URI, value: Value) -> None: ...
 
