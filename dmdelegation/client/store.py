@@ -23,6 +23,7 @@ from dmdelegation.tree.uri import ROOT, URI
 
 DEFAULT_STORE = "dmdelegation-clients.sqlite3"
 STORE_ENV = "DMDELEGATION_CLIENT_STORE"
+DEVICE_IDS_KEPT = 100_000  # device row ids remembered (about 10 MB at most)
 
 
 class UnknownDevice(LookupError):
@@ -78,6 +79,7 @@ class ClientTreeStore:
         self.durability = durability
         self._conn = open_database(self.path, read_only=read_only, durability=durability)
         self._block = WriteBlock()
+        self._devices: dict[str, int] = {}
         if not read_only:
             self._conn.executescript(SCHEMA)
 
@@ -88,12 +90,20 @@ class ClientTreeStore:
         return [d for (d,) in self._conn.execute("SELECT device_id FROM devices ORDER BY 1")]
 
     def _device(self, device_id: str) -> int:
+        """The row id of ``device_id``'s tree; kept once known (a device's trees are never
+        deleted, so the id of a device never changes)."""
+        known = self._devices.get(device_id)
+        if known is not None:
+            return known
         row = self._conn.execute(
             "SELECT device FROM devices WHERE device_id = ?", (device_id,)
         ).fetchone()
         if row is None:
             raise UnknownDevice(device_id)
         device: int = row[0]
+        if len(self._devices) >= DEVICE_IDS_KEPT:
+            self._devices.clear()
+        self._devices[device_id] = device
         return device
 
     def storage(self, device_id: str) -> SQLiteTreeStorage:

@@ -293,8 +293,17 @@ class SessionStore:
         try:
             if self._delivered:
                 db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in self._delivered])
+            log: list[tuple[str, str, str, str, float]] = []
             for c in staged:
                 self._write(c)
+                now = c.now[-1]
+                log.extend((x.session_id, x.direction, x.root, x.document, now) for x in c.log)
+            if log:  # every transition's lines, in order, in one statement
+                db.executemany(
+                    "INSERT INTO message_log (session_id, direction, root, document, at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    log,
+                )
         except BaseException:
             db.execute("ROLLBACK")
             for c in staged:
@@ -314,6 +323,7 @@ class SessionStore:
         return c
 
     def _write(self, c: Commit) -> None:
+        """Everything of ``c`` but its log lines (written by `flush` for the whole batch)."""
         db = self._db
         now = c.now[-1]
         s = c.session
@@ -345,12 +355,6 @@ class SessionStore:
             db.execute(
                 "UPDATE inbox SET response = ? WHERE session_id = ? AND root = ?",
                 (body, s.session_id, root),
-            )
-        if c.log:
-            db.executemany(
-                "INSERT INTO message_log (session_id, direction, root, document, at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(x.session_id, x.direction, x.root, x.document, now) for x in c.log],
             )
         if c.register is not None:
             d = c.register
