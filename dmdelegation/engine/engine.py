@@ -144,6 +144,7 @@ class Engine:
         retry_max: float = 60.0,
         new_session_id: Callable[[], str] = lambda: secrets.token_hex(16),
         log_transitions: bool = False,
+        batch_limit: int = 256,
     ) -> None:
         self.server_id = server_id
         self.store = store
@@ -157,6 +158,7 @@ class Engine:
         self.retry_max = retry_max
         self.new_session_id = new_session_id
         self.log_transitions = log_transitions
+        self.batch_limit = batch_limit  # transitions in one group commit at most
         self._timers: list[tuple[float, str, str]] = []
         self._timer_call: IDelayedCall | None = None
         self._calls: set[IDelayedCall] = set()
@@ -657,7 +659,11 @@ class Engine:
         self.store.stage(commit, now)
         done: Deferred[None] = Deferred()
         self._staged.append(_Staged(before, transition, commit, bodies, done))
-        if self._flush_call is None:
+        if len(self._staged) >= self.batch_limit:
+            # A burst (thousands of messages in one turn) is written in batches, not held
+            # whole in memory: now, or right after the work in hand.
+            self._run(self._flush)
+        elif self._flush_call is None:
             self._flush_call = self.clock.callLater(0, self._run, self._flush)
         return done
 
@@ -672,6 +678,8 @@ class Engine:
     def _flush(self) -> None:
         """The group commit: write every transition staged in this reactor turn in one
         transaction, then carry out their effects in the order they were staged."""
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
         self._flush_call = None
         batch, self._staged = self._staged, []
         waiters, self._flush_waiters = self._flush_waiters, []

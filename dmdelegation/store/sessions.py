@@ -192,8 +192,9 @@ class SessionStore:
         self._delivered: set[int] = set()
         self._staged: list[Commit] = []
         self._staged_sessions: dict[str, Session] = {}  # newest staged state of each session
+        self._staged_devices: dict[str, set[str]] = {}  # device -> its staged sessions
         self._staged_inbox: dict[tuple[str, str], bytes | None] = {}
-        self._staged_registry: list[Commit] = []  # commits that change the registry, in order
+        self._staged_registry: dict[str, list[Commit]] = {}  # device -> its registry changes
         if self.path != ":memory:":
             os.chmod(self.path, 0o600)  # the outbox holds DMAcc credentials until delivered
 
@@ -236,9 +237,8 @@ class SessionStore:
             (device_id,),
         )
         found = {s.session_id: s for s in map(_session, rows)}
-        for s in self._staged_sessions.values():
-            if s.device_id == device_id:
-                found[s.session_id] = s
+        for session_id in self._staged_devices.get(device_id, ()):
+            found[session_id] = self._staged_sessions[session_id]
         return [s for s in found.values() if s.is_open]
 
     def sessions(self, device_id: str | None = None) -> list[Session]:
@@ -262,6 +262,7 @@ class SessionStore:
         self._staged.append(c)
         s = c.session
         self._staged_sessions[s.session_id] = s
+        self._staged_devices.setdefault(s.device_id, set()).add(s.session_id)
         if c.inbound_root is not None:
             self._staged_inbox.setdefault((s.session_id, c.inbound_root), None)
         if c.response is not None:  # an answer is kept for a message that was taken
@@ -269,7 +270,7 @@ class SessionStore:
             if key in self._staged_inbox or self.seen(*key) is not NO_RESPONSE:
                 self._staged_inbox[key] = c.response[1]
         if c.register is not None or c.unregister:
-            self._staged_registry.append(c)
+            self._staged_registry.setdefault(s.device_id, []).append(c)
 
     @property
     def staged(self) -> int:
@@ -284,6 +285,7 @@ class SessionStore:
         """
         staged, self._staged = self._staged, []
         self._staged_sessions.clear()
+        self._staged_devices.clear()
         self._staged_inbox.clear()
         self._staged_registry.clear()
         if not staged and not self._delivered:
@@ -414,7 +416,12 @@ class SessionStore:
             query += " AND role = ?"
             args.append(role.value)
         found = [_delegation(r) for r in self._db.execute(query + " ORDER BY since", args)]
-        for c in self._staged_registry:  # staged changes, applied as _write will
+        changes = (  # in order within a device; devices are independent of each other
+            self._staged_registry.get(device_id, [])
+            if device_id is not None
+            else [c for device_changes in self._staged_registry.values() for c in device_changes]
+        )
+        for c in changes:  # staged changes, applied as _write will
             for d in (c.register,) if c.register is not None else ():
                 if device_id in (None, d.device_id) and role in (None, d.role):
                     key = (d.device_id, d.subtree, d.role)

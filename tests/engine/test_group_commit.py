@@ -60,10 +60,10 @@ def devices(pair: Pair, n: int) -> list[str]:
     return named
 
 
-def counting(pair: Pair, side: str) -> CountingStore:
+def counting(pair: Pair, side: str, **overrides: Any) -> CountingStore:
     pair.wire.engines[side].stop()
     store = CountingStore(pair.tmp / f"{side}-counting.sqlite3")
-    engine = pair.build(side, store=store)
+    engine = pair.build(side, store=store, **overrides)
     if side == DMS1:
         pair.dms1 = engine
     else:
@@ -90,6 +90,19 @@ def test_one_turn_is_one_transaction_and_nothing_leaves_before_it(tmp_path: Path
     transitions = sum(store.transactions)
     assert transitions >= 20 * 4
     assert len(store.transactions) < transitions / 10, store.transactions
+
+
+def test_a_burst_is_written_in_batches_of_at_most_the_limit(tmp_path: Path) -> None:
+    pair = Pair(tmp_path)
+    store = counting(pair, DMS1, batch_limit=8)
+    started = [pair.dms1.delegate(d, DMS2, SUBTREE) for d in devices(pair, 20)]
+    assert store.transactions == [8, 8]  # written as the burst came, not held whole
+    assert store.staged == 4
+    assert on_disk(store.path, "SELECT count(*) FROM sessions") == [(16,)]
+    pair.settle()
+    assert max(store.transactions) <= 8
+    outcomes = {pair.dms1.store.get(s.session_id).outcome for s in started}  # type: ignore[union-attr]
+    assert outcomes == {Outcome.DELEGATED}
 
 
 def test_an_answer_to_a_peer_waits_for_the_disk(tmp_path: Path) -> None:
