@@ -19,14 +19,15 @@ status and node).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from attrs import frozen
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.session import TreeClientSession
 from dmdelegation.client.store import ClientTreeStore, UnknownDevice
-from dmdelegation.client.testing import fired
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.engine import Engine, Refused
 from dmdelegation.engine.interfaces import ClientChangeFailed
@@ -41,6 +42,20 @@ from dmdelegation.tree.memory import MemoryTree
 from dmdelegation.tree.storage import NodeRecord, StoredNode
 
 PLACEHOLDER_URL = "https://dms2.invalid/placeholder"
+
+_T = TypeVar("_T")
+
+
+def _done(d: Deferred[_T]) -> _T:
+    """The result of work on the in-memory copy, which completes before it returns."""
+    results: list[_T | Failure] = []
+    d.addBoth(results.append)
+    if not results:
+        raise RuntimeError("a change to the in-memory copy did not complete at once")
+    result = results[0]
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
 
 
 @frozen
@@ -172,12 +187,12 @@ def plan(
     notes = []
     try:
         if bootstrap:
-            fired(changes.add_bootstrap_entry(session, PLACEHOLDER_URL))
+            _done(changes.add_bootstrap_entry(session, PLACEHOLDER_URL))
             account = _client_bootstraps(copy, to, device_id)
             notes.append(f"{account} is written by the client's bootstrap from {to}, not by us")
-            fired(changes.grant(session))
+            _done(changes.grant(session))
         else:
-            fired(changes.prepare_dmacc(session, stand_in_account(to, device_id)))
+            _done(changes.prepare_dmacc(session, stand_in_account(to, device_id)))
             notes.append(f"the leaves of {to}'s account are those of its DELEGATION_RESP")
     except ClientChangeFailed as e:
         raise Refused(403, f"{engine.server_id} cannot make this delegation: {e.reason}") from None
