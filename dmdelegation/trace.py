@@ -43,8 +43,8 @@ def _clock(t: float | None) -> str:
 
 def text(us: str, peer: str, messages: Sequence[dict[str, Any]], title: str = "") -> str:
     """Two lifelines, ``us`` on the left; one arrow per message with time and status."""
-    width = max(40, *(len(m["message"]) + 14 for m in messages)) if messages else 40
-    left, right = us[: width // 2], peer
+    width = max(40, len(us) + 4, *(len(m["message"]) + 14 for m in messages))
+    left, right = us, peer
     out = [title] if title else []
     out.append(f"{'':13}{left:<{width}}{right}")
     out.append(f"{'':13}|{'':{width - 1}}|")
