@@ -13,7 +13,7 @@ from treq.testing import StubTreq
 from dmdelegation.expiry import ExpiryWatch
 from dmdelegation.metrics import EngineMetrics
 from dmdelegation.store.sessions import SessionStore
-from dmdelegation.tree import DMACC_ROOT
+from dmdelegation.tree import DMACC_ROOT, URI
 from dmdelegation.web.admin import Admin
 from tests.engine.harness import DEVICE, DMS1, DMS2, Pair, fired
 
@@ -56,7 +56,8 @@ class Observed(Pair):
         found = []
         for r in self.clients.records(DEVICE, DMACC_ROOT):
             if r.uri.name in ("AAuthSecret", "AAuthData") and r.value.data:
-                account = self.clients.records(DEVICE, r.uri.parent.parent.parent)  # type: ignore[union-attr]
+                account_uri = URI.parse("/".join(str(r.uri).split("/")[:3]))  # ./DMAcc/<X>
+                account = self.clients.records(DEVICE, account_uri)
                 if any(a.uri.name == "ServerID" and a.value.data == server_id for a in account):
                     data = r.value.data
                     found.append(data.hex() if isinstance(data, bytes) else str(data))

@@ -67,6 +67,7 @@ def test_a_delegated_subtree_is_refused_early(tmp_path: Path) -> None:
         "POST", "/delegate", {"device": DEVICE, "to": DMS2, "subtree": SUBTREE, "dry_run": True}
     )
     assert code == 409
+    assert "already delegated" in answer["error"]
     assert text_of(pair.tree()) == before
 
 

@@ -65,6 +65,7 @@ def test_history_survives_a_restart_and_matches_the_registry(tmp_path: Path) -> 
     pair.settle()
     pair.restart(DMS1)
     code, history = pair.admin(DMS1).call("GET", f"/history?device={DEVICE}")
+    assert code == 200
     (period,) = history["periods"]
     (delegation,) = pair.dms1.store.delegations(DEVICE)
     assert period["until"] is None
@@ -136,3 +137,4 @@ def test_trace_of_a_delegation_then_a_revocation(tmp_path: Path) -> None:
             assert secret not in shown
     code, unknown = admin.call("GET", "/sessions/nope/trace")
     assert code == 404
+    assert "unknown session" in unknown["error"]

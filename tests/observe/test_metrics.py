@@ -88,7 +88,7 @@ def test_metrics_after_a_scripted_run(tmp_path: Path) -> None:
     assert value(m, out, direction="out", type="DELEGATION_REQ", status="200") == 1
     # Every message DMS-1 put on the wire is counted once, with its type.
     on_wire = Counter(root for sender, _, root in pair.wire.trace if sender == DMS1)
-    counted = Counter()
+    counted: Counter[str] = Counter()
     for (name, labels), n in m.items():
         label = dict(labels)
         if name == out and label["direction"] == "out":
@@ -96,7 +96,7 @@ def test_metrics_after_a_scripted_run(tmp_path: Path) -> None:
     assert counted == on_wire
     # ... and every message DMS-1 received, with the status it answered.
     received = Counter(root for sender, _, root in pair.wire.trace if sender == DMS2)
-    counted_in = Counter()
+    counted_in: Counter[str] = Counter()
     for (name, labels), n in m.items():
         label = dict(labels)
         if name == out and label["direction"] == "in":
