@@ -49,7 +49,8 @@ class Observed(Pair):
         engine = self.dms1 if server_id == DMS1 else self.dms2
         metrics = self.metrics1 if server_id == DMS1 else self.metrics2
         watch = self.watch if server_id == DMS1 else None
-        return AdminClient(Admin(engine, self.clients, self.clock, metrics=metrics, expiry=watch))
+        admin = Admin(engine, self.clients, self.clock, metrics=metrics, expiry=watch)
+        return AdminClient(admin, self.clock)
 
     def secrets(self, server_id: str) -> list[str]:
         """The credentials of ``server_id``'s account on the device, as stored there."""
@@ -67,12 +68,15 @@ class Observed(Pair):
 
 
 class AdminClient:
-    def __init__(self, admin: Admin) -> None:
+    def __init__(self, admin: Admin, clock: Any) -> None:
         self.stub: Any = StubTreq(admin)
+        self.clock = clock
 
     def raw(self, method: str, path: str, body: Any = None) -> tuple[int, bytes, str]:
         data = json.dumps(body).encode() if body is not None else None
         d = self.stub.request(method, BASE + path, data=data)
+        self.stub.flush()
+        self.clock.advance(0)  # the reactor turn ends: the group commit runs
         self.stub.flush()
         response = fired(d)
         content = self.stub.content(response)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dmdelegation import trace
 from dmdelegation.history import history_lines
-from dmdelegation.store.sessions import SessionStore
+from dmdelegation.store.sessions import Commit
 from tests.engine.harness import SUBTREE
 
 from .helpers import DEVICE, DMS1, DMS2, Observed
@@ -72,22 +72,29 @@ def test_history_survives_a_restart_and_matches_the_registry(tmp_path: Path) -> 
     assert (period["through"], period["since"]) == (delegation.session_id, delegation.since)
 
 
-def test_a_crashed_commit_leaves_no_audit_event(tmp_path: Path) -> None:
-    """The audit events are in the transition's transaction: a commit that fails writes none."""
+def test_a_failed_write_leaves_no_audit_event(tmp_path: Path) -> None:
+    """The audit events are written in the transaction of the transition that causes them: when
+    the write of the registration fails, no ``granted`` event is left either."""
     pair = Observed(tmp_path)
     store = pair.dms1.store
-    real_commit = SessionStore.commit
+    real_write = store._write
 
-    def failing(self: SessionStore, c: object, now: float) -> object:
-        if getattr(c, "register", None) is not None:
+    def failing(c: Commit) -> None:
+        real_write(c)
+        if c.register is not None:
             raise OSError("disk gone (injected)")
-        return real_commit(self, c, now)  # type: ignore[arg-type]
 
-    store.commit = failing.__get__(store)  # type: ignore[method-assign]
+    store._write = failing  # type: ignore[method-assign]
     pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
     pair.settle()
-    assert store.delegations(DEVICE) == []
-    assert [e.event for e in store.audit_events(DEVICE)] == []
+    events = [e.event for e in store.audit_events(DEVICE)]
+    registered = store.delegations(DEVICE)
+    assert registered == []
+    assert events == []
+    store._write = real_write  # type: ignore[method-assign]
+    pair.restart(DMS1)  # what a restart finds agrees too
+    assert pair.dms1.store.delegations(DEVICE) == []
+    assert pair.dms1.store.audit_events(DEVICE) == []
 
 
 def test_trace_of_a_delegation_then_a_revocation(tmp_path: Path) -> None:

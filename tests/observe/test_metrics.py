@@ -31,7 +31,8 @@ def test_metrics_after_a_scripted_run(tmp_path: Path) -> None:
     pair = Observed(tmp_path)
     admin = pair.admin(DMS1)
 
-    # 1. A delegation: while it runs, one open session in its state.
+    # 1. A delegation: while it runs (DELEGATION_RESP takes a second), one open session.
+    pair.wire.answer_delay = 1.0
     code, started = admin.call(
         "POST", "/delegate", {"device": DEVICE, "to": DMS2, "subtree": SUBTREE}
     )
@@ -54,6 +55,7 @@ def test_metrics_after_a_scripted_run(tmp_path: Path) -> None:
         == 1
     )
     pair.settle()
+    pair.wire.answer_delay = 0.0
 
     # 2. The same subtree again: refused by the operator's command check (409).
     code, _ = admin.call("POST", "/delegate", {"device": DEVICE, "to": DMS2, "subtree": SUBTREE})
