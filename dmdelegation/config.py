@@ -75,6 +75,7 @@ class Config:
     client_store: Path | None = None
     durability: Durability = "normal"
     log_transitions: bool = False
+    log_json: Path | None = None  # structured JSON log (one object per line), if wanted
     source: Path | None = None
 
     def peer(self, server_id: str) -> PeerConfig | None:
@@ -277,6 +278,7 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
     store.done()
     logging = top.table("log", {})
     log_transitions = logging.get("transitions", bool, False, name="true or false")
+    log_json = logging.path("json", must_exist=False, default=None)
     logging.done()
     top.done()
     return Config(
@@ -293,6 +295,7 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
         client_store=client_store,
         durability=durability,
         log_transitions=log_transitions,
+        log_json=log_json,
         source=source,
     )
 

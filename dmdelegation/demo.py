@@ -3,7 +3,9 @@ embedded device, running every kind of process through the ``dmdelegation`` comm
 
 1. DMAcc delegation started by DMS-1 (partial: ./Vendor/Enterprise), then asked revocation;
 2. Bootstrap Server URL delegation started by DMS-2 (full), then requested revocation;
-3. a new delegation, then forced revocation.
+3. a new delegation, then forced revocation;
+4. a dry run, then a timed delegation (``--for 5s``) that expires: DMS-1 revokes it by itself,
+   the audit trail (``history``) says so, and the revocation is drawn with ``trace``.
 
 It prints each message exchanged and the device's ACLs after each process, checks every end
 state (both registries, no open session, no trace of DMS-2 on the device after a revocation),
@@ -13,8 +15,11 @@ stops both daemons and exits 0 only if everything held. ``--keep DIR`` leaves th
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +41,17 @@ def run(daemon: Daemon, *args: str) -> bool:
     if result.stderr:
         sys.stdout.write(result.stderr)
     return result.returncode == 0
+
+
+def output(daemon: Daemon, *args: str) -> str:
+    """``run``, returning what the command printed (and recording a failure)."""
+    print(f"\n$ dmdelegation {' '.join(args)}    # on {daemon.server_id}")
+    result = daemon.cli(*args)
+    sys.stdout.write(result.stdout)
+    if result.stderr:
+        sys.stdout.write(result.stderr)
+    check(f"dmdelegation {args[0]} succeeds", result.returncode == 0)
+    return result.stdout
 
 
 def acls(lab: Lab) -> list[str]:
@@ -121,6 +137,57 @@ def scenario(lab: Lab) -> None:
         run(lab.dms1, "revoke", DEVICE, "--subtree", SUBTREE, "--mode", "forced", "--wait"),
     )
     revoked(lab)
+
+    step("4. A dry run, then a timed delegation (5 s) that expires")
+    plan = output(lab.dms1, "delegate", DEVICE, "--to", DMS2, "--subtree", SUBTREE, "--dry-run")
+    check("the dry run names DMS-2's new account", "+ ./DMAcc/" in plan)
+    check("the dry run changed nothing", not lab.dms1.status()["delegations"])
+    check(
+        "timed delegation",
+        run(
+            lab.dms1,
+            "delegate",
+            DEVICE,
+            "--to",
+            DMS2,
+            "--subtree",
+            SUBTREE,
+            "--for",
+            "5s",
+            "--wait",
+        ),
+    )
+    delegated(lab, full=False)
+    print("  waiting for the expiry (DMS-1 revokes by itself, asked first) ...")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        one, two = lab.dms1.status(), lab.dms2.status()
+        if not (one["delegations"] or one["open_sessions"] or two["open_sessions"]):
+            break
+        time.sleep(0.5)
+    revoked(lab)
+    history = output(lab.dms1, "history", DEVICE)
+    check("the audit trail says the timed delegation expired", "cause expired;" in history)
+    sessions = json.loads(lab.dms1.cli("sessions", "--device", DEVICE, "--json", check=True).stdout)
+    last = sessions["sessions"][-1]
+    check(
+        "the last process is the expiry's asked revocation",
+        (last["process"], last["outcome"]) == ("revocation-asked", "revoked"),
+    )
+    drawn = output(lab.dms1, "trace", last["session"])
+    check("the trace shows DELEGATION_REVOKED", "DELEGATION_REVOKED" in drawn)
+    port = lab.dms1.admin.split(":")[1]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    print("\n  /metrics on DMS-1 (processes):")
+    for line in metrics.splitlines():
+        if line.startswith("dmdelegation_processes_total"):
+            print("   ", line)
+    check(
+        "/metrics counts DMS-1's three DMAcc delegations",
+        'dmdelegation_processes_total{kind="delegation-dmacc",outcome="delegated",role="dms1"} 3.0'
+        in metrics,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

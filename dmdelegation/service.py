@@ -15,7 +15,12 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
-from twisted.logger import Logger
+from twisted.logger import (
+    FileLogObserver,
+    Logger,
+    globalLogPublisher,
+    jsonFileLogObserver,
+)
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
@@ -25,7 +30,11 @@ from dmdelegation.config import Config
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
+from dmdelegation.engine.observer import IEngineObserver
 from dmdelegation.engine.policy import ConfigPolicy, PeerRule
+from dmdelegation.eventlog import EventLog
+from dmdelegation.expiry import ExpiryWatch
+from dmdelegation.metrics import EngineMetrics
 from dmdelegation.peers import PeerRegistry
 from dmdelegation.store.crash_hook import CRASH_ENV, CrashingSessionStore
 from dmdelegation.store.sessions import SessionStore
@@ -93,6 +102,16 @@ class DelegationService(MultiService):
             }
         )
         server_id = config.server_id
+        self.metrics = EngineMetrics(self.store)
+        observers: list[IEngineObserver] = [self.metrics]
+        self.json_log: FileLogObserver | None = None
+        if config.log_json is not None:
+            # Opened here, before the reactor runs: a path that cannot be written stops the start.
+            self.json_file = open(config.log_json, "a", encoding="utf-8")  # noqa: SIM115
+            self.json_log = jsonFileLogObserver(self.json_file)
+            # The engine's step and message events go to the JSON log only (not the text log).
+            events = Logger(namespace="dmdelegation.events", observer=self.json_log)
+            observers.append(EventLog(events))
         self.transport = HTTPSPeerTransport(
             reactor, self.registry, self.client_tls, timeout=config.timeouts.request
         )
@@ -114,7 +133,9 @@ class DelegationService(MultiService):
             clock=reactor,
             timeouts=config.timeouts,
             log_transitions=config.log_transitions,
+            observers=observers,
         )
+        self.expiry = ExpiryWatch(self.engine, reactor)
         self.ports: list[IListeningPort] = []
 
     def privilegedStartService(self) -> None:
@@ -131,7 +152,9 @@ class DelegationService(MultiService):
             log.info(
                 "delegation interface on {endpoint}{path}", endpoint=endpoint, path=config.path
             )
-        admin_site = CommandLog(Admin(self.engine, self.clients, self.reactor))
+        admin_site = CommandLog(
+            Admin(self.engine, self.clients, self.reactor, metrics=self.metrics, expiry=self.expiry)
+        )
         admin_site.displayTracebacks = False
         try:
             port = _now(serverFromString(self.reactor, config.admin).listen(admin_site))
@@ -143,8 +166,11 @@ class DelegationService(MultiService):
         super().privilegedStartService()
 
     def startService(self) -> None:
+        if self.json_log is not None:
+            globalLogPublisher.addObserver(self.json_log)
         super().startService()
         self.engine.start()
+        self.expiry.start()
 
     def _close_ports(self) -> Deferred[Any]:
         ports, self.ports = self.ports, []
@@ -155,10 +181,14 @@ class DelegationService(MultiService):
         d = DeferredList([self._close_ports(), self.transport.close()])
 
         def closed(_: object) -> None:
+            self.expiry.stop()
             self.engine.stop()
             self.store.close()
             self.clients.close()
             self.journals.close()
             log.info("dmdelegation {server_id} stopped", server_id=self.config.server_id)
+            if self.json_log is not None:
+                globalLogPublisher.removeObserver(self.json_log)
+                self.json_file.close()
 
         return d.addCallback(closed)

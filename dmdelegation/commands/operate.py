@@ -1,7 +1,7 @@
 """The operator's commands, spoken to a running daemon through its admin API.
 
     dmdelegation delegate DEVICE --to SERVER_ID [--method dmacc|bootstrap-url] [--subtree URI]
-                          [--full] [--wait]
+                          [--full] [--for DURATION] [--dry-run] [--wait]
     dmdelegation request DEVICE --from SERVER_ID [--method ...] [--subtree URI] [--full] [--wait]
     dmdelegation revoke DEVICE [--subtree URI] --mode asked|forced [--no-notice] [--wait]
     dmdelegation give-back DEVICE [--subtree URI] [--wait]
@@ -147,15 +147,61 @@ def _started(args: argparse.Namespace, client: AdminClient, session: dict[str, A
     return 0
 
 
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """``90``, ``90s``, ``15m``, ``2h``, ``1d``, ``1.5h``: seconds."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in UNITS else (text, "s")
+    try:
+        seconds = float(number) * UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected e.g. 90s, 15m, 2h, 1d") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a positive duration is required")
+    return seconds
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    full = " (full)" if plan["full"] else ""
+    print(
+        f"dry run: delegating {plan['device']} {plan['subtree']}{full} to {plan['to']} "
+        f"({plan['method']}) would change, and nothing was changed:"
+    )
+    changes = plan["changes"]
+    for uri in changes["added"]:
+        print(f"  + {uri}")
+    for uri in changes["removed"]:
+        print(f"  - {uri}")
+    for uri in changes["values"]:
+        print(f"  ~ {uri} (value)")
+    for acl in changes["acl"]:
+        print(f"  ACL {acl['uri']}")
+        print(f"      before: {acl['before'] or '(inherited)'}")
+        print(f"      after:  {acl['after'] or '(inherited)'}")
+    for note in plan["notes"]:
+        print(f"  note: {note}")
+
+
 def _delegate(args: argparse.Namespace) -> int:
     client = client_for(args)
-    body = {
+    body: dict[str, Any] = {
         "device": args.device,
         "to": args.to,
         "subtree": args.subtree,
         "full": args.full,
         "method": args.method,
     }
+    if args.for_ is not None:
+        body["for"] = args.for_
+    if args.dry_run:
+        body["dry_run"] = True
+        plan = client.call("POST", "/delegate", body)
+        if args.json:
+            print(json.dumps(plan, indent=1))
+        else:
+            _print_plan(plan)
+        return 0
     return _started(args, client, client.call("POST", "/delegate", body))
 
 
@@ -294,6 +340,17 @@ def register(groups: argparse._SubParsersAction[Any]) -> None:
     p = groups.add_parser("delegate", help="DMS-1: delegate a device subtree to a server")
     _delegation_options(p)
     p.add_argument("--to", required=True, metavar="SERVER_ID")
+    p.add_argument(
+        "--for",
+        dest="for_",
+        type=duration,
+        metavar="DURATION",
+        help="a timed delegation: revoked at expiry (90s, 15m, 2h, 1d)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="show the changes to the device, make none"
+    )
+    p.add_argument("--json", action="store_true", help="--dry-run: the plan as JSON")
     _waiting(p)
     _common(p)
     p.set_defaults(run=_guarded(_delegate))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -66,6 +66,7 @@ from dmdelegation.engine.interfaces import (
 from dmdelegation.engine.machine import Context, OutOfOrder, Timeouts, Transition
 from dmdelegation.engine.machines import machine_for
 from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session, overlaps
+from dmdelegation.engine.observer import IEngineObserver, Observers, root_of
 from dmdelegation.protocol import (
     BootstrapServerURLRequest,
     DelegationMethod,
@@ -79,6 +80,8 @@ from dmdelegation.protocol import (
     decode,
 )
 from dmdelegation.protocol.redaction import redacted, shown
+from dmdelegation.store import audit
+from dmdelegation.store.audit import Expiry, Record
 from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine, SessionStore
 from dmdelegation.tree.uri import URI, URIError
 
@@ -145,6 +148,7 @@ class Engine:
         new_session_id: Callable[[], str] = lambda: secrets.token_hex(16),
         log_transitions: bool = False,
         batch_limit: int = 256,
+        observers: Iterable[IEngineObserver] = (),
     ) -> None:
         self.server_id = server_id
         self.store = store
@@ -159,6 +163,7 @@ class Engine:
         self.new_session_id = new_session_id
         self.log_transitions = log_transitions
         self.batch_limit = batch_limit  # transitions in one group commit at most
+        self.observer = Observers(observers)
         self._timers: list[tuple[float, str, str]] = []
         self._timer_call: IDelayedCall | None = None
         self._calls: set[IDelayedCall] = set()
@@ -222,8 +227,10 @@ class Engine:
         method: DelegationMethod = DelegationMethod.DMACC,
         device_man: str = "",
         device_mod: str = "",
+        expires_at: float | None = None,
     ) -> Session:
-        """DMS-1 starts a delegation of ``subtree`` of ``device_id`` to the server ``to``."""
+        """DMS-1 starts a delegation of ``subtree`` of ``device_id`` to the server ``to``;
+        ``expires_at`` (reactor time) makes it a timed one (``dmdelegation.expiry``)."""
         return self._begin(
             Role.DMS1,
             self._delegation_process(method),
@@ -233,7 +240,15 @@ class Engine:
             full,
             device_man=device_man,
             device_mod=device_mod,
+            expires_at=expires_at,
         )
+
+    def check_delegation(self, device_id: str, to: str, subtree: str = ".") -> str:
+        """What :meth:`delegate` checks before it starts (:class:`Refused` if it would refuse);
+        returns the canonical subtree. Changes nothing."""
+        canonical = canonical_subtree(subtree)
+        self._check_free(device_id, canonical, to)
+        return canonical
 
     def request_delegation(
         self,
@@ -259,9 +274,16 @@ class Engine:
         )
 
     def revoke(
-        self, device_id: str, subtree: str = ".", *, forced: bool = False, notify: bool = True
+        self,
+        device_id: str,
+        subtree: str = ".",
+        *,
+        forced: bool = False,
+        notify: bool = True,
+        cause: str = "operator",
     ) -> Session:
-        """DMS-1 takes a delegation back: asked (DMS-2 stops first) or forced."""
+        """DMS-1 takes a delegation back: asked (DMS-2 stops first) or forced. ``cause`` is
+        what the audit trail says started it."""
         delegation = self._in_force(device_id, subtree, Role.DMS1)
         process = Process.REVOCATION_FORCED if forced else Process.REVOCATION_ASKED
         return self._begin(
@@ -272,6 +294,7 @@ class Engine:
             delegation.subtree,
             delegation.full,
             notify=notify,
+            cause=cause,
         )
 
     def give_back(self, device_id: str, subtree: str = ".") -> Session:
@@ -313,7 +336,24 @@ class Engine:
 
     # ------------------------------------------------------------------ inbound messages
 
-    def receive(
+    def receive(self, peer: str, message: Message) -> Deferred[Message | None]:
+        """Handle a message from the authenticated peer ``peer`` (:meth:`_receive`), and tell
+        the observers how it was answered."""
+        d = self._receive(peer, message)
+
+        def answered(result: object) -> object:
+            if isinstance(result, Failure):
+                status = result.value.status if isinstance(result.value, Refused) else 500
+                if isinstance(result.value, Refused):
+                    self.observer.refused("peer", message.ROOT, status)
+            else:
+                status = 204 if result is None else 200
+            self.observer.received(peer, message.ROOT, status)
+            return result
+
+        return d.addBoth(answered)
+
+    def _receive(
         self, peer: str, message: Message, *, _again: bool = False
     ) -> Deferred[Message | None]:
         """Handle a message from the authenticated peer ``peer``.
@@ -358,7 +398,7 @@ class Engine:
 
         def again() -> None:
             if not held.called:
-                self.receive(peer, message, _again=True).chainDeferred(held)
+                self._receive(peer, message, _again=True).chainDeferred(held)
 
         def too_late(f: Failure) -> Failure:
             if isinstance(f.value, TimeoutError):
@@ -544,12 +584,18 @@ class Engine:
         notify: bool = False,
         device_man: str = "",
         device_mod: str = "",
+        expires_at: float | None = None,
+        cause: str | None = None,
     ) -> Session:
-        subtree = canonical_subtree(subtree)
-        if process.is_delegation:
-            self._check_free(device_id, subtree, peer)
-        else:
-            self._check_free(device_id, subtree, None)
+        try:
+            subtree = canonical_subtree(subtree)
+            if process.is_delegation:
+                self._check_free(device_id, subtree, peer)
+            else:
+                self._check_free(device_id, subtree, None)
+        except Refused as e:
+            self.observer.refused("operator", process.value, e.status)
+            raise
         session = Session(
             session_id=self.new_session_id(),
             role=role,
@@ -565,7 +611,10 @@ class Engine:
             notify=notify,
         )
         transition = machine_for(role, process).step(session, Start(), self._ctx())
-        self._apply(None, transition).addErrback(_logged_by_flush)
+        extra: list[Record] = []
+        if expires_at is not None:
+            extra.append(Expiry(session.session_id, device_id, subtree, expires_at))
+        self._apply(None, transition, cause=cause, extra=extra).addErrback(_logged_by_flush)
         self.log.info(
             "session {session_id} {process} with {peer} on {device} {subtree} started ({role})",
             session_id=session.session_id,
@@ -607,10 +656,17 @@ class Engine:
             self._feed(session_id, DutyFailed(f"unusable bootstrap data: {e}"))
 
     def _apply(
-        self, before: Session | None, transition: Transition, *, inbound: Message | None = None
+        self,
+        before: Session | None,
+        transition: Transition,
+        *,
+        inbound: Message | None = None,
+        cause: str | None = None,
+        extra: Sequence[Record] = (),
     ) -> Deferred[None]:
-        """Stage ``transition``; its effects are carried out once the group commit has written
-        it. Fires when they have been (fails if the group commit failed)."""
+        """Stage ``transition`` (with its audit events and the ``extra`` records); its effects
+        are carried out once the group commit has written it. Fires when they have been (fails
+        if the group commit failed)."""
         session = transition.session
         now = self.clock.seconds()
         log: list[LogLine] = []
@@ -655,6 +711,7 @@ class Engine:
             log=log,
             register=register,
             unregister=any(isinstance(e, Unregister) for e in transition.effects),
+            records=[*extra, *audit.events(before, session, transition.effects, cause)],
         )
         self.store.stage(commit, now)
         done: Deferred[None] = Deferred()
@@ -701,6 +758,7 @@ class Engine:
     def _committed(self, staged: _Staged) -> None:
         before, transition, commit = staged.before, staged.transition, staged.commit
         session = transition.session
+        self.observer.transition(before, session, transition.effects)
         if self.log_transitions:
             self.log.debug(
                 "session {session_id} {role} {process}: {old} -> {new}",
@@ -926,29 +984,37 @@ class Engine:
         deadline: float,
         attempt: int,
     ) -> None:
-        remaining = deadline - self.clock.seconds()
+        started = self.clock.seconds()
+        remaining = deadline - started
         d: Deferred[bytes] = maybeDeferred(self.transport.request, peer, body)
         d.addTimeout(max(remaining, 0.001), self.clock)
 
         def answered(body: bytes) -> None:
+            took = self.clock.seconds() - started
             try:
                 answer = decode(body)
             except ProtocolError as e:
+                self.observer.sent(peer, message.ROOT, 0, took, attempt)
                 bad = PeerUnreachable(f"bad answer: {e.reason}")
                 self._run(lambda: self._feed(session_id, bad))
                 self._run(lambda: self._request_done(session_id))
                 return
             if getattr(answer, "session_id", None) != getattr(message, "session_id", None):
                 reason = "the answer names another session"
+                self.observer.sent(peer, message.ROOT, 0, took, attempt)
                 self._run(lambda: self._feed(session_id, PeerUnreachable(reason)))
                 self._run(lambda: self._request_done(session_id))
                 return
+            self.observer.sent(peer, message.ROOT, 200, took, attempt)
             self._run(lambda: self._answered(session_id, answer))
             self._run(lambda: self._request_done(session_id))
 
         def failed(f: Failure) -> None:
+            status = f.value.status if isinstance(f.value, PeerError) else 0
+            self.observer.sent(peer, message.ROOT, status, self.clock.seconds() - started, attempt)
             retry = isinstance(f.value, PeerError) and f.value.status in (409, 503)
             if retry and self.clock.seconds() + self._backoff(attempt) < deadline:
+                self.observer.retrying(peer, message.ROOT, attempt + 1, self._backoff(attempt))
                 self._later(
                     self._backoff(attempt),
                     self._request,
@@ -988,17 +1054,24 @@ class Engine:
         item = self.store.outbox_item(item_id)
         if item is None:
             return  # delivered, or cancelled
+        started = self.clock.seconds()
         d: Deferred[None] = maybeDeferred(self.transport.deliver, item.peer, item.body)
         d.addTimeout(self.timeouts.request, self.clock)
 
         def delivered(_: object) -> None:
             self.store.delivered(item_id)
+            took = self.clock.seconds() - started
+            self.observer.sent(item.peer, root_of(item.body), 204, took, attempt)
 
         def failed(f: Failure) -> None:
+            status = f.value.status if isinstance(f.value, PeerError) else 0
+            took = self.clock.seconds() - started
+            self.observer.sent(item.peer, root_of(item.body), status, took, attempt)
             permanent = isinstance(f.value, PeerError) and f.value.status not in (409, 503)
             give_up_at = item.created + self.timeouts.delivery
             delay = self._backoff(attempt)
             if not permanent and self.clock.seconds() + delay < give_up_at:
+                self.observer.retrying(item.peer, root_of(item.body), attempt + 1, delay)
                 self._later(delay, self._deliver, item_id, attempt + 1)
                 return
             self.store.delivered(item_id)
@@ -1043,10 +1116,15 @@ class Engine:
                 )
 
     def _in_force(self, device_id: str, subtree: str, role: Role) -> Delegation:
-        subtree = canonical_subtree(subtree)
+        try:
+            subtree = canonical_subtree(subtree)
+        except Refused as e:
+            self.observer.refused("operator", "revocation", e.status)
+            raise
         for delegation in self.store.delegations(device_id, role):
             if delegation.subtree == subtree:
                 return delegation
+        self.observer.refused("operator", "revocation", 409)
         raise Refused(409, f"{device_id} {subtree} is not delegated ({role.value})")
 
     def _held(self, device_id: str, subtree: str | None, role: Role, peer: str) -> Delegation:

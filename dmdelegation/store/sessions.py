@@ -26,6 +26,8 @@ from attrs import field, frozen
 
 from dmdelegation.client.database import Durability
 from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
+from dmdelegation.store import audit
+from dmdelegation.store.audit import AuditEvent, Expiry, Record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -90,6 +92,7 @@ class LogLine:
     direction: str  # "in" or "out"
     root: str
     document: str  # redacted
+    at: float | None = None  # when read back: the time of the commit that wrote it
 
 
 @frozen
@@ -105,6 +108,7 @@ class Commit:
     log: Sequence[LogLine] = ()
     register: Delegation | None = None
     unregister: bool = False
+    records: Sequence[Record] = ()  # the audit trail's events, a timed delegation's expiry
     outbox_ids: list[int] = field(factory=list)
     now: list[float] = field(factory=list)  # set when staged
 
@@ -188,6 +192,7 @@ class SessionStore:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
         self._db.executescript(SCHEMA)
+        self._db.executescript(audit.SCHEMA)
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._delivered: set[int] = set()
         self._staged: list[Commit] = []
@@ -249,6 +254,14 @@ class SessionStore:
             else self._db.execute(query + " ORDER BY created")
         )
         return [_session(r) for r in rows]
+
+    def count_open_by_state(self) -> dict[tuple[str, str, str], int]:
+        """Open sessions by (role, process, state)."""
+        rows = self._db.execute(
+            "SELECT role, process, state, count(*) FROM sessions WHERE outcome IS NULL "
+            "GROUP BY role, process, state"
+        )
+        return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
 
     def count_open(self) -> int:
         (n,) = self._db.execute("SELECT count(*) FROM sessions WHERE outcome IS NULL").fetchone()
@@ -369,6 +382,8 @@ class SessionStore:
                 "DELETE FROM delegations WHERE device_id = ? AND subtree = ? AND role = ?",
                 (s.device_id, s.subtree, s.role.value),
             )
+        for record in c.records:
+            record.write(db, now)
 
     # inbox: replays
 
@@ -433,11 +448,19 @@ class SessionStore:
                 found = [x for x in found if (x.device_id, x.subtree, x.role) != key]
         return found
 
+    # audit trail and timed delegations (dmdelegation.store.audit)
+
+    def audit_events(self, device_id: str | None = None) -> list[AuditEvent]:
+        return audit.read_events(self._db, device_id)
+
+    def expiries(self, device_id: str | None = None) -> list[Expiry]:
+        return audit.read_expiries(self._db, device_id)
+
     # message log
 
     def message_log(self, session_id: str) -> list[LogLine]:
         rows = self._db.execute(
-            "SELECT session_id, direction, root, document FROM message_log "
+            "SELECT session_id, direction, root, document, at FROM message_log "
             "WHERE session_id = ? ORDER BY id",
             (session_id,),
         )

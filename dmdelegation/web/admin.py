@@ -2,7 +2,8 @@
 delegation endpoint). The ``dmdelegation`` command is its client.
 
     GET  /health                          {"server_id": ..., "open_sessions": n}
-    POST /delegate   {device, to, subtree, full, method}        DMS-1 starts
+    POST /delegate   {device, to, subtree, full, method, for, dry_run}   DMS-1 starts
+                     (``for``: seconds, a timed delegation; ``dry_run``: the plan only)
     POST /request    {device, from, subtree, full, method}      DMS-2 starts
     POST /revoke     {device, subtree, mode: asked|forced, notify}
     POST /give-back  {device, subtree}                          requested revocation
@@ -11,6 +12,9 @@ delegation endpoint). The ``dmdelegation`` command is its client.
     GET  /sessions[?device=D&open=1]      sessions, newest last
     GET  /sessions/<id>[?after=n]         one session and its message log (redacted)
     GET  /sessions/<id>/wait[?timeout=s]  answers when the process has ended (or at timeout)
+    GET  /sessions/<id>/trace             its messages: time, direction, type, reasonCode
+    GET  /history?device=D                periods of authority over D's subtrees (audit)
+    GET  /metrics                         Prometheus text exposition
     GET  /tree?device=D[&uri=U]           the device's tree, secrets masked
     POST /devices    (a provisioning file, TOML)                a new embedded device
 
@@ -24,6 +28,7 @@ import tomllib
 from collections.abc import Callable
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -31,10 +36,14 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from dmdelegation import dryrun, trace
 from dmdelegation.client.provisioning import ProvisioningError, parse_provision
 from dmdelegation.client.store import ClientTreeStore, DeviceTreeError, UnknownDevice
 from dmdelegation.engine.engine import Engine, Refused
 from dmdelegation.engine.model import Delegation, Session
+from dmdelegation.expiry import ExpiryWatch
+from dmdelegation.history import periods
+from dmdelegation.metrics import EngineMetrics
 from dmdelegation.protocol import DelegationMethod
 from dmdelegation.tree.devinfo import DEVINFO_ROOT
 from dmdelegation.tree.display import display_lines
@@ -177,14 +186,39 @@ class _Endpoint(Resource):
         return self._answer(request, self.post, *_path(request))
 
 
+class MetricsPage(Resource):
+    """``GET /metrics``: the engine's metrics in Prometheus' text format."""
+
+    isLeaf = True
+
+    def __init__(self, metrics: EngineMetrics | None) -> None:
+        super().__init__()
+        self.metrics = metrics
+
+    def render_GET(self, request: Request) -> bytes:
+        if self.metrics is None:
+            return _json(request, 404, {"error": "metrics are not collected by this engine"})
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())
+        return self.metrics.exposition()
+
+
 class Admin(Resource):
     """The root of the admin API."""
 
-    def __init__(self, engine: Engine, clients: ClientTreeStore, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clients: ClientTreeStore,
+        clock: IReactorTime,
+        *,
+        metrics: EngineMetrics | None = None,
+        expiry: ExpiryWatch | None = None,
+    ) -> None:
         super().__init__()
         self.engine = engine
         self.clients = clients
         self.clock = clock
+        self.expiry = expiry
         routes: dict[str, tuple[Callable[..., Any] | None, Callable[..., Any] | None]] = {
             "health": (self.health, None),
             "delegate": (None, self.delegate),
@@ -196,9 +230,11 @@ class Admin(Resource):
             "sessions": (self.sessions, None),
             "tree": (self.tree, None),
             "devices": (self.devices, self.add_device),
+            "history": (self.history, None),
         }
         for name, (get, post) in routes.items():
             self.putChild(name.encode(), _Endpoint(self, get, post))
+        self.putChild(b"metrics", MetricsPage(metrics))
 
     def render_GET(self, request: Request) -> bytes:
         return _json(request, 404, {"error": "see /health, /status, /sessions, /tree"})
@@ -231,6 +267,14 @@ class Admin(Resource):
             raise Refused(404, f"unknown session {path[0]}")
         if path[1:] == ("wait",):
             return self._wait(session, float(_arg(request, "timeout") or 30))
+        if path[1:] == ("trace",):
+            return {
+                **session_json(session),
+                "server_id": self.engine.server_id,
+                "messages": trace.entries(
+                    store.message_log(session.session_id), self.engine.server_id, session.peer
+                ),
+            }
         after = int(_arg(request, "after") or 0)
         messages = store.message_log(session.session_id)
         return {
@@ -266,6 +310,18 @@ class Admin(Resource):
             raise Refused(404, str(e)) from None
         return {"device": device, "lines": display_lines(records)}
 
+    def history(self, request: Request) -> dict[str, Any]:
+        device = _arg(request, "device")
+        if not device:
+            raise BadRequest("device: required")
+        store = self.engine.store
+        found = periods(store.audit_events(device), self.engine.server_id, store.expiries(device))
+        return {
+            "server_id": self.engine.server_id,
+            "device": device,
+            "periods": [p.to_json() for p in found],
+        }
+
     def devices(self, request: Request) -> dict[str, Any]:
         return {"devices": self.clients.device_ids()}
 
@@ -281,19 +337,40 @@ class Admin(Resource):
         values = {r.uri.name: r.value.data for r in records}
         return str(values.get("Man", "")), str(values.get("Mod", ""))
 
-    def delegate(self, request: Request) -> Deferred[dict[str, Any]]:
+    def delegate(self, request: Request) -> dict[str, Any] | Deferred[dict[str, Any]]:
         data = _body(request)
         device = _text(data, "device")
+        duration = data.get("for")
+        if duration is not None and (
+            isinstance(duration, bool) or not isinstance(duration, int | float) or duration <= 0
+        ):
+            raise BadRequest("for: a positive number of seconds")
+        if data.get("dry_run"):
+            plan = dryrun.plan(
+                self.engine,
+                self.clients,
+                device,
+                _text(data, "to"),
+                _subtree(data),
+                full=bool(data.get("full", False)),
+                method=_method(data),
+            )
+            return {"dry_run": True, **plan.to_json()}
         man, mod = self._devinfo(device)
-        session = self.engine.delegate(
-            device,
-            _text(data, "to"),
-            _subtree(data),
-            full=bool(data.get("full", False)),
-            method=_method(data),
-            device_man=str(data.get("device_man", man)),
-            device_mod=str(data.get("device_mod", mod)),
-        )
+        options: dict[str, Any] = {
+            "full": bool(data.get("full", False)),
+            "method": _method(data),
+            "device_man": str(data.get("device_man", man)),
+            "device_mod": str(data.get("device_mod", mod)),
+        }
+        if duration is not None:
+            if self.expiry is None:
+                raise BadRequest("for: timed delegations are not watched by this engine")
+            session = self.expiry.delegate(
+                device, _text(data, "to"), _subtree(data), float(duration), **options
+            )
+        else:
+            session = self.engine.delegate(device, _text(data, "to"), _subtree(data), **options)
         return self._recorded(session)
 
     def request_delegation(self, request: Request) -> Deferred[dict[str, Any]]:

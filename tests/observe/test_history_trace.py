@@ -1,0 +1,147 @@
+"""The audit trail and the trace of a delegation followed by a revocation; no secret in either."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dmdelegation import trace
+from dmdelegation.history import history_lines
+from dmdelegation.store.sessions import Commit
+from tests.engine.harness import SUBTREE
+
+from .helpers import DEVICE, DMS1, DMS2, Observed
+
+
+def _delegate_and_revoke(pair: Observed) -> tuple[str, str, list[str], float]:
+    admin = pair.admin(DMS1)
+    code, delegation = admin.call(
+        "POST", "/delegate", {"device": DEVICE, "to": DMS2, "subtree": SUBTREE}
+    )
+    assert code == 200
+    pair.settle()
+    secrets = pair.secrets(DMS2)
+    assert len(secrets) >= 4  # two AAuthSecret, two AAuthData (hex and base64)
+    pair.clock.advance(60)
+    revoked_at = pair.clock.seconds()
+    code, revocation = admin.call("POST", "/revoke", {"device": DEVICE, "subtree": SUBTREE})
+    assert code == 200
+    pair.settle()
+    return delegation["session"], revocation["session"], secrets, revoked_at
+
+
+def test_history_of_a_delegation_then_a_revocation(tmp_path: Path) -> None:
+    pair = Observed(tmp_path)
+    delegated_at = pair.clock.seconds()
+    delegation, revocation, secrets, revoked_at = _delegate_and_revoke(pair)
+    assert revoked_at >= delegated_at + 60
+    for side, admin in ((DMS1, pair.admin(DMS1)), (DMS2, pair.admin(DMS2))):
+        code, history = admin.call("GET", f"/history?device={DEVICE}")
+        assert code == 200
+        (period,) = history["periods"]
+        assert period["subtree"] == SUBTREE
+        assert (period["holder"], period["grantor"]) == (DMS2, DMS1)
+        assert period["role"] == ("dms1" if side == DMS1 else "dms2")
+        assert period["through"] == delegation
+        assert period["process"] == "delegation-dmacc"
+        assert period["since"] == delegated_at
+        assert period["until"] == revoked_at  # the DMS-2 side: its ack is sent at once
+        assert period["ended_by"] == revocation
+        assert period["ended_process"] == "revocation-asked"
+        assert period["cause"] == ("operator" if side == DMS1 else f"asked by {DMS1}")
+        assert period["outcome"].startswith("revoked")
+        assert period["expires"] is None
+        text = "\n".join(history_lines(history["periods"]))
+        assert f"held by {DMS2} (delegated by {DMS1})" in text
+        assert f"ended by revocation-asked {revocation}" in text
+        for shown in (json.dumps(history), text):
+            for secret in secrets:
+                assert secret not in shown
+
+
+def test_history_survives_a_restart_and_matches_the_registry(tmp_path: Path) -> None:
+    pair = Observed(tmp_path)
+    pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
+    pair.settle()
+    pair.restart(DMS1)
+    code, history = pair.admin(DMS1).call("GET", f"/history?device={DEVICE}")
+    assert code == 200
+    (period,) = history["periods"]
+    (delegation,) = pair.dms1.store.delegations(DEVICE)
+    assert period["until"] is None
+    assert (period["through"], period["since"]) == (delegation.session_id, delegation.since)
+
+
+def test_a_failed_write_leaves_no_audit_event(tmp_path: Path) -> None:
+    """The audit events are written in the transaction of the transition that causes them: when
+    the write of the registration fails, no ``granted`` event is left either."""
+    pair = Observed(tmp_path)
+    store = pair.dms1.store
+    real_write = store._write
+
+    def failing(c: Commit) -> None:
+        real_write(c)
+        if c.register is not None:
+            raise OSError("disk gone (injected)")
+
+    store._write = failing  # type: ignore[method-assign]
+    pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
+    pair.settle()
+    events = [e.event for e in store.audit_events(DEVICE)]
+    registered = store.delegations(DEVICE)
+    assert registered == []
+    assert events == []
+    store._write = real_write  # type: ignore[method-assign]
+    pair.restart(DMS1)  # what a restart finds agrees too
+    assert pair.dms1.store.delegations(DEVICE) == []
+    assert pair.dms1.store.audit_events(DEVICE) == []
+
+
+def test_trace_of_a_delegation_then_a_revocation(tmp_path: Path) -> None:
+    pair = Observed(tmp_path)
+    delegation, revocation, secrets, _ = _delegate_and_revoke(pair)
+    admin = pair.admin(DMS1)
+    code, traced = admin.call("GET", f"/sessions/{delegation}/trace")
+    assert code == 200
+    messages = traced["messages"]
+    assert [(m["direction"], m["message"]) for m in messages] == [
+        ("out", "DELEGATION_REQ"),
+        ("in", "DELEGATION_RESP"),
+        ("in", "BOOTSTRAP_CONFIRMED"),
+        ("out", "DELEGATION_PREPARED"),
+        ("in", "DELEGATION_CONFIRMED"),
+    ]
+    assert all(m["at"] is not None for m in messages)
+    assert messages[0]["from"] == DMS1
+    assert messages[0]["to"] == DMS2
+    assert messages[1]["status"] == 200  # DELEGATION_RESP's reasonCode
+    assert messages[0]["status"] is None  # a request carries none
+    code, revoked = admin.call("GET", f"/sessions/{revocation}/trace")
+    assert [m["message"] for m in revoked["messages"]] == [
+        "DELEGATION_TERMINATION_REQ",
+        "DELEGATION_TERMINATION_ACK",
+        "DELEGATION_TERMINATION_RESP",
+        "DELEGATION_REVOKED",
+    ]
+    drawn = trace.text(DMS1, DMS2, messages, "title")
+    lines = drawn.splitlines()
+    assert lines[0] == "title"
+    assert DMS1 in lines[1]
+    assert DMS2 in lines[1]
+    arrows = [line for line in lines if "DELEGATION" in line or "BOOTSTRAP" in line]
+    assert len(arrows) == 5
+    assert arrows[0].rstrip().endswith(">|")  # out: left to right
+    assert "|<" in arrows[1]  # in: right to left
+    assert "DELEGATION_RESP (200)" in arrows[1]
+    picture = trace.svg(DMS1, DMS2, messages, "title")
+    assert picture.startswith("<svg")
+    assert picture.count("<line") == 2 + 5  # two lifelines, five arrows
+    code, session = admin.call("GET", f"/sessions/{delegation}")
+    documents = "".join(m["document"] for m in session["messages"])
+    assert "AAuthSecret" in documents  # the message log holds the DMAcc, masked
+    for shown in (json.dumps(traced), json.dumps(revoked), drawn, picture):
+        for secret in secrets:
+            assert secret not in shown
+    code, unknown = admin.call("GET", "/sessions/nope/trace")
+    assert code == 404
+    assert "unknown session" in unknown["error"]
