@@ -64,7 +64,17 @@ class INotificationTransport(Interface):
         """Deliver ``package0`` to the device; fires once it is handed over."""
 
 
-@implementer(IDeviceList)
+class IDeviceEnrolment(Interface):
+    """Optional, for a device list this server may add devices to (DMS-2's new accounts)."""
+
+    def add(device: DMDevice) -> None:
+        """Add (or replace) ``device``."""
+
+    def remove(device_id: str) -> None:
+        """Forget the device."""
+
+
+@implementer(IDeviceList, IDeviceEnrolment)
 class MemoryDeviceList:
     """A device list held in memory (the embedded default, and the tests')."""
 

@@ -38,7 +38,7 @@ from dmdelegation.dm import message as sm
 from dmdelegation.dm.client_session import AtomicDMClientSession, DMClientSession
 from dmdelegation.dm.devices import DMDevice, IDeviceList, INotificationTransport
 from dmdelegation.dm.notification import build_package0
-from dmdelegation.dm.pending import Pending
+from dmdelegation.dm.pending import OutcomeUnknown, Pending
 from dmdelegation.dm.session import DMSession, Event, IllegalInput, Phase
 from dmdelegation.protocol.dmacc import AuthLevel, AuthType
 
@@ -122,6 +122,13 @@ class DMSessionServer:
         queue = self.queues.get(device_id)
         if queue is not None and pending in queue:
             queue.remove(pending)
+
+    def drop_queued(self, device_id: str) -> int:
+        """Fail every operation queued (not yet sent) for the device; how many there were."""
+        queue = self.queues.pop(device_id, deque())
+        for pending in queue:
+            pending.deferred.errback(OutcomeUnknown(f"{pending.label}: dropped, never sent"))
+        return len(queue)
 
     def queued(self, device_id: str) -> int:
         return len(self.queues.get(device_id, ()))
@@ -306,10 +313,7 @@ class DMSessionServer:
                 out.append(self._command(session, msg_ref, element))
         session.client_package_open = not message.final
         done = [p for p in session.pending() if p.complete]
-        if message.final:
-            lost = [p for p in session.pending() if not p.complete]
-        else:
-            lost = []
+        lost = [p for p in session.pending() if not p.complete] if message.final else []
         for key in [k for k, p in session.in_flight.items() if p in done or p in lost]:
             del session.in_flight[key]
         for pending in lost:

@@ -27,17 +27,84 @@ MAX_ELEMENTS = 8192
 _SWITCH_PAGE, _END, _ENTITY, _STR_I, _LITERAL = 0x00, 0x01, 0x02, 0x03, 0x04
 _STR_T, _OPAQUE = 0x83, 0xC3
 
-_SYNCML_TAGS = (
-    "Add Alert Archive Atomic Chal Cmd CmdID CmdRef Copy Cred Data Delete Exec Final Get Item "
-    "Lang LocName LocURI Map MapItem Meta MsgID MsgRef NoResp NoResults Put Replace RespURI "
-    "Results Search Sequence SessionID SftDel Source SourceRef Status Sync SyncBody SyncHdr "
-    "SyncML Target TargetRef _reserved VerDTD VerProto NumberOfChanges MoreData Field Filter "
-    "Record FilterType SourceParent TargetParent Move Correlator"
-).split()
-_METINF_TAGS = (
-    "Anchor EMI Format FreeID FreeMem Last Mark MaxMsgSize Mem MetInf Next NextNonce SharedMem "
-    "Size Type Version MaxObjSize FieldLevel"
-).split()
+_SYNCML_TAGS = [
+    "Add",
+    "Alert",
+    "Archive",
+    "Atomic",
+    "Chal",
+    "Cmd",
+    "CmdID",
+    "CmdRef",
+    "Copy",
+    "Cred",
+    "Data",
+    "Delete",
+    "Exec",
+    "Final",
+    "Get",
+    "Item",
+    "Lang",
+    "LocName",
+    "LocURI",
+    "Map",
+    "MapItem",
+    "Meta",
+    "MsgID",
+    "MsgRef",
+    "NoResp",
+    "NoResults",
+    "Put",
+    "Replace",
+    "RespURI",
+    "Results",
+    "Search",
+    "Sequence",
+    "SessionID",
+    "SftDel",
+    "Source",
+    "SourceRef",
+    "Status",
+    "Sync",
+    "SyncBody",
+    "SyncHdr",
+    "SyncML",
+    "Target",
+    "TargetRef",
+    "_reserved",
+    "VerDTD",
+    "VerProto",
+    "NumberOfChanges",
+    "MoreData",
+    "Field",
+    "Filter",
+    "Record",
+    "FilterType",
+    "SourceParent",
+    "TargetParent",
+    "Move",
+    "Correlator",
+]
+_METINF_TAGS = [
+    "Anchor",
+    "EMI",
+    "Format",
+    "FreeID",
+    "FreeMem",
+    "Last",
+    "Mark",
+    "MaxMsgSize",
+    "Mem",
+    "MetInf",
+    "Next",
+    "NextNonce",
+    "SharedMem",
+    "Size",
+    "Type",
+    "Version",
+    "MaxObjSize",
+    "FieldLevel",
+]
 
 _PAGES = {
     0: (SYNCML_NS, {5 + i: t for i, t in enumerate(_SYNCML_TAGS) if t != "_reserved"}),

@@ -1,0 +1,116 @@
+"""Done-when: a complete DMAcc delegation and its revocation where the device is the simulator,
+reached only through the DM session endpoints over HTTP; the device's tree ends as the embedded
+store's does after the same run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.trial.unittest import TestCase
+
+from dmdelegation.engine.model import Outcome
+from dmdelegation.protocol import AuthType, DelegationMethod
+from dmdelegation.tree.dmacc import DMACC_ROOT
+
+from .flows import DMWorld, EmbeddedWorld, exact, rights
+from .harness import DEVICE, DMS1, DMS2, SUBTREE
+
+
+def _accounts(records: list) -> set[str]:  # type: ignore[type-arg]
+    return {
+        str(r.value.data)
+        for r in records
+        if r.uri.is_within(DMACC_ROOT) and r.uri.name == "ServerID"
+    }
+
+
+class DelegationThroughDMSessions(TestCase):
+    timeout = 15
+
+    async def _delegate_and_revoke(
+        self, *, codec: str, auth: AuthType, atomic: bool, full: bool
+    ) -> DMWorld:
+        tmp = Path(self.mktemp())
+        world = DMWorld(tmp / "dm", codec=codec, auth=auth, atomic=atomic)
+        self.addCleanup(world.stop)
+        embedded = EmbeddedWorld(tmp / "embedded", world.provision, world.ep2.url, auth)
+        self.addCleanup(embedded.stop)
+        before = exact(world.device.records())
+        assert before == exact(embedded.records())
+        rights_before = rights(world.device.records(), world.device.tree)
+
+        # The delegation, both ways.
+        session = world.dms1.delegate(
+            DEVICE, DMS2, SUBTREE, full=full, method=DelegationMethod.DMACC
+        )
+        result = await world.run(session)
+        assert result.outcome is Outcome.DELEGATED, result.reason
+        reference = embedded.dms1.delegate(
+            DEVICE, DMS2, SUBTREE, full=full, method=DelegationMethod.DMACC
+        )
+        ended = embedded.dms1.wait(reference.session_id)
+        embedded.settle()
+        assert self.successResultOf(ended).outcome is Outcome.DELEGATED
+
+        device = world.device.records()
+        assert _accounts(device) == ({DMS2} if full else {DMS1, DMS2})
+        assert rights(device, world.device.tree) == rights(
+            embedded.records(), embedded.clients.storage(DEVICE)
+        )
+        # DMS-2 really managed the device: its own session, its own Get of the subtree.
+        assert world.dms2_server.managed == {DEVICE: {SUBTREE}}
+        assert world.notifier2.sent
+        assert world.device.violations == []
+        if full:
+            return world  # see test_full_delegation
+
+        # The revocation.
+        revocation = world.dms1.revoke(DEVICE, SUBTREE)
+        result = await world.run(revocation)
+        assert result.outcome is Outcome.REVOKED, result.reason
+        reference = embedded.dms1.revoke(DEVICE, SUBTREE)
+        ended = embedded.dms1.wait(reference.session_id)
+        embedded.settle()
+        assert self.successResultOf(ended).outcome is Outcome.REVOKED
+
+        after = exact(world.device.records())
+        assert after == exact(embedded.records())
+        # As with the embedded store, the top of the subtree keeps the ACL the grant made
+        # explicit, without DMS-2: every server has exactly the rights it had before.
+        assert rights(world.device.records(), world.device.tree) == rights_before
+        assert DMS2 not in "\n".join(after)
+        assert world.ep1.server.sessions == {}
+        assert world.ep2.server.sessions == {}
+        assert world.device.violations == []
+        return world
+
+    async def test_xml_hmac_atomic(self) -> None:
+        world = await self._delegate_and_revoke(
+            codec="xml", auth=AuthType.HMAC, atomic=True, full=False
+        )
+        sent = [c.name for m in world.device.received for c in m.commands]
+        assert "Atomic" in sent
+
+    async def test_wbxml_digest_atomic(self) -> None:
+        await self._delegate_and_revoke(
+            codec="wbxml", auth=AuthType.DIGEST, atomic=True, full=False
+        )
+
+    async def test_xml_digest_without_atomic(self) -> None:
+        world = await self._delegate_and_revoke(
+            codec="xml", auth=AuthType.DIGEST, atomic=False, full=False
+        )
+        sent = [c.name for m in world.device.received for c in m.commands]
+        assert "Atomic" not in sent
+
+    async def test_wbxml_hmac_without_atomic(self) -> None:
+        await self._delegate_and_revoke(codec="wbxml", auth=AuthType.HMAC, atomic=False, full=False)
+
+    async def test_full_delegation(self) -> None:
+        """A full delegation removes DMS-1's own account from the device: the device then
+        has no address or credentials to open a session with DMS-1, so a revocation needs
+        DMS-2 (or the operator) to give DMS-1 an account again (docs/dm-sessions.md)."""
+        world = await self._delegate_and_revoke(
+            codec="wbxml", auth=AuthType.HMAC, atomic=True, full=True
+        )
+        assert DMS1 not in _accounts(world.device.records())
