@@ -108,7 +108,7 @@ class Endpoint:
         site = make_site(DMSessionResource(self.server), "/dm", 4 * max_msg_size)
         tcp: Any = reactor
         self.port: IListeningPort = tcp.listenTCP(0, site, interface="127.0.0.1")
-        self.url = f"http://127.0.0.1:{self.port.getHost().port}/dm"  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self.port.getHost().port}/dm"
         self.server.url = self.url
 
     def stop(self) -> Deferred[None]:
