@@ -9,8 +9,9 @@ from typing import Any
 
 from attrs import evolve
 from twisted.internet.task import Clock
-from twisted.logger import LogEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
+from zope.interface import implementer
 
 from dmdelegation.dm import auth, wbxml, xml_codec
 from dmdelegation.dm import message as sm
@@ -25,6 +26,13 @@ from .raw import digest, hmac, opening, post
 MAX = 4096
 
 
+@implementer(ILogObserver)
+class LogLines(list[str]):
+    def __call__(self, event: LogEvent) -> None:
+        if "log_format" in event:
+            self.append(formatEvent(event))
+
+
 class Refusals(TestCase):
     auth_type = AuthType.DIGEST
 
@@ -36,16 +44,9 @@ class Refusals(TestCase):
         self.server = self.endpoint.server
         self.url = self.endpoint.url
         self.queued = self.server.session_for(DEVICE).get(URI.parse("./Vendor"))
-        self.lines: list[str] = []
-
-        def observe(event: LogEvent) -> None:
-            if "log_format" in event:
-                from twisted.logger import formatEvent
-
-                self.lines.append(formatEvent(event))
-
-        globalLogPublisher.addObserver(observe)
-        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        self.lines = LogLines()
+        globalLogPublisher.addObserver(self.lines)
+        self.addCleanup(globalLogPublisher.removeObserver, self.lines)
         self.before = self.state()
 
     def state(self) -> tuple[Any, ...]:
