@@ -140,13 +140,14 @@ def encode(message: Message) -> bytes:
             page = tag_page
         children = list(el)
         text = el.text or ""
-        if not children and not text:
+        opaque = el.get(OPAQUE) is not None
+        if not children and not text and not opaque:
             out.append(token)
             return
         out.append(token | 0x40)
-        if text:
-            if el.get(OPAQUE) is not None or "\x00" in text:
-                raw = base64.b64decode(text) if el.get(OPAQUE) is not None else text.encode("utf-8")
+        if text or opaque:
+            if opaque or "\x00" in text:
+                raw = base64.b64decode(text) if opaque else text.encode("utf-8")
                 out.append(_OPAQUE)
                 out.extend(_mb_u_int32(len(raw)))
                 out.extend(raw)
