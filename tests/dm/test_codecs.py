@@ -7,14 +7,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dmdelegation.dm import wbxml, xml_codec
 from dmdelegation.dm import message as sm
+from dmdelegation.dm import wbxml, xml_codec
 
-_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\x00"),
-    min_size=1,
-    max_size=20,
-).map(str.strip).filter(bool)
+_text = (
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\x00"),
+        min_size=1,
+        max_size=20,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
 _id = st.integers(min_value=1, max_value=999).map(str)
 _meta = st.builds(
     sm.Meta,
@@ -47,7 +51,9 @@ _status = st.builds(
     cmd=st.sampled_from(["SyncHdr", "Add", "Get"]),
     code=st.integers(100, 599),
     chal=st.none()
-    | st.builds(sm.Chal, type=st.just("syncml:auth-md5"), next_nonce=st.binary(min_size=1, max_size=16)),
+    | st.builds(
+        sm.Chal, type=st.just("syncml:auth-md5"), next_nonce=st.binary(min_size=1, max_size=16)
+    ),
 )
 _results = st.builds(
     sm.Results, cmd_id=_id, msg_ref=_id, cmd_ref=_id, items=st.lists(_item, max_size=2).map(tuple)
@@ -90,7 +96,7 @@ def _as_xml_reads(message: sm.Message) -> sm.Message:
             c, items=tuple(item(i) for i in c.items), children=tuple(command(x) for x in c.children)
         )
 
-    body = []
+    body: list[sm.BodyElement] = []
     for e in message.body:
         if isinstance(e, sm.Command):
             body.append(command(e))
@@ -121,9 +127,7 @@ def test_interior_add_carries_empty_data() -> None:
         MESSAGE.header,
         (sm.Command("Add", "2", items=(item_for(URI.parse("./A"), Value.interior()),)),),
     )
-    assert b"<Data></Data>" in xml_codec.encode(message) or b"<Data/>" in xml_codec.encode(
-        message
-    )
+    assert b"<Data></Data>" in xml_codec.encode(message) or b"<Data/>" in xml_codec.encode(message)
     (add,) = wbxml.decode(wbxml.encode(message), 4096).commands
     assert add.items[0].data == ""
 
