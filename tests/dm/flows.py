@@ -15,6 +15,7 @@ from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.provisioning import DeviceProvision
 from dmdelegation.dm.delegated import DMDelegatedServer
 from dmdelegation.dm.devices import MemoryDeviceList
+from dmdelegation.dm.interop import DMClientChanges
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
@@ -98,8 +99,12 @@ class DMWorld:
         self.dms1, self.dms2, self.wire = _engines(
             tmp,
             self.clock,
-            JournaledClientChanges(DMS1, self.ep1.server.session_for, self.journals),
-            JournaledClientChanges(DMS2, self.ep2.server.session_for, self.journals),
+            DMClientChanges(
+                JournaledClientChanges(DMS1, self.ep1.server.session_for, self.journals)
+            ),
+            DMClientChanges(
+                JournaledClientChanges(DMS2, self.ep2.server.session_for, self.journals)
+            ),
             self.dms2_server,
         )
 

@@ -57,6 +57,17 @@ class DelegationThroughDMSessions(TestCase):
         assert rights(device, world.device.tree) == rights(
             embedded.records(), embedded.clients.storage(DEVICE)
         )
+        # Real clients' rules: every AppAuth of DMS-2's account has AAuthData, and every
+        # secret leaf holds its ACL itself.
+        (account,) = {
+            r.uri.parent for r in device if r.uri.name == "ServerID" and r.value.data == DMS2
+        }
+        assert account is not None
+        auths = [r for r in device if r.uri.is_within(account.child("AppAuth"))]
+        assert sum(r.uri.name == "AAuthData" for r in auths) == 2
+        secrets = [r for r in auths if r.uri.name in ("AAuthSecret", "AAuthData")]
+        assert len(secrets) == 4
+        assert all(not r.acl.is_empty for r in secrets)
         # DMS-2 really managed the device: its own session, its own Get of the subtree.
         assert world.dms2_server.managed == {DEVICE: {SUBTREE}}
         assert world.notifier2.sent
