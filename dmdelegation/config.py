@@ -61,6 +61,18 @@ class DelegatedConfig:
 
 
 @frozen
+class DMConfig:
+    """The OMA DM 1.2 session endpoint for real DM Clients (``[dm]``; docs/dm-sessions.md)."""
+
+    listen: tuple[str, ...]  # endpoint strings (tcp:, ssl:, ...)
+    url: str  # the URL devices post to, as they know it (our messages' Source)
+    devices: Path  # the device list (TOML)
+    path: str = "/dm"
+    max_msg_size: int = 64 * 1024
+    session_timeout: float = 300.0
+
+
+@frozen
 class Config:
     server_id: str
     state_dir: Path
@@ -76,6 +88,7 @@ class Config:
     durability: Durability = "normal"
     log_transitions: bool = False
     source: Path | None = None
+    dm: DMConfig | None = None
 
     def peer(self, server_id: str) -> PeerConfig | None:
         return next((p for p in self.peers if p.server_id == server_id), None)
@@ -199,6 +212,35 @@ def _peer(reader: _Reader) -> PeerConfig:
     return peer
 
 
+def _dm(reader: _Reader) -> DMConfig:
+    listen = reader.texts("listen")
+    if not listen:
+        raise ConfigError(f"{reader.where}listen: at least one endpoint is required")
+    url = reader.text("url")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{reader.where}url: expected an http:// or https:// URL, got {url!r}")
+    path = reader.text("path", "/dm")
+    if not path.startswith("/"):
+        raise ConfigError(f"{reader.where}path: must start with '/'")
+    size = reader.get("max_msg_size", int, 64 * 1024, name="an integer")
+    if not 2048 <= size <= 1024 * 1024:
+        raise ConfigError(f"{reader.where}max_msg_size: must be between 2048 and 1048576 bytes")
+    timeout = reader.get("session_timeout", float, 300.0, name="a number of seconds")
+    if timeout <= 0:
+        raise ConfigError(f"{reader.where}session_timeout: must be positive")
+    config = DMConfig(
+        listen=listen,
+        url=url,
+        devices=reader.path("devices"),
+        path=path,
+        max_msg_size=size,
+        session_timeout=timeout,
+    )
+    reader.done()
+    return config
+
+
 def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Config:
     """The configuration in ``data`` (a parsed TOML document); paths relative to ``base``."""
     top = _Reader(data, "", base)
@@ -278,6 +320,7 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
     logging = top.table("log", {})
     log_transitions = logging.get("transitions", bool, False, name="true or false")
     logging.done()
+    dm = _dm(top.table("dm")) if "dm" in data else None
     top.done()
     return Config(
         server_id=server_id,
@@ -294,6 +337,7 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
         durability=durability,
         log_transitions=log_transitions,
         source=source,
+        dm=dm,
     )
 
 
