@@ -22,6 +22,7 @@ from dmdelegation.protocol import AuthLevel, AuthType
 from dmdelegation.service import DelegationService
 
 from ..test_config import _files
+from ..web.certs import temp_dir
 from .harness import CLIENT_SECRET, DEVICE, SERVER_SECRET
 from .raw import opening, post
 
@@ -122,8 +123,7 @@ def test_nonces_survive_a_restart(tmp_path: Path) -> None:
 
 class Daemon(TestCase):
     async def test_the_daemon_serves_the_endpoint_and_uses_it(self) -> None:
-        tmp = Path(self.mktemp()).resolve()
-        tmp.mkdir()
+        tmp = temp_dir(self).resolve()
         pki.init(tmp / "pki", [DMS1, DMS2])
         (tmp / "devices.toml").write_text(DEVICES)
         text = _config(DMS1, DMS2, 0, 1, 0, tmp / "clients.sqlite3") + (

@@ -4,14 +4,13 @@ store's does after the same run."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from twisted.trial.unittest import TestCase
 
 from dmdelegation.engine.model import Outcome
 from dmdelegation.protocol import AuthType, DelegationMethod
 from dmdelegation.tree.dmacc import DMACC_ROOT
 
+from ..web.certs import temp_dir
 from .flows import DMWorld, EmbeddedWorld, exact, rights
 from .harness import DEVICE, DMS1, DMS2, SUBTREE
 
@@ -30,7 +29,7 @@ class DelegationThroughDMSessions(TestCase):
     async def _delegate_and_revoke(
         self, *, codec: str, auth: AuthType, atomic: bool, full: bool
     ) -> DMWorld:
-        tmp = Path(self.mktemp())
+        tmp = temp_dir(self)
         world = DMWorld(tmp / "dm", codec=codec, auth=auth, atomic=atomic)
         self.addCleanup(world.stop)
         embedded = EmbeddedWorld(tmp / "embedded", world.provision, world.ep2.url, auth)

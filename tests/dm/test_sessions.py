@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from pathlib import Path
 
 from twisted.internet.defer import gatherResults
 from twisted.internet.task import Clock
@@ -29,6 +28,7 @@ from dmdelegation.protocol import AuthType
 from dmdelegation.tree import ACL, URI, Status, Value
 from dmdelegation.tree.rights import effective_acl
 
+from ..web.certs import temp_dir
 from .harness import (
     DEVICE,
     DMS1,
@@ -78,7 +78,7 @@ class Sessions(TestCase):
         self.notifier = DirectNotifier()
         self.endpoint = Endpoint(DMS1, self.devices, notifier=self.notifier)
         self.addCleanup(self.endpoint.stop)
-        store = embedded_store(Path(self.mktemp() + ".sqlite3"), provision(self.endpoint.url))
+        store = embedded_store(temp_dir(self) / "device.sqlite3", provision(self.endpoint.url))
         self.addCleanup(store.close)
         self.device: SimulatedDevice = simulator(store, atomic=atomic_device, **kw)
         self.notifier.devices[DEVICE] = self.device
