@@ -89,6 +89,7 @@ class DMSessionServer:
         notifier: INotificationTransport | None = None,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         session_timeout: float = SESSION_TIMEOUT,
+        linger: float = 0.0,
     ) -> None:
         self.server_id = server_id
         self.url = url
@@ -97,6 +98,7 @@ class DMSessionServer:
         self.notifier = notifier
         self.max_msg_size = max_msg_size
         self.session_timeout = session_timeout
+        self.linger = linger
         self.queues: dict[str, deque[Pending]] = {}
         self.sessions: dict[str, DMSession] = {}  # by device
         self._notified: set[str] = set()
@@ -115,8 +117,12 @@ class DMSessionServer:
         queue = self.queues.setdefault(device_id, deque())
         queue.append(pending)
         pending.on_cancel = lambda p: self._cancelled(device_id, p)
-        if device_id not in self.sessions:
+        session = self.sessions.get(device_id)
+        if session is None:
             self._notify(device_id)
+        elif session.work is not None:
+            work, session.work = session.work, None
+            work.callback(None)
 
     def _cancelled(self, device_id: str, pending: Pending) -> None:
         queue = self.queues.get(device_id)
@@ -214,7 +220,27 @@ class DMSessionServer:
         if header.max_msg_size is not None:
             session.client_max_msg_size = header.max_msg_size
         statuses = await self._take_body(session, message, issued)
+        if self.linger > 0 and not session.client_package_open:
+            await self._linger(session)
         return self._answer(session, message, statuses, encode, content_type)
+
+    async def _linger(self, session: DMSession) -> None:
+        """With nothing queued, wait up to ``linger`` seconds for the next operation (a host
+        whose journal writes are asynchronous queues it a little after the last answer)."""
+        if self.queues.get(session.device_id):
+            return
+        work: Deferred[None] = Deferred()
+        session.work = work
+
+        def expire() -> None:
+            if not work.called:
+                work.callback(None)
+
+        timer = self.clock.callLater(self.linger, expire)
+        await work
+        session.work = None
+        if timer.active():
+            timer.cancel()
 
     # Admission and authentication.
 

@@ -13,9 +13,9 @@ it and nothing changes.
 from __future__ import annotations
 
 import enum
-from collections import deque
 
 from attrs import define, field
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 
 from dmdelegation.dm.devices import DMDevice
@@ -64,7 +64,7 @@ class DMSession:
     in_flight: dict[tuple[str, str], Pending] = field(factory=dict)  # (our MsgID, CmdID)
     timer: IDelayedCall | None = None
     devinfo: dict[str, str] = field(factory=dict)
-    waiting_for_work: deque[object] = field(factory=deque)
+    work: Deferred[None] | None = None  # fired when an operation is queued while we linger
 
     @property
     def device_id(self) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from twisted.internet.defer import gatherResults
-from twisted.internet.task import Clock
+from twisted.internet import reactor
+from twisted.internet.defer import ensureDeferred, gatherResults
+from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
@@ -239,3 +240,42 @@ class Sessions(TestCase):
         assert verifyObject(
             IDelegatedServer, DMDelegatedServer("dms2", endpoint.server, devices, dm_url="x")
         )
+
+
+class Linger(TestCase):
+    async def test_an_operation_queued_while_lingering_goes_in_the_reply(self) -> None:
+        devices = MemoryDeviceList([dm_device(AuthType.DIGEST)])
+        clock = Clock()
+        endpoint = Endpoint(DMS1, devices, clock=clock)
+        endpoint.server.linger = 5.0
+        self.addCleanup(endpoint.stop)
+        device = devices.device(DEVICE)
+        assert device is not None
+        answer = ensureDeferred(
+            post(endpoint.url, xml_codec.encode(opening(endpoint.url, cred=digest(b""))))
+        )
+        while not endpoint.server.sessions or endpoint.server.sessions[DEVICE].work is None:
+            await deferLater(reactor, 0, lambda: None)
+        read = endpoint.server.session_for(DEVICE).get(URI.parse("./Vendor"))
+        (get,) = [c for c in (await answer).message().commands if c.name == "Get"]
+        assert get.items[0].target == "./Vendor"
+        assert not read.called
+        clock.advance(endpoint.server.session_timeout)
+        self.failureResultOf(read)
+
+    async def test_lingering_ends_after_its_time(self) -> None:
+        devices = MemoryDeviceList([dm_device(AuthType.DIGEST)])
+        clock = Clock()
+        endpoint = Endpoint(DMS1, devices, clock=clock)
+        endpoint.server.linger = 5.0
+        self.addCleanup(endpoint.stop)
+        answer = ensureDeferred(
+            post(endpoint.url, xml_codec.encode(opening(endpoint.url, cred=digest(b""))))
+        )
+        while not endpoint.server.sessions or endpoint.server.sessions[DEVICE].work is None:
+            await deferLater(reactor, 0, lambda: None)
+        clock.advance(5.0)
+        reply = (await answer).message()
+        assert reply.final
+        assert not reply.commands
+        assert endpoint.server.sessions == {}
