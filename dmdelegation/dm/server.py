@@ -145,9 +145,8 @@ class DMSessionServer:
         if device is None or self.notifier is None:
             raise LookupError(f"no notification transport or no device {device_id!r}")
         number = secrets.randbelow(0x10000) if session_id is None else session_id
-        package = build_package0(
-            device.server.name, device.server.secret, device.server.nonce, number
-        )
+        # the server identifier is our ServerID; the password and nonce our SRVCRED's
+        package = build_package0(self.server_id, device.server.secret, device.server.nonce, number)
         log.info("notifying {device_id} (session {number:04X})", device_id=device_id, number=number)
         return self.notifier.notify(device_id, package)
 

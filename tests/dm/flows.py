@@ -108,10 +108,10 @@ class DMWorld:
             self.dms2_server,
         )
 
-    async def run(self, session: Session) -> Session:
+    async def run(self, session: Session, engine: Engine | None = None) -> Session:
         """The end of ``session`` at DMS-1. The engines' Clock never moves forward (no timeout
         or retry can fire): what is due now runs, and the reactor turns for the HTTP."""
-        ended: Deferred[Session] = self.dms1.wait(session.session_id)
+        ended: Deferred[Session] = (engine or self.dms1).wait(session.session_id)
         while not ended.called:
             if self.device.notifications_refused:
                 raise AssertionError("the device refused a notification")

@@ -27,7 +27,7 @@ class DelegationThroughDMSessions(TestCase):
     timeout = 15
 
     async def _delegate_and_revoke(
-        self, *, codec: str, auth: AuthType, atomic: bool, full: bool
+        self, *, codec: str, auth: AuthType, atomic: bool, full: bool, requested: bool = False
     ) -> DMWorld:
         tmp = temp_dir(self)
         world = DMWorld(tmp / "dm", codec=codec, auth=auth, atomic=atomic)
@@ -75,11 +75,17 @@ class DelegationThroughDMSessions(TestCase):
             return world  # see test_full_delegation
 
         # The revocation.
-        revocation = world.dms1.revoke(DEVICE, SUBTREE)
-        result = await world.run(revocation)
+        if requested:  # DMS-2 gives the subtree back
+            revocation = world.dms2.give_back(DEVICE, SUBTREE)
+            result = await world.run(revocation, world.dms2)
+            reference = embedded.dms2.give_back(DEVICE, SUBTREE)
+            ended = embedded.dms2.wait(reference.session_id)
+        else:
+            revocation = world.dms1.revoke(DEVICE, SUBTREE)
+            result = await world.run(revocation)
+            reference = embedded.dms1.revoke(DEVICE, SUBTREE)
+            ended = embedded.dms1.wait(reference.session_id)
         assert result.outcome is Outcome.REVOKED, result.reason
-        reference = embedded.dms1.revoke(DEVICE, SUBTREE)
-        ended = embedded.dms1.wait(reference.session_id)
         embedded.settle()
         assert self.successResultOf(ended).outcome is Outcome.REVOKED
 
@@ -89,6 +95,8 @@ class DelegationThroughDMSessions(TestCase):
         # explicit, without DMS-2: every server has exactly the rights it had before.
         assert rights(world.device.records(), world.device.tree) == rights_before
         assert DMS2 not in "\n".join(after)
+        assert world.dms2_server.managed == {}
+        assert world.devices2.device(DEVICE) is None  # DMS-2 forgot its account's credentials
         assert world.ep1.server.sessions == {}
         assert world.ep2.server.sessions == {}
         assert world.device.violations == []
@@ -115,6 +123,11 @@ class DelegationThroughDMSessions(TestCase):
 
     async def test_wbxml_hmac_without_atomic(self) -> None:
         await self._delegate_and_revoke(codec="wbxml", auth=AuthType.HMAC, atomic=False, full=False)
+
+    async def test_requested_revocation(self) -> None:
+        await self._delegate_and_revoke(
+            codec="xml", auth=AuthType.HMAC, atomic=True, full=False, requested=True
+        )
 
     async def test_full_delegation(self) -> None:
         """A full delegation removes DMS-1's own account from the device: the device then

@@ -279,3 +279,43 @@ class Linger(TestCase):
         assert reply.final
         assert not reply.commands
         assert endpoint.server.sessions == {}
+
+
+class Schedule(TestCase):
+    async def test_a_device_at_its_own_schedule_takes_what_is_queued(self) -> None:
+        devices = MemoryDeviceList([dm_device(AuthType.DIGEST)])
+        endpoint = Endpoint(DMS1, devices)  # no notification transport
+        self.addCleanup(endpoint.stop)
+        store = embedded_store(
+            temp_dir(self) / "device.sqlite3", provision(endpoint.url, AuthType.DIGEST)
+        )
+        self.addCleanup(store.close)
+        device = simulator(store, codec="wbxml")
+        read = endpoint.server.session_for(DEVICE).get(URI.parse("./Vendor/Radio/Band"))
+        assert not read.called
+        await device.connect(DMS1)
+        got = await read
+        assert got.node is not None
+        assert got.node.value == Value.text("auto")
+        assert endpoint.server.sessions == {}
+
+    async def test_a_forged_notification_is_ignored(self) -> None:
+        devices = MemoryDeviceList([dm_device()])
+        endpoint = Endpoint(DMS1, devices)
+        self.addCleanup(endpoint.stop)
+        store = embedded_store(temp_dir(self) / "device.sqlite3", provision(endpoint.url))
+        self.addCleanup(store.close)
+        device = simulator(store)
+        device.receive_notification(build_package0(DMS1, "not the secret", b"", 1))
+        assert (device.notifications_refused, device.sessions) == (1, [])
+
+    async def test_get_is_not_allowed_on_the_endpoint(self) -> None:
+        import treq
+
+        devices = MemoryDeviceList([dm_device()])
+        endpoint = Endpoint(DMS1, devices, clock=Clock())
+        self.addCleanup(endpoint.stop)
+        response = await treq.get(endpoint.url, persistent=False)
+        await response.content()
+        assert response.code == 405
+        assert response.headers.getRawHeaders("allow") == ["POST"]
