@@ -102,6 +102,7 @@ class DMSessionServer:
         self.queues: dict[str, deque[Pending]] = {}
         self.sessions: dict[str, DMSession] = {}  # by device
         self._notified: set[str] = set()
+        self._admitting: set[str] = set()  # devices whose message is being authenticated
 
     # The tree operations' side.
 
@@ -182,11 +183,18 @@ class DMSessionServer:
             log.info("DM message refused ({status}): {reason}", status=e.status, reason=str(e))
             return self._bare_refusal(e.status, encode, content_type)
         header = message.header
+        source = header.source
         try:
             if len(body) > self.max_msg_size:
                 raise _Refusal(413, f"{len(body)} bytes exceed MaxMsgSize {self.max_msg_size}")
+            if source in self._admitting:
+                raise _Refusal(400, "another message of this device is being authenticated")
             device, session, new = self._admit(message)
-            issued = await self._authenticate(device, session, message, body, hmac_header)
+            self._admitting.add(source)
+            try:
+                issued = await self._authenticate(device, session, message, body, hmac_header)
+            finally:
+                self._admitting.discard(source)
         except _Refusal as e:
             log.info(
                 "DM message {msg_id} of session {session_id} from {device_id} refused "
@@ -218,10 +226,14 @@ class DMSessionServer:
         session.client_msg_id = int(header.msg_id)
         if header.max_msg_size is not None:
             session.client_max_msg_size = header.max_msg_size
-        statuses = await self._take_body(session, message, issued)
-        if self.linger > 0 and not session.client_package_open:
-            await self._linger(session)
-        return self._answer(session, message, statuses, encode, content_type)
+        try:
+            statuses = await self._take_body(session, message, issued)
+            if self.linger > 0 and not session.client_package_open:
+                await self._linger(session)
+            return self._answer(session, message, statuses, encode, content_type)
+        except Exception:
+            self._end(session, Event.FAIL, "the server failed answering it")
+            raise
 
     async def _linger(self, session: DMSession) -> None:
         """With nothing queued, wait up to ``linger`` seconds for the next operation (a host

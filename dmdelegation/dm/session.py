@@ -4,6 +4,7 @@
     ANSWERING --finish--> ENDED       (a reply with Final and nothing left to send or hear)
     WAITING --expire--> ENDED         (the client never sent its next message)
     WAITING | ANSWERING --supersede--> ENDED   (the device opened a new session)
+    ANSWERING --fail--> ENDED         (the server could not answer: HTTP 500)
 
 A session exists only once a message opening it (Alert 1200 or 1201) was authenticated. Inputs
 that the table does not allow raise `IllegalInput`; the server refuses the message that caused
@@ -34,6 +35,7 @@ class Event(enum.Enum):
     FINISH = "finish"
     EXPIRE = "expire"
     SUPERSEDE = "supersede"
+    FAIL = "fail"
 
 
 TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
@@ -43,6 +45,7 @@ TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
     (Phase.WAITING, Event.EXPIRE): Phase.ENDED,
     (Phase.WAITING, Event.SUPERSEDE): Phase.ENDED,
     (Phase.ANSWERING, Event.SUPERSEDE): Phase.ENDED,
+    (Phase.ANSWERING, Event.FAIL): Phase.ENDED,
 }
 
 

@@ -7,9 +7,10 @@ import base64
 import hashlib
 
 from twisted.internet import reactor
-from twisted.internet.defer import ensureDeferred, gatherResults
+from twisted.internet.defer import Deferred, ensureDeferred, fail, gatherResults
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import TestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from dmdelegation.client.interfaces import IDMClientSession, ISubtreeWriter
@@ -18,6 +19,7 @@ from dmdelegation.dm import message as sm
 from dmdelegation.dm.client_session import AtomicDMClientSession, DMClientSession
 from dmdelegation.dm.delegated import DMDelegatedServer
 from dmdelegation.dm.devices import (
+    DMDevice,
     IDeviceEnrolment,
     IDeviceList,
     INotificationTransport,
@@ -25,7 +27,7 @@ from dmdelegation.dm.devices import (
 )
 from dmdelegation.dm.notification import UIMode, build_package0, parse_package0, verify_package0
 from dmdelegation.engine.interfaces import IDelegatedServer
-from dmdelegation.protocol import AuthType
+from dmdelegation.protocol import AuthLevel, AuthType
 from dmdelegation.tree import ACL, URI, Status, Value
 from dmdelegation.tree.rights import effective_acl
 
@@ -319,3 +321,35 @@ class Schedule(TestCase):
         await response.content()
         assert response.code == 405
         assert response.headers.getRawHeaders("allow") == ["POST"]
+
+
+@implementer(IDeviceList)
+class UnsavableNonces:
+    """A device list whose storage fails."""
+
+    def __init__(self, inner: MemoryDeviceList) -> None:
+        self.inner = inner
+
+    def device(self, device_id: str) -> DMDevice | None:
+        return self.inner.device(device_id)
+
+    def save_nonce(self, device_id: str, level: AuthLevel, nonce: bytes) -> Deferred[None]:
+        return fail(OSError("disk full"))
+
+
+class StorageFailure(TestCase):
+    async def test_a_nonce_that_cannot_be_saved_is_never_sent(self) -> None:
+        inner = MemoryDeviceList([dm_device(AuthType.DIGEST)])
+        devices = UnsavableNonces(inner)
+        assert verifyObject(IDeviceList, devices)
+        endpoint = Endpoint(DMS1, inner, clock=Clock())
+        endpoint.server.devices = devices
+        self.addCleanup(endpoint.stop)
+        read = endpoint.server.session_for(DEVICE).get(URI.parse("./Vendor"))
+        answer = await post(endpoint.url, xml_codec.encode(opening(endpoint.url, cred=digest(b""))))
+        assert answer.code == 500
+        assert answer.body == b""
+        assert endpoint.server.sessions == {}
+        assert endpoint.server.queued(DEVICE) == 1
+        assert not read.called
+        self.flushLoggedErrors(OSError)
