@@ -7,7 +7,7 @@ can answer it 406 instead of the whole message being refused.
 
 from __future__ import annotations
 
-from attrs import frozen
+from attrs import field, frozen
 
 VER_DTD = "1.2"
 VER_PROTO = "DM/1.2"
@@ -19,6 +19,13 @@ ALERT_NEXT_MESSAGE = "1222"
 ALERT_SESSION_ABORT = "1223"
 
 SYNCHDR = "SyncHdr"
+
+
+def _hidden(value: object) -> str:
+    """A repr that never shows a value (items carry credentials; nonces and digests too)."""
+    return "None" if value is None else f"<{type(value).__name__}>"
+
+
 ACL_SUFFIX = "?prop=ACL"
 
 
@@ -29,7 +36,7 @@ class Meta:
     format: str | None = None
     type: str | None = None
     max_msg_size: int | None = None
-    next_nonce: bytes | None = None
+    next_nonce: bytes | None = field(default=None, repr=_hidden)
 
 
 @frozen
@@ -37,7 +44,7 @@ class Item:
     target: str | None = None
     source: str | None = None
     meta: Meta | None = None
-    data: str | bytes | None = None  # bytes only from WBXML's opaque data (or to write it)
+    data: str | bytes | None = field(default=None, repr=_hidden)  # bytes: WBXML opaque data
 
 
 @frozen
@@ -45,7 +52,7 @@ class Cred:
     """``<Cred>``: the credential of the sender of the message (for MD5 digest and basic)."""
 
     type: str
-    data: str
+    data: str = field(repr=_hidden)
     format: str | None = "b64"
 
 
@@ -54,7 +61,7 @@ class Chal:
     """``<Chal>`` of a Status: the authentication the receiver asks for, and its next nonce."""
 
     type: str
-    next_nonce: bytes
+    next_nonce: bytes = field(repr=_hidden)
     format: str = "b64"
 
 

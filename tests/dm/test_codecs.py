@@ -191,3 +191,14 @@ def test_xml_other_encoding_is_415() -> None:
     with pytest.raises(sm.MalformedMessage) as caught:
         xml_codec.decode(data, 4096)
     assert caught.value.status == 415
+
+
+def test_reprs_never_show_values_or_credentials() -> None:
+    item = sm.Item(target="./DMAcc/2/AppAuth/1/AAuthSecret", data="s3cret-value")
+    chal = sm.Chal(type="syncml:auth-md5", next_nonce=b"nonce-bytes")
+    cred = sm.Cred(type="syncml:auth-md5", data="digest-text")
+    shown = repr((item, chal, cred, sm.Meta(next_nonce=b"nonce-bytes")))
+    assert "s3cret-value" not in shown
+    assert "nonce-bytes" not in shown
+    assert "digest-text" not in shown
+    assert "AAuthSecret" in shown  # the target is not a secret
