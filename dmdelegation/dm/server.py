@@ -449,7 +449,16 @@ class DMSessionServer:
                 saved = number[0]
                 command = pending.numbered(next_id)
                 candidate = sm.Message(header, (*body, command), final=True)
-                if len(encode(candidate)) > limit:
+                try:
+                    size = len(encode(candidate))
+                except ValueError:  # a character the codec cannot carry (XML: controls)
+                    number[0] = saved
+                    queue.popleft()
+                    pending.deferred.errback(
+                        ValueError(f"{pending.label}: a value this codec cannot carry")
+                    )
+                    continue
+                if size > limit:
                     number[0] = saved
                     if not sent:
                         queue.popleft()

@@ -238,10 +238,13 @@ def decode(data: bytes, max_size: int) -> Message:
         if not stack:
             raise MalformedMessage("WBXML text outside the root element")
         el = stack[-1]
-        if len(el):
-            el[-1].tail = (el[-1].tail or "") + text
-        else:
-            el.text = (el.text or "") + text
+        try:
+            if len(el):
+                el[-1].tail = (el[-1].tail or "") + text
+            else:
+                el.text = (el.text or "") + text
+        except ValueError:  # a control character XML cannot hold
+            raise MalformedMessage("WBXML string holds a character XML cannot carry") from None
 
     while True:
         token = r.byte()

@@ -202,3 +202,23 @@ def test_reprs_never_show_values_or_credentials() -> None:
     assert "nonce-bytes" not in shown
     assert "digest-text" not in shown
     assert "AAuthSecret" in shown  # the target is not a secret
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.data())
+def test_any_bytes_are_a_message_or_a_refusal(noise: bytes, data: st.DataObject) -> None:
+    """Random bytes, and valid messages with random bytes changed: never another exception."""
+    valid = wbxml.encode(MESSAGE)
+    at = data.draw(st.integers(0, len(valid)))
+    for candidate, codec in (
+        (noise, wbxml),
+        (valid[:at] + noise[:8] + valid[at + len(noise[:8]) :], wbxml),
+        (noise, xml_codec),
+        (xml_codec.encode(MESSAGE)[:at] + noise[:8], xml_codec),
+    ):
+        outcome: object
+        try:
+            outcome = codec.decode(candidate, 4096)
+        except sm.MalformedMessage as e:
+            outcome = e.status
+        assert isinstance(outcome, sm.Message) or outcome in (400, 413, 415)

@@ -353,3 +353,19 @@ class StorageFailure(TestCase):
         assert endpoint.server.queued(DEVICE) == 1
         assert not read.called
         self.flushLoggedErrors(OSError)
+
+
+class Uncarriable(TestCase):
+    async def test_a_value_xml_cannot_carry_fails_alone(self) -> None:
+        devices = MemoryDeviceList([dm_device(AuthType.DIGEST)])
+        endpoint = Endpoint(DMS1, devices, clock=Clock())
+        self.addCleanup(endpoint.stop)
+        session = endpoint.server.session_for(DEVICE)
+        bad = session.replace(URI.parse("./Vendor/Radio/Band"), Value.text("a\x01b"))
+        good = session.get(URI.parse("./Vendor"))
+        answer = await post(endpoint.url, xml_codec.encode(opening(endpoint.url, cred=digest(b""))))
+        self.failureResultOf(bad, ValueError)
+        assert [c.name for c in answer.message().commands] == ["Get"]
+        assert not good.called
+        endpoint.server.clock.advance(endpoint.server.session_timeout)  # type: ignore[attr-defined]
+        self.failureResultOf(good)
