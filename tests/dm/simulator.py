@@ -369,7 +369,7 @@ class SimulatedDevice:
             except (ACLError, UnicodeDecodeError):
                 return 400, None
         try:
-            if command.name == "Add" and (item.meta is None or item.meta.format == "node"):
+            if command.name == "Add" and item.meta is not None and item.meta.format == "node":
                 if item.data is None:  # an interior Add must carry <Data/>
                     return 400, None
                 value = Value.interior()
