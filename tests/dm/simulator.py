@@ -65,6 +65,7 @@ class SimulatedDevice:
     sessions: list[Deferred[None]] = field(factory=list)
     on_session: Callable[[str], None] | None = None
     notifications_refused: int = 0
+    refuse: set[str] = field(factory=set)  # targets answered 500 with nothing changed (faults)
 
     @property
     def device_id(self) -> str:
@@ -335,6 +336,8 @@ class SimulatedDevice:
     def _run(self, command: sm.Command, server_id: str) -> tuple[int, sm.Item | None]:
         item = command.items[0]
         target = item.target or ""
+        if target in self.refuse:
+            return 500, None
         acl = target.endswith(sm.ACL_SUFFIX)
         try:
             uri = URI.parse(target.removesuffix(sm.ACL_SUFFIX))

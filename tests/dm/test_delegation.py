@@ -137,3 +137,29 @@ class DelegationThroughDMSessions(TestCase):
             codec="wbxml", auth=AuthType.HMAC, atomic=True, full=True
         )
         assert DMS1 not in _accounts(world.device.records())
+
+
+class FailureThroughDMSessions(TestCase):
+    async def _failed_delegation(self, *, atomic: bool) -> None:
+        """The device refuses one change midway: DMS-1 undoes what it did, through DM sessions
+        (an Atomic that was rolled back by the device, or the journal's undo node by node)."""
+        tmp = temp_dir(self)
+        world = DMWorld(tmp / "dm", codec="wbxml", auth=AuthType.HMAC, atomic=atomic)
+        self.addCleanup(world.stop)
+        before = exact(world.device.records())
+        # the grant on the subtree comes after the account: refused, the account must go
+        world.device.refuse.add(SUBTREE + "?prop=ACL")
+        session = world.dms1.delegate(DEVICE, DMS2, SUBTREE, method=DelegationMethod.DMACC)
+        result = await world.run(session)
+        assert result.outcome is Outcome.FAILED, result.reason
+        assert exact(world.device.records()) == before
+        sent = [c.name for m in world.device.received for c in m.commands]
+        assert ("Atomic" in sent) is atomic
+        assert "Delete" in sent  # the undo of the account
+        assert world.ep1.server.sessions == {}
+
+    async def test_with_atomic(self) -> None:
+        await self._failed_delegation(atomic=True)
+
+    async def test_without_atomic(self) -> None:
+        await self._failed_delegation(atomic=False)
