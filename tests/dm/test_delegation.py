@@ -24,7 +24,7 @@ def _accounts(records: list) -> set[str]:  # type: ignore[type-arg]
 
 
 class DelegationThroughDMSessions(TestCase):
-    timeout = 15
+    timeout = 120  # a whole delegation over HTTP; a hang fails instead of blocking the suite
 
     async def _delegate_and_revoke(
         self, *, codec: str, auth: AuthType, atomic: bool, full: bool, requested: bool = False
