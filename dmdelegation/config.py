@@ -61,6 +61,18 @@ class DelegatedConfig:
 
 
 @frozen
+class DMConfig:
+    """The OMA DM 1.2 session endpoint for real DM Clients (``[dm]``; docs/dm-sessions.md)."""
+
+    listen: tuple[str, ...]  # endpoint strings (tcp:, ssl:, ...)
+    url: str  # the URL devices post to, as they know it (our messages' Source)
+    devices: Path  # the device list (TOML)
+    path: str = "/dm"
+    max_msg_size: int = 64 * 1024
+    session_timeout: float = 300.0
+
+
+@frozen
 class Config:
     server_id: str
     state_dir: Path
@@ -77,6 +89,7 @@ class Config:
     log_transitions: bool = False
     log_json: Path | None = None  # structured JSON log (one object per line), if wanted
     source: Path | None = None
+    dm: DMConfig | None = None
 
     def peer(self, server_id: str) -> PeerConfig | None:
         return next((p for p in self.peers if p.server_id == server_id), None)
@@ -200,6 +213,35 @@ def _peer(reader: _Reader) -> PeerConfig:
     return peer
 
 
+def _dm(reader: _Reader) -> DMConfig:
+    listen = reader.texts("listen")
+    if not listen:
+        raise ConfigError(f"{reader.where}listen: at least one endpoint is required")
+    url = reader.text("url")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{reader.where}url: expected an http:// or https:// URL, got {url!r}")
+    path = reader.text("path", "/dm")
+    if not path.startswith("/"):
+        raise ConfigError(f"{reader.where}path: must start with '/'")
+    size = reader.get("max_msg_size", int, 64 * 1024, name="an integer")
+    if not 2048 <= size <= 1024 * 1024:
+        raise ConfigError(f"{reader.where}max_msg_size: must be between 2048 and 1048576 bytes")
+    timeout = reader.get("session_timeout", float, 300.0, name="a number of seconds")
+    if timeout <= 0:
+        raise ConfigError(f"{reader.where}session_timeout: must be positive")
+    config = DMConfig(
+        listen=listen,
+        url=url,
+        devices=reader.path("devices"),
+        path=path,
+        max_msg_size=size,
+        session_timeout=timeout,
+    )
+    reader.done()
+    return config
+
+
 def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Config:
     """The configuration in ``data`` (a parsed TOML document); paths relative to ``base``."""
     top = _Reader(data, "", base)
@@ -280,6 +322,7 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
     log_transitions = logging.get("transitions", bool, False, name="true or false")
     log_json = logging.path("json", must_exist=False, default=None)
     logging.done()
+    dm = _dm(top.table("dm")) if "dm" in data else None
     top.done()
     return Config(
         server_id=server_id,
@@ -297,6 +340,7 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
         log_transitions=log_transitions,
         log_json=log_json,
         source=source,
+        dm=dm,
     )
 
 

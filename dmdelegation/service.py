@@ -24,12 +24,16 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
+from dmdelegation.client.interfaces import IDMClientSession
 from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.config import Config
-from dmdelegation.engine.client_changes import JournaledClientChanges
+from dmdelegation.dm.interop import DMClientChanges
+from dmdelegation.dm.service import DMEndpoint
+from dmdelegation.engine.client_changes import JournaledClientChanges, SessionFor
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
+from dmdelegation.engine.interfaces import IClientChanges
 from dmdelegation.engine.observer import IEngineObserver
 from dmdelegation.engine.policy import ConfigPolicy, PeerRule
 from dmdelegation.eventlog import EventLog
@@ -112,6 +116,15 @@ class DelegationService(MultiService):
             # The engine's step and message events go to the JSON log only (not the text log).
             events = Logger(namespace="dmdelegation.events", observer=self.json_log)
             observers.append(EventLog(events))
+        self.dm: DMEndpoint | None = None
+
+        def embedded(device: str) -> IDMClientSession:
+            return self.clients.session(device, server_id)
+
+        session_for: SessionFor = embedded
+        if config.dm is not None:
+            self.dm = DMEndpoint(config, reactor)
+            session_for = self.dm.session_for(session_for)
         self.transport = HTTPSPeerTransport(
             reactor, self.registry, self.client_tls, timeout=config.timeouts.request
         )
@@ -120,8 +133,8 @@ class DelegationService(MultiService):
             store=self.store,
             transport=self.transport,
             policy=policy,
-            client_changes=JournaledClientChanges(
-                server_id, lambda device: self.clients.session(device, server_id), self.journals
+            client_changes=self._client_changes(
+                JournaledClientChanges(server_id, session_for, self.journals)
             ),
             delegated=EmbeddedDelegatedServer(
                 server_id,
@@ -137,6 +150,9 @@ class DelegationService(MultiService):
         )
         self.expiry = ExpiryWatch(self.engine, reactor)
         self.ports: list[IListeningPort] = []
+
+    def _client_changes(self, changes: JournaledClientChanges) -> IClientChanges:
+        return changes if self.dm is None else DMClientChanges(changes)
 
     def privilegedStartService(self) -> None:
         config = self.config
@@ -163,6 +179,20 @@ class DelegationService(MultiService):
             raise StartError(f"admin.listen {config.admin!r}: {e}") from None
         self.ports.append(port)
         log.info("admin API on {endpoint}", endpoint=config.admin)
+        if self.dm is not None:
+            dm_site = self.dm.site()
+            for endpoint in self.dm.config.listen:
+                try:
+                    port = _now(serverFromString(self.reactor, endpoint).listen(dm_site))
+                except Exception as e:
+                    self._close_ports()
+                    raise StartError(f"dm.listen {endpoint!r}: {e}") from None
+                self.ports.append(port)
+                log.info(
+                    "DM session endpoint on {endpoint}{path}",
+                    endpoint=endpoint,
+                    path=self.dm.config.path,
+                )
         super().privilegedStartService()
 
     def startService(self) -> None:
@@ -186,6 +216,8 @@ class DelegationService(MultiService):
             self.store.close()
             self.clients.close()
             self.journals.close()
+            if self.dm is not None:
+                self.dm.close()
             log.info("dmdelegation {server_id} stopped", server_id=self.config.server_id)
             if self.json_log is not None:
                 globalLogPublisher.removeObserver(self.json_log)

@@ -1,0 +1,390 @@
+"""A DM Client of the project's own, for the tests: it keeps a DM tree with OMA DM ACLs
+(enforced by the tree layer's command rules, acting as the server of each session), reads its
+accounts (``./DMAcc/<X>``: the address and credentials of each server) from that tree, and
+speaks SyncML DM 1.2 over real HTTP, in XML or WBXML, with HMAC or MD5 digest authentication
+both ways, MaxMsgSize, multi-message packages and Atomic.
+
+Nonces live outside the tree (as on many devices), so that the tree can be compared with the
+embedded store's. Every message the device received is kept (``received``), and a message
+larger than its MaxMsgSize is recorded as a violation.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import treq.client
+from attrs import define, field
+from twisted.internet.defer import Deferred
+
+from dmdelegation.dm import auth, wbxml, xml_codec
+from dmdelegation.dm import message as sm
+from dmdelegation.dm.notification import parse_package0, verify_package0
+from dmdelegation.dm.values import item_for, value_of
+from dmdelegation.protocol.dmacc import AppAuth, AuthLevel, AuthType, DMAcc
+from dmdelegation.tree import commands
+from dmdelegation.tree.acl import ACL, ACLError
+from dmdelegation.tree.devinfo import DevInfo
+from dmdelegation.tree.dmacc import DMACC_ROOT, read_dmacc
+from dmdelegation.tree.memory import MemoryTree
+from dmdelegation.tree.results import Result
+from dmdelegation.tree.status import Status
+from dmdelegation.tree.storage import NodeRecord
+from dmdelegation.tree.uri import URI, URIError
+from dmdelegation.tree.value import Value
+
+CODECS: dict[str, Any] = {"xml": xml_codec, "wbxml": wbxml}
+
+
+class DeviceError(Exception):
+    pass
+
+
+@define
+class Nonces:
+    client: bytes = b""  # issued by the server: we digest with it
+    server: bytes = b""  # issued by us: the server digests with it
+
+
+class _Rollback(Exception):
+    pass
+
+
+@define(eq=False)
+class SimulatedDevice:
+    devinfo: DevInfo
+    tree: MemoryTree
+    codec: str = "xml"
+    atomic: bool = True
+    max_msg_size: int = 16 * 1024
+    nonces: dict[str, Nonces] = field(factory=dict)
+    received: list[sm.Message] = field(factory=list)
+    violations: list[str] = field(factory=list)
+    sessions: list[Deferred[None]] = field(factory=list)
+    on_session: Callable[[str], None] | None = None
+    notifications_refused: int = 0
+    refuse: set[str] = field(factory=set)  # targets answered 500 with nothing changed (faults)
+
+    @property
+    def device_id(self) -> str:
+        return self.devinfo.dev_id
+
+    def records(self) -> list[NodeRecord]:
+        return self.tree.records()
+
+    # Accounts.
+
+    def account(self, server_id: str) -> DMAcc:
+        for name in self.tree.children(DMACC_ROOT):
+            top = DMACC_ROOT.child(name)
+            nodes = {r.uri.segments[2:]: r.value for r in self.tree.subtree(top)}
+            try:
+                entry = read_dmacc(nodes)
+            except ValueError:
+                continue
+            if entry.account.server_id == server_id:
+                return entry.account
+        raise DeviceError(f"no account for {server_id}")
+
+    def _auth(self, account: DMAcc, level: AuthLevel) -> AppAuth:
+        for app_auth in account.app_auths:
+            if app_auth.level is level:
+                return app_auth
+        raise DeviceError(f"no {level} credentials for {account.server_id}")
+
+    def _nonces(self, server_id: str) -> Nonces:
+        """The nonces of an account, first those its AAuthData leaves were created with."""
+        if server_id not in self.nonces:
+            account = self.account(server_id)
+            self.nonces[server_id] = Nonces(
+                client=self._auth(account, AuthLevel.CLIENT).data or b"",
+                server=self._auth(account, AuthLevel.SERVER).data or b"",
+            )
+        return self.nonces[server_id]
+
+    def _http(self) -> Any:
+        from twisted.internet import reactor
+        from twisted.web.client import Agent, HTTPConnectionPool
+
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        return treq.client.HTTPClient(Agent(reactor, pool=pool))
+
+    # Notification.
+
+    def receive_notification(self, package0: bytes) -> None:
+        package = parse_package0(package0)
+        account = self.account(package.server_id)
+        server = self._auth(account, AuthLevel.SERVER)
+        if not verify_package0(
+            package, server.secret or "", self._nonces(account.server_id).server
+        ):
+            self.notifications_refused += 1
+            return
+        self.sessions.append(
+            self.connect(
+                account.server_id,
+                alert=sm.ALERT_SERVER_INITIATED,
+                session_id=f"{package.session_id:04X}",
+            )
+        )
+
+    # A session.
+
+    def connect(
+        self, server_id: str, *, alert: str = sm.ALERT_CLIENT_INITIATED, session_id: str = "1"
+    ) -> Deferred[None]:
+        return Deferred.fromCoroutine(self._session(server_id, alert, session_id))
+
+    async def _post(
+        self, url: str, data: bytes, client: AppAuth, nonces: Nonces
+    ) -> tuple[bytes, dict[str, str]]:
+        codec = CODECS[self.codec]
+        headers: dict[bytes | str, bytes | str] = {"Content-Type": codec.CONTENT_TYPE}
+        if client.type is AuthType.HMAC:
+            headers[auth.HMAC_HEADER] = auth.hmac_header(
+                client.name or "", client.secret or "", nonces.client, data
+            )
+        response = await self._http().post(url, data=data, headers=headers)
+        body: bytes = await response.content()
+        got = {k.decode().lower(): v[0].decode() for k, v in response.headers.getAllRawHeaders()}
+        got[":status"] = str(response.code)
+        return body, got
+
+    def _verify_server(
+        self, reply: sm.Message, data: bytes, headers: dict[str, str], server: AppAuth, n: Nonces
+    ) -> bool | None:
+        """True/False for credentials present and right/wrong; None when none came."""
+        if server.type is AuthType.HMAC:
+            value = headers.get(auth.HMAC_HEADER)
+            parsed = None if value is None else auth.parse_hmac_header(value)
+            if parsed is None:
+                return None
+            expected = auth.hmac_mac(server.name or "", server.secret or "", n.server, data)
+            return parsed.username == server.name and auth.same(parsed.mac, expected)
+        if reply.header.cred is None:
+            return None
+        expected = auth.md5_digest(server.name or "", server.secret or "", n.server)
+        return auth.same(reply.header.cred.data, expected)
+
+    async def _session(self, server_id: str, alert: str, session_id: str) -> None:
+        account = self.account(server_id)
+        url = account.app_addrs[0].addr
+        client = self._auth(account, AuthLevel.CLIENT)
+        server = self._auth(account, AuthLevel.SERVER)
+        n = self._nonces(server_id)
+        codec = CODECS[self.codec]
+        msg_id = 1
+        server_trusted = False
+        body: list[sm.BodyElement] = [sm.Command(name="Alert", cmd_id="1", data=alert)]
+        body.append(
+            sm.Command(
+                name="Replace",
+                cmd_id="2",
+                items=tuple(
+                    sm.Item(
+                        source=f"./DevInfo/{name}",
+                        target=f"./DevInfo/{name}",
+                        meta=sm.Meta(format="chr"),
+                        data=value,
+                    )
+                    for name, value in (
+                        ("DevId", self.devinfo.dev_id),
+                        ("Man", self.devinfo.man),
+                        ("Mod", self.devinfo.mod),
+                        ("DmV", self.devinfo.dm_v),
+                        ("Lang", self.devinfo.lang),
+                    )
+                ),
+            )
+        )
+        retried = False
+        while True:
+            cred = None
+            if client.type is AuthType.DIGEST and msg_id == 1:
+                cred = sm.Cred(
+                    type=auth.MD5_TYPE,
+                    data=auth.md5_digest(client.name or "", client.secret or "", n.client),
+                )
+            message = sm.Message(
+                sm.Header(
+                    session_id=session_id,
+                    msg_id=str(msg_id),
+                    target=url,
+                    source=self.device_id,
+                    cred=cred,
+                    max_msg_size=self.max_msg_size,
+                ),
+                tuple(body),
+                final=True,
+            )
+            data, headers = await self._post(url, codec.encode(message), client, n)
+            if headers[":status"] != "200":
+                raise DeviceError(f"HTTP {headers[':status']} from {url}")
+            if len(data) > self.max_msg_size:
+                self.violations.append(f"message of {len(data)} bytes > {self.max_msg_size}")
+            reply = codec.decode(data, 1 << 20)
+            self.received.append(reply)
+            hdr_status = next(
+                (s for s in reply.statuses if s.cmd == sm.SYNCHDR and s.msg_ref == str(msg_id)),
+                None,
+            )
+            if hdr_status is not None and hdr_status.chal is not None:
+                n.client = hdr_status.chal.next_nonce
+            if hdr_status is not None and hdr_status.code in (401, 407):
+                if retried:
+                    raise DeviceError(f"the server refused our credentials ({hdr_status.code})")
+                retried = True  # once, with the nonce of the challenge: a new session
+                continue
+            msg_id += 1
+            verdict = self._verify_server(reply, data, headers, server, n)
+            out: list[sm.BodyElement] = []
+            hdr_code = 200
+            if verdict is False or (verdict is None and not server_trusted):
+                hdr_code = 401
+            elif verdict:
+                server_trusted = True
+                hdr_code = 212
+            commands_in = reply.commands
+            if reply.final and not commands_in and hdr_code != 401:
+                if self.on_session is not None:
+                    self.on_session(server_id)
+                return  # the session is over: nothing is sent, no nonce changes
+            chal = None
+            if hdr_code != 200:  # the server's next nonce, sent with the verdict
+                n.server = secrets.token_bytes(16)
+                chal = sm.Chal(type=auth.chal_type(server.type), next_nonce=n.server)
+            out.append(
+                sm.Status(
+                    cmd_id="1",
+                    msg_ref=reply.header.msg_id,
+                    cmd_ref="0",
+                    cmd=sm.SYNCHDR,
+                    code=hdr_code,
+                    chal=chal,
+                )
+            )
+            if hdr_code == 401:
+                for command in commands_in:
+                    out.append(self._st(reply, command, 401))
+            else:
+                for command in commands_in:
+                    out.extend(self._execute(reply, command, server_id))
+            if hdr_code == 401 and not commands_in and reply.final:
+                raise DeviceError("the server did not authenticate itself")
+            if not reply.final and not any(
+                c.name == "Alert" and c.data == sm.ALERT_NEXT_MESSAGE for c in commands_in
+            ):
+                out.append(sm.Command(name="Alert", cmd_id="", data=sm.ALERT_NEXT_MESSAGE))
+            body = [_numbered(e, i + 1) for i, e in enumerate(out)]
+
+    # Commands.
+
+    def _st(self, reply: sm.Message, command: sm.Command, code: int) -> sm.Status:
+        target = command.items[0].target if command.items else None
+        return sm.Status(
+            cmd_id="",
+            msg_ref=reply.header.msg_id,
+            cmd_ref=command.cmd_id,
+            cmd=command.name,
+            code=code,
+            target_ref=target,
+        )
+
+    def _execute(self, reply: sm.Message, command: sm.Command, server_id: str) -> list[Any]:
+        if command.name == "Alert":
+            return [self._st(reply, command, 200)]
+        if command.name == "Atomic":
+            return self._atomic(reply, command, server_id)
+        if command.name not in ("Get", "Add", "Replace", "Delete") or len(command.items) != 1:
+            return [self._st(reply, command, 406)]
+        code, results = self._run(command, server_id)
+        out: list[Any] = [self._st(reply, command, code)]
+        if results is not None:
+            out.append(
+                sm.Results(
+                    cmd_id="", msg_ref=reply.header.msg_id, cmd_ref=command.cmd_id, items=(results,)
+                )
+            )
+        return out
+
+    def _atomic(self, reply: sm.Message, command: sm.Command, server_id: str) -> list[Any]:
+        if not self.atomic:
+            return [self._st(reply, command, 406)]
+        codes: list[int] = []
+        try:
+            with self.tree.atomic():
+                for child in command.children:
+                    if child.name == "Get":
+                        codes.append(406)
+                        raise _Rollback
+                    code, _ = self._run(child, server_id)
+                    codes.append(code)
+                    if code >= 300:
+                        raise _Rollback
+        except _Rollback:
+            parts = [216 if c < 300 else c for c in codes]
+            parts += [215] * (len(command.children) - len(codes))
+            return [self._st(reply, command, 507)] + [
+                self._st(reply, c, code) for c, code in zip(command.children, parts, strict=True)
+            ]
+        return [self._st(reply, command, 200)] + [
+            self._st(reply, c, code) for c, code in zip(command.children, codes, strict=True)
+        ]
+
+    def _run(self, command: sm.Command, server_id: str) -> tuple[int, sm.Item | None]:
+        item = command.items[0]
+        target = item.target or ""
+        if target in self.refuse:
+            return 500, None
+        acl = target.endswith(sm.ACL_SUFFIX)
+        try:
+            uri = URI.parse(target.removesuffix(sm.ACL_SUFFIX))
+        except URIError:
+            return 404, None
+        tree = self.tree
+        if command.name == "Get":
+            if acl:
+                got = commands.get_acl(tree, server_id, uri)
+                if got.status is not Status.OK or got.acl is None:
+                    return int(got.status), None
+                return 200, sm.Item(
+                    source=target, meta=sm.Meta(format="chr"), data=got.acl.render()
+                )
+            node = commands.get(tree, server_id, uri)
+            if node.status is not Status.OK or node.node is None:
+                return int(node.status), None
+            if node.node.value.is_interior:
+                return 200, sm.Item(
+                    source=target, meta=sm.Meta(format="node"), data="/".join(node.node.children)
+                )
+            sent = item_for(uri, node.node.value)
+            return 200, sm.Item(source=target, meta=sent.meta, data=sent.data)
+        if command.name == "Delete":
+            return int(commands.delete(tree, server_id, uri).status), None
+        if acl:
+            if command.name != "Replace":
+                return 405, None
+            try:
+                text = item.data.decode() if isinstance(item.data, bytes) else (item.data or "")
+                return int(commands.replace_acl(tree, server_id, uri, ACL.parse(text)).status), None
+            except (ACLError, UnicodeDecodeError):
+                return 400, None
+        try:
+            if command.name == "Add" and item.meta is not None and item.meta.format == "node":
+                if item.data is None:  # an interior Add must carry <Data/>
+                    return 400, None
+                value = Value.interior()
+            else:
+                value, _ = value_of(item)
+        except ValueError:
+            return 400, None
+        run: Callable[..., Result] = commands.add if command.name == "Add" else commands.replace
+        return int(run(tree, server_id, uri, value).status), None
+
+
+def _numbered(element: Any, number: int) -> Any:
+    from attrs import evolve
+
+    return evolve(element, cmd_id=str(number))
