@@ -20,7 +20,8 @@ from dmdelegation.dm.devices import Credentials, DMDevice, IDeviceEnrolment, IDe
 from dmdelegation.dm.server import DMSessionServer
 from dmdelegation.engine.interfaces import IDelegatedServer
 from dmdelegation.engine.model import Session
-from dmdelegation.protocol import AddrType, AppAddr, AppAuth, AuthLevel, AuthType, DMAcc
+from dmdelegation.protocol import AuthType, DMAcc
+from dmdelegation.protocol.dmacc import delegated_account
 from dmdelegation.tree import URI, Status
 
 log = Logger()
@@ -68,27 +69,12 @@ class DMDelegatedServer:
         )
         self.enrolment.add(DMDevice(session.device_id, client, server, atomic=self.atomic))
         return succeed(
-            DMAcc(
-                server_id=self.server_id,
-                name=f"{self.server_id} (delegated)",
-                app_addrs=(AppAddr(addr=self.dm_url, addr_type=AddrType.URI),),
-                aauth_pref=self.auth_type,
-                app_auths=(
-                    AppAuth(
-                        level=AuthLevel.SERVER,
-                        type=self.auth_type,
-                        name=server.name,
-                        secret=server.secret,
-                        data=server.nonce,
-                    ),
-                    AppAuth(
-                        level=AuthLevel.CLIENT,
-                        type=self.auth_type,
-                        name=client.name,
-                        secret=client.secret,
-                        data=client.nonce,
-                    ),
-                ),
+            delegated_account(
+                self.server_id,
+                self.dm_url,
+                self.auth_type,
+                (server.name, server.secret, server.nonce),
+                (client.name, client.secret, client.nonce),
             )
         )
 

@@ -20,7 +20,8 @@ from zope.interface import implementer
 from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.engine.interfaces import IDelegatedServer
 from dmdelegation.engine.model import Session
-from dmdelegation.protocol import AddrType, AppAddr, AppAuth, AuthLevel, AuthType, DMAcc
+from dmdelegation.protocol import AuthType, DMAcc
+from dmdelegation.protocol.dmacc import delegated_account
 from dmdelegation.tree import BOOTCONFIG_ROOT, DMACC_ROOT, URI, Status
 from dmdelegation.tree.acl import EMPTY
 from dmdelegation.tree.dmacc import dmacc_nodes
@@ -58,27 +59,12 @@ class EmbeddedDelegatedServer:
 
     def account(self, device_id: str) -> DMAcc:
         """A new account for ``device_id`` with fresh credentials both ways."""
-        return DMAcc(
-            server_id=self.server_id,
-            name=f"{self.server_id} (delegated)",
-            app_addrs=(AppAddr(addr=self.dm_url, addr_type=AddrType.URI),),
-            aauth_pref=self.auth_type,
-            app_auths=(
-                AppAuth(
-                    level=AuthLevel.SERVER,
-                    type=self.auth_type,
-                    name=self.server_id,
-                    secret=secrets.token_urlsafe(24),
-                    data=secrets.token_bytes(16),
-                ),
-                AppAuth(
-                    level=AuthLevel.CLIENT,
-                    type=self.auth_type,
-                    name=device_id,
-                    secret=secrets.token_urlsafe(24),
-                    data=secrets.token_bytes(16),
-                ),
-            ),
+        return delegated_account(
+            self.server_id,
+            self.dm_url,
+            self.auth_type,
+            (self.server_id, secrets.token_urlsafe(24), secrets.token_bytes(16)),
+            (device_id, secrets.token_urlsafe(24), secrets.token_bytes(16)),
         )
 
     def _has_account(self, device_id: str) -> bool:

@@ -84,3 +84,27 @@ class DMAcc:
     @property
     def app_id(self) -> str:
         return APP_ID
+
+
+def delegated_account(
+    server_id: str,
+    dm_url: str,
+    auth_type: AuthType,
+    server: tuple[str, str, bytes],
+    client: tuple[str, str, bytes],
+) -> DMAcc:
+    """The account a delegated server (DMS-2) supplies for a device: its DM address, and the
+    credentials both ways, each ``(name, secret, data)``: the server's, then the client's."""
+    return DMAcc(
+        server_id=server_id,
+        name=f"{server_id} (delegated)",
+        app_addrs=(AppAddr(addr=dm_url, addr_type=AddrType.URI),),
+        aauth_pref=auth_type,
+        app_auths=tuple(
+            AppAuth(level=level, type=auth_type, name=name, secret=secret, data=data)
+            for level, (name, secret, data) in (
+                (AuthLevel.SERVER, server),
+                (AuthLevel.CLIENT, client),
+            )
+        ),
+    )

@@ -13,10 +13,11 @@ import pytest
 
 from dmdelegation.engine.engine import Refused
 from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
-from dmdelegation.protocol import DelegationRequest, DelegationResponse
+from dmdelegation.protocol import DelegationResponse
 from dmdelegation.store.sessions import NO_RESPONSE, Commit, SessionStore
 
 from .harness import DEVICE, DMS1, DMS2, SUBTREE, Pair, fired, provision, text_of
+from .test_refusals import request as delegation_request
 
 
 class CountingStore(SessionStore):
@@ -107,15 +108,7 @@ def test_a_burst_is_written_in_batches_of_at_most_the_limit(tmp_path: Path) -> N
 
 def test_an_answer_to_a_peer_waits_for_the_disk(tmp_path: Path) -> None:
     pair = Pair(tmp_path)
-    request = DelegationRequest(
-        server_id=DMS2,
-        device_id=DEVICE,
-        device_man="Acme",
-        device_mod="Phone 3",
-        dm_tree_uri=SUBTREE,
-        is_delegation_full=False,
-        session_id="e" * 32,
-    )
+    request = delegation_request(session_id="e" * 32)
     answers: list[object] = []
     pair.dms1.receive(DMS2, request).addBoth(answers.append)
     replayed: list[object] = []
@@ -148,15 +141,7 @@ def test_a_failed_group_commit_changes_nothing_and_the_engine_goes_on(tmp_path: 
     store.fail_next = True
     lost = pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
     answers: list[object] = []
-    request = DelegationRequest(
-        server_id=DMS2,
-        device_id="IMEI:000000000000009",
-        device_man="Acme",
-        device_mod="Phone 3",
-        dm_tree_uri=SUBTREE,
-        is_delegation_full=False,
-        session_id="d" * 32,
-    )
+    request = delegation_request(device_id="IMEI:000000000000009", session_id="d" * 32)
     pair.dms1.receive(DMS2, request).addBoth(answers.append)
     pair.clock.advance(0)
 
