@@ -17,7 +17,8 @@ from __future__ import annotations
 import heapq
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -82,8 +83,11 @@ from dmdelegation.protocol import (
 from dmdelegation.protocol.redaction import redacted, shown
 from dmdelegation.store import audit
 from dmdelegation.store.audit import Expiry, Record
-from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine, SessionStore
+from dmdelegation.store.interfaces import Busy, ISessionStore
+from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine
 from dmdelegation.tree.uri import URI, URIError
+
+BUSY_RETRY = 0.05  # seconds before an input another instance held up is tried again
 
 SYNCHRONOUS_REQUESTS = (DelegationRequest, BootstrapServerURLRequest, DelegationTerminationRequest)
 
@@ -136,7 +140,7 @@ class Engine:
         self,
         *,
         server_id: str,
-        store: SessionStore,
+        store: ISessionStore,
         transport: IPeerTransport,
         policy: IDelegationPolicy,
         client_changes: IClientChanges,
@@ -152,6 +156,7 @@ class Engine:
     ) -> None:
         self.server_id = server_id
         self.store = store
+        self.coordination = store.coordination()  # the other instances sharing the store
         self.transport = transport
         self.policy = policy
         self.client_changes = client_changes
@@ -182,22 +187,69 @@ class Engine:
     def start(self) -> None:
         """Reload every open session: re-arm timers, resume local actions, deliver the outbox."""
         self.running = True
+        coordination = self.coordination
+        adopted = coordination.tick(self.clock.seconds()).sessions if coordination.shared else ()
         resumed = 0
-        for session in list(self.store.open_sessions()):
-            if session.deadline is not None:
-                self._arm(session)
-            transition = machine_for(session.role, session.process).restart(session, self._ctx())
-            if transition.effects or transition.session != session:
-                self._apply(session, transition).addErrback(_logged_by_flush)
-                resumed += 1
+        for session in [*coordination.resumable(), *adopted]:
+            resumed += self._resume(session.session_id)
         for item in self.store.outbox():
             self._later(0, self._deliver, item.id, 0)
+        if coordination.interval:
+            self._later(coordination.interval, self._tick)
         self.log.info(
             "engine {server_id} started: {open} open sessions, {resumed} resumed",
             server_id=self.server_id,
             open=self.store.count_open(),
             resumed=resumed,
         )
+
+    def _resume(self, session_id: str) -> bool:
+        """Re-arm an open session's timer and resume what it was doing (start, or adoption of a
+        dead instance's session); whether anything was done."""
+        try:
+            with self.coordination.hold(session_id) as session:
+                if session is None or not session.is_open:
+                    return False
+                if session.deadline is not None:
+                    self._arm(session)
+                machine = machine_for(session.role, session.process)
+                transition = machine.restart(session, self._ctx())
+                if transition.effects or transition.session != session:
+                    self._apply(session, transition).addErrback(_logged_by_flush)
+                    return True
+                return False
+        except Busy:  # another instance is moving it on: it is in hand
+            return False
+
+    def _tick(self) -> None:
+        """Renew this instance's lease, take over the work of instances found dead, and answer
+        the waits on processes that ended on another instance."""
+        adopted = self.coordination.tick(self.clock.seconds())
+        for session in adopted.sessions:
+            self._resume(session.session_id)
+        for item_id in adopted.outbox:
+            self._later(0, self._deliver, item_id, 0)
+        for session_id in list(self._waiters):
+            session = self.store.get(session_id)
+            if session is not None and not session.is_open:
+                for d in self._waiters.pop(session_id, []):
+                    d.callback(session)
+        self._later(self.coordination.interval, self._tick)
+
+    @contextmanager
+    def _hold(self, session_id: str | None) -> Iterator[Session | None]:
+        """:meth:`ICoordination.hold`, another instance's hold refused as 503 (try again)."""
+        try:
+            with self.coordination.hold(session_id) as session:
+                yield session
+        except Busy as e:
+            raise Refused(503, str(e)) from None
+
+    def _lock_device(self, device_id: str) -> None:
+        try:
+            self.coordination.lock_device(device_id)
+        except Busy as e:
+            raise Refused(503, str(e)) from None
 
     def stop(self) -> None:
         self.running = False
@@ -311,17 +363,17 @@ class Engine:
 
     def abort(self, session_id: str, reason: str = "operator") -> Session:
         """Cancel a delegation in progress: the client is restored, the peer told (514)."""
-        session = self.store.get(session_id)
-        if session is None:
-            raise Refused(404, f"unknown session {session_id}")
-        try:
-            transition = machine_for(session.role, session.process).step(
-                session, Abort(reason), self._ctx()
-            )
-        except OutOfOrder as e:
-            raise Refused(409, e.reason) from None
-        self._apply(session, transition).addErrback(_logged_by_flush)
-        return transition.session
+        with self._hold(session_id) as session:
+            if session is None:
+                raise Refused(404, f"unknown session {session_id}")
+            try:
+                transition = machine_for(session.role, session.process).step(
+                    session, Abort(reason), self._ctx()
+                )
+            except OutOfOrder as e:
+                raise Refused(409, e.reason) from None
+            self._apply(session, transition).addErrback(_logged_by_flush)
+            return transition.session
 
     def wait(self, session_id: str) -> Deferred[Session]:
         """Fires with the session once its process has ended."""
@@ -368,19 +420,19 @@ class Engine:
             if isinstance(message, DelegationRequest):
                 return self._receive_request(peer, message)
             session_id = getattr(message, "session_id", None)
-            session = self.store.get(session_id) if session_id else None
-            if session is None:
-                return self._receive_unknown(peer, message)
-            self._check_party(session, peer)
-            replay = self._replay(session, message)
-            if replay is not None:
-                return replay
-            try:
-                return self._consume(session, message)
-            except Refused as e:
-                if e.status != 409 or _again or session.session_id not in self._in_flight:
-                    raise
-                return self._after_request(session.session_id, peer, message)
+            with self._hold(str(session_id) if session_id else None) as session:
+                if session is None:
+                    return self._receive_unknown(peer, message)
+                self._check_party(session, peer)
+                replay = self._replay(session, message)
+                if replay is not None:
+                    return replay
+                try:
+                    return self._consume(session, message)
+                except Refused as e:
+                    if e.status != 409 or _again or session.session_id not in self._in_flight:
+                        raise
+                    return self._after_request(session.session_id, peer, message)
         except Refused as e:
             self.log.warn(
                 "refused {root} from {peer}: {status} {reason}",
@@ -452,23 +504,11 @@ class Engine:
             if not decision.accept and not 100 <= decision.reason_code <= 599:
                 # A host policy's code that no DELEGATION_RESP can carry: refuse as forbidden.
                 decision = PolicyDecided(False, 403, decision.reason)
-            if self.store.get(request.session_id) is not None:
-                raise Refused(409, f"session {request.session_id} already exists")
-            self._check_free(request.device_id, subtree, peer)
-            session = Session(
-                session_id=request.session_id,
-                role=role,
-                process=self._delegation_process(request.method),
-                state="new",
-                peer=peer,
-                device_id=request.device_id,
-                subtree=subtree,
-                full=request.is_delegation_full,
-                initiator=Role.DMS2 if role is Role.DMS1 else Role.DMS1,
-                device_man=request.device_man,
-                device_mod=request.device_mod,
-            )
-            return self._consume(session, request, decision, created=True)
+            with self._hold(request.session_id) as existing:
+                if existing is not None:
+                    raise Refused(409, f"session {request.session_id} already exists")
+                self._lock_device(request.device_id)
+                return self._create(request, decision, role, peer, subtree)
 
         def refused(f: Failure) -> Failure:
             e = f.value
@@ -482,6 +522,30 @@ class Engine:
             return f
 
         return decided.addCallback(go).addErrback(refused)
+
+    def _create(
+        self,
+        request: DelegationRequest,
+        decision: PolicyDecided,
+        role: Role,
+        peer: str,
+        subtree: str,
+    ) -> Deferred[Message | None]:
+        self._check_free(request.device_id, subtree, peer)
+        session = Session(
+            session_id=request.session_id,
+            role=role,
+            process=self._delegation_process(request.method),
+            state="new",
+            peer=peer,
+            device_id=request.device_id,
+            subtree=subtree,
+            full=request.is_delegation_full,
+            initiator=Role.DMS2 if role is Role.DMS1 else Role.DMS1,
+            device_man=request.device_man,
+            device_mod=request.device_mod,
+        )
+        return self._consume(session, request, decision, created=True)
 
     def _receive_unknown(self, peer: str, message: Message) -> Deferred[Message | None]:
         """A message that starts a process at our end, or one for a session we don't know."""
@@ -502,6 +566,7 @@ class Engine:
         else:
             unknown = getattr(message, "session_id", None)
             raise Refused(404, f"{message.ROOT} names unknown session {unknown}")
+        self._lock_device(delegation.device_id)
         self._check_free(delegation.device_id, delegation.subtree, None)
         session = Session(
             session_id=session_id,
@@ -587,6 +652,41 @@ class Engine:
         expires_at: float | None = None,
         cause: str | None = None,
     ) -> Session:
+        with self._hold(None):  # a new session: nothing to lock but the device
+            try:
+                self._lock_device(device_id)
+            except Refused as e:
+                self.observer.refused("operator", process.value, e.status)
+                raise
+            return self._start(
+                role,
+                process,
+                device_id,
+                peer,
+                subtree,
+                full,
+                notify=notify,
+                device_man=device_man,
+                device_mod=device_mod,
+                expires_at=expires_at,
+                cause=cause,
+            )
+
+    def _start(
+        self,
+        role: Role,
+        process: Process,
+        device_id: str,
+        peer: str,
+        subtree: str,
+        full: bool,
+        *,
+        notify: bool,
+        device_man: str,
+        device_mod: str,
+        expires_at: float | None,
+        cause: str | None,
+    ) -> Session:
         try:
             subtree = canonical_subtree(subtree)
             if process.is_delegation:
@@ -627,8 +727,15 @@ class Engine:
         return transition.session
 
     def _feed(self, session_id: str, inp: Input) -> None:
-        """Give ``inp`` to the open session ``session_id``; late or stray inputs are logged."""
-        session = self.store.get(session_id)
+        """Give ``inp`` to the open session ``session_id``; late or stray inputs are logged.
+        Held up by another instance, it is given again shortly."""
+        try:
+            with self.coordination.hold(session_id) as session:
+                self._feed_held(session_id, session, inp)
+        except Busy:
+            self._later(BUSY_RETRY, self._feed, session_id, inp)
+
+    def _feed_held(self, session_id: str, session: Session | None, inp: Input) -> None:
         if session is None or not session.is_open:
             self.log.debug(
                 "{input} for closed session {session_id} dropped",
@@ -772,7 +879,10 @@ class Engine:
             session.is_open
             and session.deadline is not None
             and (
-                before is None or before.deadline != session.deadline or before.wait != session.wait
+                before is None
+                or before.deadline != session.deadline
+                or before.wait != session.wait
+                or self.coordination.shared  # another instance may have armed it until now
             )
         ):
             self._arm(session)
@@ -949,15 +1059,32 @@ class Engine:
         while self._timers and self._timers[0][0] <= now:
             due.append(heapq.heappop(self._timers))
         for deadline, session_id, wait in due:
-            session = self.store.get(session_id)
-            if (
-                session is not None
-                and session.is_open
-                and session.wait == wait
-                and session.deadline == deadline
-            ):
-                self._run(partial(self._feed, session_id, TimerExpired(wait)))
+            self._run(partial(self._expire, session_id, wait, deadline))
         self._schedule_timer()
+
+    def _expire(self, session_id: str, wait: str, deadline: float) -> None:
+        """A timer is due: it fires if, under the session's lock, the session still waits for
+        it and this instance owns the session (an entry of the heap is only a hint)."""
+        try:
+            with self.coordination.hold(session_id) as session:
+                if (
+                    session is None
+                    or not session.is_open
+                    or session.wait != wait
+                    or session.deadline != deadline
+                    or not self.coordination.owns(session_id)
+                ):
+                    return
+                self.log.info(
+                    "session {session_id}: the {wait} wait expired (deadline {deadline})",
+                    session_id=session_id,
+                    wait=wait,
+                    deadline=deadline,
+                    instance=self.coordination.instance_id,
+                )
+                self._feed(session_id, TimerExpired(wait))
+        except Busy:
+            self._later(BUSY_RETRY, self._expire, session_id, wait, deadline)
 
     def _later(self, delay: float, f: Callable[..., None], *args: Any) -> None:
         if not self.running:
@@ -1038,17 +1165,20 @@ class Engine:
             waiter()
 
     def _answered(self, session_id: str, answer: Message) -> None:
-        session = self.store.get(session_id)
-        if session is None or not session.is_open:
-            return
         try:
-            transition = machine_for(session.role, session.process).step(
-                session, Received(answer), self._ctx()
-            )
-        except OutOfOrder as e:
-            self._feed(session_id, PeerUnreachable(f"unexpected answer: {e.reason}"))
-            return
-        self._apply(session, transition, inbound=answer).addErrback(_logged_by_flush)
+            with self.coordination.hold(session_id) as session:
+                if session is None or not session.is_open:
+                    return
+                try:
+                    transition = machine_for(session.role, session.process).step(
+                        session, Received(answer), self._ctx()
+                    )
+                except OutOfOrder as e:
+                    self._feed(session_id, PeerUnreachable(f"unexpected answer: {e.reason}"))
+                    return
+                self._apply(session, transition, inbound=answer).addErrback(_logged_by_flush)
+        except Busy:
+            self._later(BUSY_RETRY, self._answered, session_id, answer)
 
     def _deliver(self, item_id: int, attempt: int) -> None:
         item = self.store.outbox_item(item_id)

@@ -19,52 +19,26 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
-from attrs import field, frozen
+from typing import Any
+
+from zope.interface import implementer
 
 from dmdelegation.client.database import Durability
 from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
 from dmdelegation.store import audit
 from dmdelegation.store.audit import AuditEvent, Expiry, Record
+from dmdelegation.store.coordination import SingleInstance
+from dmdelegation.store.interfaces import Commit, ICoordination, ISessionStore, LogLine, OutboxItem
+from dmdelegation.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, statements
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id TEXT PRIMARY KEY,
-    role TEXT NOT NULL, process TEXT NOT NULL, state TEXT NOT NULL,
-    peer TEXT NOT NULL, device_id TEXT NOT NULL, subtree TEXT NOT NULL,
-    full INTEGER NOT NULL, initiator TEXT NOT NULL,
-    device_man TEXT NOT NULL, device_mod TEXT NOT NULL,
-    touched_client INTEGER NOT NULL, aborted INTEGER NOT NULL,
-    wait TEXT, deadline REAL, notify INTEGER NOT NULL, reason_code INTEGER NOT NULL,
-    outcome TEXT, reason TEXT NOT NULL,
-    created REAL NOT NULL, updated REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_open ON sessions (device_id) WHERE outcome IS NULL;
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL, peer TEXT NOT NULL, body BLOB NOT NULL, created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS inbox (
-    session_id TEXT NOT NULL, root TEXT NOT NULL, response BLOB, at REAL NOT NULL,
-    PRIMARY KEY (session_id, root)
-);
-CREATE TABLE IF NOT EXISTS message_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL, direction TEXT NOT NULL, root TEXT NOT NULL,
-    document TEXT NOT NULL, at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS message_log_session ON message_log (session_id);
-CREATE TABLE IF NOT EXISTS delegations (
-    device_id TEXT NOT NULL, subtree TEXT NOT NULL, role TEXT NOT NULL,
-    peer TEXT NOT NULL, full INTEGER NOT NULL, since REAL NOT NULL, session_id TEXT NOT NULL,
-    PRIMARY KEY (device_id, subtree, role)
-);
-"""
+__all__ = ["NO_RESPONSE", "Commit", "LogLine", "OutboxItem", "Record", "SessionStore"]
 
 _COLUMNS = (
-    "session_id, role, process, state, peer, device_id, subtree, full, initiator, device_man, "
+    'session_id, role, process, state, peer, device_id, subtree, "full", initiator, device_man, '
     "device_mod, touched_client, aborted, wait, deadline, notify, reason_code, outcome, reason"
 )
 
@@ -77,43 +51,7 @@ _UPDATE = (
 )
 
 
-@frozen
-class OutboxItem:
-    id: int
-    session_id: str
-    peer: str
-    body: bytes
-    created: float
-
-
-@frozen
-class LogLine:
-    session_id: str
-    direction: str  # "in" or "out"
-    root: str
-    document: str  # redacted
-    at: float | None = None  # when read back: the time of the commit that wrote it
-
-
-@frozen
-class Commit:
-    """Everything one transition makes durable at once."""
-
-    session: Session
-    created: bool = False
-    outbox: Sequence[tuple[str, bytes]] = ()
-    cancel_outbox: bool = False
-    inbound_root: str | None = None
-    response: tuple[str, bytes] | None = None  # (inbound root, synchronous answer)
-    log: Sequence[LogLine] = ()
-    register: Delegation | None = None
-    unregister: bool = False
-    records: Sequence[Record] = ()  # the audit trail's events, a timed delegation's expiry
-    outbox_ids: list[int] = field(factory=list)
-    now: list[float] = field(factory=list)  # set when staged
-
-
-def _session(row: sqlite3.Row) -> Session:
+def _session(row: Any) -> Session:
     return Session(
         session_id=row["session_id"],
         role=Role(row["role"]),
@@ -161,7 +99,7 @@ def _values(s: Session) -> tuple[object, ...]:
     )
 
 
-def _delegation(row: sqlite3.Row) -> Delegation:
+def _delegation(row: Any) -> Delegation:
     return Delegation(
         device_id=row["device_id"],
         subtree=row["subtree"],
@@ -173,6 +111,30 @@ def _delegation(row: sqlite3.Row) -> Delegation:
     )
 
 
+def migrate_sqlite(db: sqlite3.Connection, now: float) -> int:
+    """Apply the migrations ``db`` lacks; the version it is at."""
+    db.execute(MIGRATIONS_TABLE["sqlite"])
+    (version,) = db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    for m in MIGRATIONS:
+        if m.version <= version:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements(m.sqlite):
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)",
+                (m.version, m.name, now),
+            )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        version = m.version
+    return int(version)
+
+
+@implementer(ISessionStore)
 class SessionStore:
     """SQLite-backed durable state of one engine.
 
@@ -191,8 +153,7 @@ class SessionStore:
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
-        self._db.executescript(SCHEMA)
-        self._db.executescript(audit.SCHEMA)
+        self._version = migrate_sqlite(self._db, time.time())
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._delivered: set[int] = set()
         self._staged: list[Commit] = []
@@ -423,7 +384,11 @@ class SessionStore:
     def delegations(
         self, device_id: str | None = None, role: Role | None = None
     ) -> list[Delegation]:
-        query, args = "SELECT * FROM delegations WHERE 1 = 1", []
+        query = (
+            'SELECT device_id, subtree, role, peer, "full", since, session_id FROM delegations '
+            "WHERE 1 = 1"
+        )
+        args: list[str] = []
         if device_id is not None:
             query += " AND device_id = ?"
             args.append(device_id)
@@ -447,6 +412,14 @@ class SessionStore:
                 key = (s.device_id, s.subtree, s.role)
                 found = [x for x in found if (x.device_id, x.subtree, x.role) != key]
         return found
+
+    # schema and coordination
+
+    def schema_version(self) -> int:
+        return self._version
+
+    def coordination(self) -> ICoordination:
+        return SingleInstance(self)
 
     # audit trail and timed delegations (dmdelegation.store.audit)
 

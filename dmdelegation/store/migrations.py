@@ -1,0 +1,125 @@
+"""The schema of the engine's store, as numbered migrations both backends share in intent.
+
+Each migration has an SQLite and a PostgreSQL text; ``schema_migrations`` records which are
+applied (version, name, when). A store applies the missing ones when it opens, in order, each in
+its own transaction; on PostgreSQL under an advisory lock, so that instances starting together
+migrate once. A database written before migrations existed gets migration 1 as a no-op (its
+statements are ``IF NOT EXISTS``).
+"""
+
+from __future__ import annotations
+
+from attrs import frozen
+
+
+@frozen
+class Migration:
+    version: int
+    name: str
+    sqlite: str
+    postgresql: str
+
+
+MIGRATIONS_TABLE = {
+    "sqlite": "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)",
+    "postgresql": "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied DOUBLE PRECISION NOT NULL)",
+}
+
+_SESSIONS = """
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    role TEXT NOT NULL, process TEXT NOT NULL, state TEXT NOT NULL,
+    peer TEXT NOT NULL, device_id TEXT NOT NULL, subtree TEXT NOT NULL,
+    "full" INTEGER NOT NULL, initiator TEXT NOT NULL,
+    device_man TEXT NOT NULL, device_mod TEXT NOT NULL,
+    touched_client INTEGER NOT NULL, aborted INTEGER NOT NULL,
+    wait TEXT, deadline {real}, notify INTEGER NOT NULL, reason_code INTEGER NOT NULL,
+    outcome TEXT, reason TEXT NOT NULL,
+    created {real} NOT NULL, updated {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_open ON sessions (device_id) WHERE outcome IS NULL;
+CREATE TABLE IF NOT EXISTS outbox (
+    id {serial},
+    session_id TEXT NOT NULL, peer TEXT NOT NULL, body {blob} NOT NULL, created {real} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    session_id TEXT NOT NULL, root TEXT NOT NULL, response {blob}, at {real} NOT NULL,
+    PRIMARY KEY (session_id, root)
+);
+CREATE TABLE IF NOT EXISTS message_log (
+    id {serial},
+    session_id TEXT NOT NULL, direction TEXT NOT NULL, root TEXT NOT NULL,
+    document TEXT NOT NULL, at {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS message_log_session ON message_log (session_id);
+CREATE TABLE IF NOT EXISTS delegations (
+    device_id TEXT NOT NULL, subtree TEXT NOT NULL, role TEXT NOT NULL,
+    peer TEXT NOT NULL, "full" INTEGER NOT NULL, since {real} NOT NULL, session_id TEXT NOT NULL,
+    PRIMARY KEY (device_id, subtree, role)
+);
+"""
+
+# Ownership: the instance that committed a session's last transition (or adopted it) fires its
+# timer and resumes it; the instance that committed an outbox row delivers it. ``instances``
+# holds each instance's lease (last heartbeat). SQLite has one instance; it keeps the columns
+# (always NULL) so that both schemas say the same.
+_OWNERSHIP = """
+ALTER TABLE sessions ADD COLUMN owner TEXT;
+ALTER TABLE outbox ADD COLUMN owner TEXT;
+CREATE INDEX {if_not_exists} sessions_owner ON sessions (owner) WHERE outcome IS NULL;
+CREATE INDEX {if_not_exists} outbox_owner ON outbox (owner);
+CREATE TABLE {if_not_exists} instances (
+    instance_id TEXT PRIMARY KEY, started {real} NOT NULL, seen {real} NOT NULL
+);
+"""
+
+# The audit trail and the timed delegations' expiries (dmdelegation.store.audit).
+_AUDIT = """
+CREATE TABLE IF NOT EXISTS audit (
+    id {serial},
+    device_id TEXT NOT NULL, subtree TEXT NOT NULL, role TEXT NOT NULL, peer TEXT NOT NULL,
+    "full" INTEGER NOT NULL, event TEXT NOT NULL, session_id TEXT NOT NULL, process TEXT NOT NULL,
+    detail TEXT NOT NULL, at {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_device ON audit (device_id);
+CREATE TABLE IF NOT EXISTS timed (
+    session_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, subtree TEXT NOT NULL,
+    expires {real} NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "sessions, outbox, inbox, message log, delegations",
+        _SESSIONS.format(real="REAL", blob="BLOB", serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
+        _SESSIONS.format(
+            real="DOUBLE PRECISION",
+            blob="BYTEA",
+            serial="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        ),
+    ),
+    Migration(
+        2,
+        "instances, and which instance owns a session or an outbox message",
+        _OWNERSHIP.format(real="REAL", if_not_exists="IF NOT EXISTS"),
+        _OWNERSHIP.format(real="DOUBLE PRECISION", if_not_exists="IF NOT EXISTS"),
+    ),
+    Migration(
+        3,
+        "audit trail, timed delegations",
+        _AUDIT.format(real="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
+        _AUDIT.format(
+            real="DOUBLE PRECISION", serial="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+        ),
+    ),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+
+def statements(script: str) -> list[str]:
+    """The statements of a migration's text (none of ours holds a ';' in a literal)."""
+    return [s.strip() for s in script.split(";") if s.strip()]

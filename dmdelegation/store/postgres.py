@@ -1,0 +1,440 @@
+"""The engine's durable state on PostgreSQL, shared by several instances of one deployment.
+
+Same tables and the same one-transaction-per-transition rule as the SQLite store
+(:mod:`dmdelegation.store.sessions`), plus what sharing needs (``docs/scaling.md``):
+
+- **Serialised transitions.** :meth:`PostgresCoordination.hold` opens a transaction, takes a
+  transaction-level advisory lock on the session (and on the device when a process starts), and
+  reads the session fresh; the transition's commit ends the transaction and frees the lock. A
+  lock another instance holds is not waited for: :class:`~dmdelegation.store.interfaces.Busy`
+  (the engine answers 503 to a peer, which retries, and retries its own inputs shortly).
+- **Ownership.** Every commit makes this instance the owner of the session and of the outbox
+  rows it adds: the owner fires the session's timer and delivers those messages.
+- **Leases.** Each instance renews its row in ``instances`` every ``lease / 3`` seconds
+  (:meth:`PostgresCoordination.tick`); an instance whose row is older than ``lease`` is dead,
+  and the first survivor to lock its row adopts its open sessions and its outbox, then deletes
+  the row. Time is the engines' clock (the reactor's, i.e. the wall clock in production), so
+  the instances' clocks must agree to well within ``lease``.
+- **No cache.** Every read goes to the database: another instance may have moved a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from dmdelegation.engine.model import Delegation, Role, Session
+from dmdelegation.store.interfaces import (
+    Adopted,
+    Busy,
+    ICoordination,
+    ISessionStore,
+    LogLine,
+    OutboxItem,
+)
+from dmdelegation.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, statements
+from dmdelegation.store.sessions import (
+    _COLUMNS,
+    NO_RESPONSE,
+    Commit,
+    _delegation,
+    _session,
+    _values,
+)
+
+MIGRATION_LOCK = 0x646D64656C  # "dmdel": one instance migrates at a time
+DEFAULT_LEASE = 10.0
+
+log = Logger()
+
+
+def _lock_key(kind: str, name: str) -> str:
+    return f"{kind}:{name}"
+
+
+@implementer(ISessionStore)
+class PostgresSessionStore:
+    """The shared store of the instance ``instance_id``; ``url`` is a libpq connection URL."""
+
+    def __init__(self, url: str, *, instance_id: str, lease: float = DEFAULT_LEASE) -> None:
+        self.url = url
+        self.instance_id = instance_id
+        self.lease = lease
+        self._db: psycopg.Connection[dict[str, Any]] = psycopg.connect(
+            url, autocommit=True, row_factory=dict_row
+        )
+        self._in_transaction = False
+        self._depth = 0
+        self._delivered: set[int] = set()
+        self._version = self._migrate()
+        self._coordination = PostgresCoordination(self)
+
+    # transactions
+
+    def _x(self, query: str, args: Sequence[Any] = ()) -> psycopg.Cursor[dict[str, Any]]:
+        return self._db.execute(query, args)
+
+    def _begin(self) -> None:
+        if not self._in_transaction:
+            self._db.execute("BEGIN")
+            self._in_transaction = True
+
+    def _end(self, commit: bool) -> None:
+        if self._in_transaction:
+            self._in_transaction = False
+            self._db.execute("COMMIT" if commit else "ROLLBACK")
+
+    def _migrate(self) -> int:
+        import time
+
+        self._begin()
+        try:
+            self._x("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            self._x(MIGRATIONS_TABLE["postgresql"])
+            row = self._x("SELECT coalesce(max(version), 0) AS v FROM schema_migrations").fetchone()
+            assert row is not None
+            version = int(row["v"])
+            for m in MIGRATIONS:
+                if m.version <= version:
+                    continue
+                for statement in statements(m.postgresql):
+                    self._x(statement)
+                self._x(
+                    "INSERT INTO schema_migrations (version, name, applied) VALUES (%s, %s, %s)",
+                    (m.version, m.name, time.time()),
+                )
+                version = m.version
+        except BaseException:
+            self._end(False)
+            raise
+        self._end(True)
+        return version
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._end(False)
+            self.flush()
+            self._db.close()
+
+    def schema_version(self) -> int:
+        return self._version
+
+    def coordination(self) -> ICoordination:
+        return self._coordination
+
+    # sessions
+
+    def get(self, session_id: str) -> Session | None:
+        row = self._x(
+            f"SELECT {_COLUMNS} FROM sessions WHERE session_id = %s", (session_id,)
+        ).fetchone()
+        return None if row is None else _session(row)
+
+    def open_sessions(self) -> Iterator[Session]:
+        rows = self._x(f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL").fetchall()
+        return (_session(r) for r in rows)
+
+    def open_on(self, device_id: str) -> list[Session]:
+        rows = self._x(
+            f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL AND device_id = %s",
+            (device_id,),
+        )
+        return [_session(r) for r in rows]
+
+    def sessions(self, device_id: str | None = None) -> list[Session]:
+        query = f"SELECT {_COLUMNS} FROM sessions"
+        rows = (
+            self._x(query + " WHERE device_id = %s ORDER BY created, session_id", (device_id,))
+            if device_id is not None
+            else self._x(query + " ORDER BY created, session_id")
+        )
+        return [_session(r) for r in rows]
+
+    def count_open(self) -> int:
+        row = self._x("SELECT count(*) AS n FROM sessions WHERE outcome IS NULL").fetchone()
+        assert row is not None
+        return int(row["n"])
+
+    # the one write path
+
+    def commit(self, c: Commit, now: float) -> Commit:
+        self.commit_many([c], now)
+        return c
+
+    def commit_many(self, commits: Sequence[Commit], now: float) -> None:
+        """One transaction (the one :meth:`PostgresCoordination.hold` opened, if any); this
+        instance becomes the owner of every session written and every outbox row added."""
+        self._begin()
+        try:
+            for c in commits:
+                # Re-entrant: free when hold() took it; a path that did not hold still cannot
+                # interleave with another instance's transition of the session.
+                self._try_lock("session", c.session.session_id)
+            self._ack_delivered()
+            for c in commits:
+                self._write(c, now)
+        except BaseException:
+            self._end(False)
+            for c in commits:
+                c.outbox_ids.clear()
+            raise
+        self._end(True)
+
+    def _try_lock(self, kind: str, name: str) -> None:
+        row = self._x(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0)) AS ok",
+            (_lock_key(kind, name),),
+        ).fetchone()
+        assert row is not None
+        if not row["ok"]:
+            raise Busy(f"{kind} {name} is being changed by another instance")
+
+    def _write(self, c: Commit, now: float) -> None:
+        s = c.session
+        me = self.instance_id
+        if c.created:
+            placeholders = ", ".join(["%s"] * 22)
+            self._x(
+                f"INSERT INTO sessions ({_COLUMNS}, created, updated, owner) "
+                f"VALUES ({placeholders})",
+                (*_values(s), now, now, me),
+            )
+        else:
+            assignments = ", ".join(f"{name.strip()} = %s" for name in _COLUMNS.split(",")[1:])
+            self._x(
+                f"UPDATE sessions SET {assignments}, updated = %s, owner = %s "
+                "WHERE session_id = %s",
+                (*_values(s)[1:], now, me, s.session_id),
+            )
+        if c.cancel_outbox:
+            self._x("DELETE FROM outbox WHERE session_id = %s", (s.session_id,))
+        for peer, body in c.outbox:
+            row = self._x(
+                "INSERT INTO outbox (session_id, peer, body, created, owner) "
+                "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                (s.session_id, peer, body, now, me),
+            ).fetchone()
+            assert row is not None
+            c.outbox_ids.append(int(row["id"]))
+        if c.inbound_root is not None:
+            self._x(
+                "INSERT INTO inbox (session_id, root, response, at) VALUES (%s, %s, NULL, %s) "
+                "ON CONFLICT DO NOTHING",
+                (s.session_id, c.inbound_root, now),
+            )
+        if c.response is not None:
+            root, body = c.response
+            self._x(
+                "UPDATE inbox SET response = %s WHERE session_id = %s AND root = %s",
+                (body, s.session_id, root),
+            )
+        if c.log:
+            with self._db.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO message_log (session_id, direction, root, document, at) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    [(x.session_id, x.direction, x.root, x.document, now) for x in c.log],
+                )
+        if c.register is not None:
+            d = c.register
+            self._x(
+                'INSERT INTO delegations (device_id, subtree, role, peer, "full", since, '
+                "session_id) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (device_id, subtree, role) DO UPDATE SET peer = excluded.peer, "
+                '"full" = excluded."full", since = excluded.since, '
+                "session_id = excluded.session_id",
+                (d.device_id, d.subtree, d.role.value, d.peer, int(d.full), d.since, d.session_id),
+            )
+        if c.unregister:
+            self._x(
+                "DELETE FROM delegations WHERE device_id = %s AND subtree = %s AND role = %s",
+                (s.device_id, s.subtree, s.role.value),
+            )
+
+    # inbox: replays
+
+    def seen(self, session_id: str, root: str) -> object:
+        row = self._x(
+            "SELECT response FROM inbox WHERE session_id = %s AND root = %s", (session_id, root)
+        ).fetchone()
+        if row is None:
+            return NO_RESPONSE
+        response = row["response"]
+        return None if response is None else bytes(response)
+
+    # outbox: this instance's
+
+    def outbox(self) -> list[OutboxItem]:
+        rows = self._x(
+            "SELECT id, session_id, peer, body, created FROM outbox WHERE owner = %s ORDER BY id",
+            (self.instance_id,),
+        )
+        items = [_item(r) for r in rows]
+        return [item for item in items if item.id not in self._delivered]
+
+    def outbox_item(self, item_id: int) -> OutboxItem | None:
+        if item_id in self._delivered:
+            return None
+        row = self._x(
+            "SELECT id, session_id, peer, body, created FROM outbox WHERE id = %s AND owner = %s",
+            (item_id, self.instance_id),
+        ).fetchone()
+        return None if row is None else _item(row)
+
+    def delivered(self, item_id: int) -> None:
+        """Gone at once (outside a transaction; else with its commit): an instance that
+        adopts this one's outbox must not send it again."""
+        self._delivered.add(item_id)
+        if not self._in_transaction:
+            self.flush()
+
+    def _ack_delivered(self) -> None:
+        if self._delivered:
+            self._x("DELETE FROM outbox WHERE id = ANY(%s)", (list(self._delivered),))
+            self._delivered.clear()
+
+    def flush(self) -> None:
+        if self._delivered and not self._in_transaction:
+            self._ack_delivered()
+
+    # registry
+
+    def delegations(
+        self, device_id: str | None = None, role: Role | None = None
+    ) -> list[Delegation]:
+        query = (
+            'SELECT device_id, subtree, role, peer, "full", since, session_id FROM delegations '
+            "WHERE 1 = 1"
+        )
+        args: list[str] = []
+        if device_id is not None:
+            query += " AND device_id = %s"
+            args.append(device_id)
+        if role is not None:
+            query += " AND role = %s"
+            args.append(role.value)
+        return [_delegation(r) for r in self._x(query + " ORDER BY since, subtree", args)]
+
+    # message log
+
+    def message_log(self, session_id: str) -> list[LogLine]:
+        rows = self._x(
+            "SELECT session_id, direction, root, document FROM message_log "
+            "WHERE session_id = %s ORDER BY id",
+            (session_id,),
+        )
+        return [LogLine(r["session_id"], r["direction"], r["root"], r["document"]) for r in rows]
+
+
+def _item(r: dict[str, Any]) -> OutboxItem:
+    return OutboxItem(r["id"], r["session_id"], r["peer"], bytes(r["body"]), r["created"])
+
+
+@implementer(ICoordination)
+class PostgresCoordination:
+    """Advisory locks, ownership and leases over one :class:`PostgresSessionStore`."""
+
+    shared = True
+
+    def __init__(self, store: PostgresSessionStore) -> None:
+        self.store = store
+        self.instance_id = store.instance_id
+        self.interval = store.lease / 3
+        self._joined = False
+
+    @contextmanager
+    def hold(self, session_id: str | None) -> Iterator[Session | None]:
+        store = self.store
+        store._depth += 1
+        try:
+            store._begin()
+            if session_id is None:
+                yield None
+            else:
+                store._try_lock("session", session_id)
+                yield store.get(session_id)
+        finally:
+            store._depth -= 1
+            if store._depth == 0:
+                store._end(False)  # nothing committed: free the locks
+
+    def lock_device(self, device_id: str) -> None:
+        self.store._begin()
+        self.store._try_lock("device", device_id)
+
+    def owns(self, session_id: str) -> bool:
+        row = self.store._x(
+            "SELECT owner FROM sessions WHERE session_id = %s", (session_id,)
+        ).fetchone()
+        return row is not None and row["owner"] == self.instance_id
+
+    def resumable(self) -> Iterator[Session]:
+        rows = self.store._x(
+            f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL AND owner = %s",
+            (self.instance_id,),
+        ).fetchall()
+        return (_session(r) for r in rows)
+
+    def tick(self, now: float) -> Adopted:
+        store = self.store
+        me = self.instance_id
+        store._begin()
+        try:
+            renewed = store._x(
+                "UPDATE instances SET seen = %s WHERE instance_id = %s", (now, me)
+            ).rowcount
+            if not renewed:
+                store._x(
+                    "INSERT INTO instances (instance_id, started, seen) VALUES (%s, %s, %s)",
+                    (me, now, now),
+                )
+            dead = [
+                r["instance_id"]
+                for r in store._x(
+                    "SELECT instance_id FROM instances WHERE instance_id <> %s AND seen < %s "
+                    "ORDER BY instance_id FOR UPDATE SKIP LOCKED",
+                    (me, now - store.lease),
+                )
+            ]
+            sessions: list[Session] = []
+            outbox: list[int] = []
+            for other in dead:
+                sessions += [
+                    _session(r)
+                    for r in store._x(
+                        f"UPDATE sessions SET owner = %s WHERE owner = %s AND outcome IS NULL "
+                        f"RETURNING {_COLUMNS}",
+                        (me, other),
+                    )
+                ]
+                outbox += [
+                    int(r["id"])
+                    for r in store._x(
+                        "UPDATE outbox SET owner = %s WHERE owner = %s RETURNING id", (me, other)
+                    )
+                ]
+                store._x("DELETE FROM instances WHERE instance_id = %s", (other,))
+        except BaseException:
+            store._end(False)
+            raise
+        store._end(True)
+        if not renewed and self._joined:
+            log.error(
+                "instance {instance} was taken for dead (its lease ran out) and its processes "
+                "were adopted by another instance; it rejoins",
+                instance=me,
+            )
+        self._joined = True
+        for other in dead:
+            log.warn(
+                "instance {dead} missed its lease: {me} took over its open processes",
+                dead=other,
+                me=me,
+            )
+        return Adopted(sessions=sorted(sessions, key=lambda s: s.session_id), outbox=sorted(outbox))

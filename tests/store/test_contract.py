@@ -1,0 +1,236 @@
+"""The store's contract, one suite run on both backends: SQLite (a file) and PostgreSQL (a
+schema of its own in the throw-away cluster)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from zope.interface.verify import verifyObject
+
+from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
+from dmdelegation.store.interfaces import ICoordination, ISessionStore, LogLine
+from dmdelegation.store.migrations import LATEST, MIGRATIONS
+from dmdelegation.store.postgres import PostgresSessionStore
+from dmdelegation.store.sessions import NO_RESPONSE, Commit, SessionStore
+from dmdelegation.store.throwaway import ThrowawayPostgres
+
+Opener = Callable[[], ISessionStore]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens (again) the same store: every call is a new connection to the same state."""
+    opened: list[ISessionStore] = []
+    if request.param == "sqlite":
+        path = tmp_path / "sessions.sqlite3"
+
+        def open_sqlite() -> ISessionStore:
+            store = SessionStore(path)
+            opened.append(store)
+            return store
+
+        yield open_sqlite
+    else:
+        server: ThrowawayPostgres = request.getfixturevalue("postgres")
+        url = server.fresh_url()
+
+        def open_postgres() -> ISessionStore:
+            store = PostgresSessionStore(url, instance_id="i1")
+            opened.append(store)
+            return store
+
+        yield open_postgres
+    for store in opened:
+        store.close()
+
+
+def session(n: int = 1, device: str = "IMEI:1", subtree: str = "./A", **changes: object) -> Session:
+    s = Session(
+        session_id=f"s{n}",
+        role=Role.DMS1,
+        process=Process.DELEGATION_DMACC,
+        state="new",
+        peer="dms2.example",
+        device_id=device,
+        subtree=subtree,
+        full=False,
+        initiator=Role.DMS1,
+        device_man="Acme",
+        device_mod="Phone",
+    )
+    return s.to(str(changes.pop("state", "new")), **changes)
+
+
+def test_both_interfaces_are_provided(opener: Opener) -> None:
+    store = opener()
+    assert verifyObject(ISessionStore, store)
+    assert verifyObject(ICoordination, store.coordination())
+
+
+def test_migrations_are_applied_once(opener: Opener) -> None:
+    assert opener().schema_version() == LATEST == MIGRATIONS[-1].version
+    assert opener().schema_version() == LATEST  # a second opening applies nothing again
+
+
+def test_a_committed_session_reads_back_from_a_new_connection(opener: Opener) -> None:
+    store = opener()
+    s = session(wait="peer", deadline=1234.5, touched_client=True, notify=True, reason_code=514)
+    store.commit(Commit(s, created=True), 10.0)
+    assert store.get("s1") == s
+    again = opener()
+    assert again.get("s1") == s
+    assert again.get("nope") is None
+    assert again.count_open() == 1
+    assert list(again.open_sessions()) == [s]
+    assert again.open_on("IMEI:1") == [s]
+    assert again.open_on("IMEI:2") == []
+
+
+def test_an_update_replaces_the_state_and_an_outcome_closes(opener: Opener) -> None:
+    store = opener()
+    store.commit(Commit(session(), created=True), 1.0)
+    done = session(state="done", outcome=Outcome.DELEGATED, reason="ok")
+    store.commit(Commit(done), 2.0)
+    assert opener().get("s1") == done
+    assert store.count_open() == 0
+    assert list(store.open_sessions()) == []
+    assert store.sessions("IMEI:1") == [done]
+
+
+def test_sessions_are_listed_oldest_first(opener: Opener) -> None:
+    store = opener()
+    store.commit(Commit(session(2, device="IMEI:2"), created=True), 1.0)
+    store.commit(Commit(session(1, device="IMEI:1"), created=True), 2.0)
+    store.commit(Commit(session(3, device="IMEI:1", subtree="./B"), created=True), 3.0)
+    assert [s.session_id for s in store.sessions()] == ["s2", "s1", "s3"]
+    assert [s.session_id for s in store.sessions("IMEI:1")] == ["s1", "s3"]
+
+
+def test_outbox_rows_get_ids_in_order_and_leave_when_delivered(opener: Opener) -> None:
+    store = opener()
+    c = store.commit(
+        Commit(
+            session(), created=True, outbox=[("dms2.example", b"<a/>"), ("dms2.example", b"<b/>")]
+        ),
+        5.0,
+    )
+    assert isinstance(c, Commit)
+    first, second = c.outbox_ids
+    assert first < second
+    items = store.outbox()
+    assert [(i.id, i.session_id, i.peer, i.body, i.created) for i in items] == [
+        (first, "s1", "dms2.example", b"<a/>", 5.0),
+        (second, "s1", "dms2.example", b"<b/>", 5.0),
+    ]
+    store.delivered(first)
+    assert store.outbox_item(first) is None
+    assert [i.id for i in store.outbox()] == [second]
+    store.flush()
+    assert [i.id for i in opener().outbox()] == [second]  # gone from the database too
+    item = store.outbox_item(second)
+    assert item is not None
+    assert item.body == b"<b/>"
+
+
+def test_cancelling_the_outbox_drops_the_sessions_messages_only(opener: Opener) -> None:
+    store = opener()
+    store.commit(Commit(session(1), created=True, outbox=[("p", b"<a/>")]), 1.0)
+    other = store.commit(
+        Commit(session(2, device="IMEI:2"), created=True, outbox=[("p", b"<b/>")]), 1.0
+    )
+    assert isinstance(other, Commit)
+    store.commit(Commit(session(1, state="x"), cancel_outbox=True), 2.0)
+    assert [i.id for i in store.outbox()] == other.outbox_ids
+
+
+def test_the_inbox_recognises_a_replay_and_keeps_its_answer(opener: Opener) -> None:
+    store = opener()
+    assert store.seen("s1", "DELEGATION_REQ") is NO_RESPONSE
+    store.commit(Commit(session(), created=True, inbound_root="DELEGATION_REQ"), 1.0)
+    assert store.seen("s1", "DELEGATION_REQ") is None  # taken, no answer yet
+    store.commit(
+        Commit(
+            session(state="x"), inbound_root="DELEGATION_REQ", response=("DELEGATION_REQ", b"<r/>")
+        ),
+        2.0,
+    )
+    assert opener().seen("s1", "DELEGATION_REQ") == b"<r/>"
+    assert store.seen("s1", "DELEGATION_COMPLETE") is NO_RESPONSE
+
+
+def test_the_message_log_keeps_order(opener: Opener) -> None:
+    store = opener()
+    lines = [LogLine("s1", "in", "A", "<A/>"), LogLine("s1", "out", "B", "<B/>")]
+    store.commit(Commit(session(), created=True, log=lines[:1]), 1.0)
+    store.commit(Commit(session(state="x"), log=lines[1:]), 2.0)
+    assert opener().message_log("s1") == lines
+    assert store.message_log("s2") == []
+
+
+def test_the_registry_records_replaces_and_forgets(opener: Opener) -> None:
+    store = opener()
+    d = Delegation("IMEI:1", "./A", Role.DMS1, "dms2.example", True, 3.0, "s1")
+    store.commit(Commit(session(), created=True, register=d), 3.0)
+    other = Delegation("IMEI:2", "./B", Role.DMS2, "dms1.example", False, 4.0, "s2")
+    store.commit(
+        Commit(session(2, device="IMEI:2", subtree="./B"), created=True, register=other), 4.0
+    )
+    assert opener().delegations() == [d, other]
+    assert store.delegations("IMEI:1") == [d]
+    assert store.delegations(role=Role.DMS2) == [other]
+    assert store.delegations("IMEI:1", Role.DMS2) == []
+    again = Delegation("IMEI:1", "./A", Role.DMS1, "dms3.example", False, 5.0, "s3")
+    store.commit(Commit(session(3, state="y"), created=True, register=again), 5.0)
+    assert store.delegations("IMEI:1") == [again]
+    store.commit(Commit(session(3, state="z"), unregister=True), 6.0)
+    assert store.delegations("IMEI:1") == []
+
+
+def test_commit_many_is_one_transaction_and_fills_every_outbox(opener: Opener) -> None:
+    store = opener()
+    a = Commit(session(1), created=True, outbox=[("p", b"<a/>")])
+    b = Commit(session(2, device="IMEI:2"), created=True, outbox=[("p", b"<b/>"), ("p", b"<c/>")])
+    store.commit_many([a, b], 1.0)
+    assert len(a.outbox_ids) == 1
+    assert len(b.outbox_ids) == 2
+    assert [i.id for i in opener().outbox()] == a.outbox_ids + b.outbox_ids
+    # The second commit of a batch fails (its session exists): nothing of the batch is kept.
+    c = Commit(session(3, device="IMEI:3"), created=True, outbox=[("p", b"<d/>")])
+    clash = Commit(session(1), created=True)
+    with pytest.raises((psycopg.Error, Exception)):
+        store.commit_many([c, clash], 2.0)
+    assert c.outbox_ids == []
+    fresh = opener()
+    assert fresh.get("s3") is None
+    assert [i.id for i in fresh.outbox()] == a.outbox_ids + b.outbox_ids
+    assert fresh.get("s1") == session(1)
+    # and the store is usable afterwards
+    store.commit(Commit(session(3, device="IMEI:3"), created=True), 3.0)
+    assert opener().get("s3") == session(3, device="IMEI:3")
+
+
+def test_a_failed_commit_changes_nothing(opener: Opener) -> None:
+    store = opener()
+    store.commit(Commit(session(), created=True), 1.0)
+    with pytest.raises(Exception):  # noqa: B017, PT011  (each backend raises its own error)
+        store.commit(Commit(session(state="other"), created=True, outbox=[("p", b"<x/>")]), 2.0)
+    assert store.get("s1") == session()
+    assert opener().outbox() == []
+
+
+def test_hold_reads_the_current_state(opener: Opener) -> None:
+    store = opener()
+    store.commit(Commit(session(), created=True), 1.0)
+    coordination = store.coordination()
+    with coordination.hold("s1") as held:
+        assert held == session()
+    store.commit(Commit(session(state="moved")), 2.0)
+    with coordination.hold("s1") as held:
+        assert held == session(state="moved")
+        assert coordination.owns("s1")
+    with coordination.hold("unknown") as held:
+        assert held is None
+    assert [s.session_id for s in coordination.resumable()] == ["s1"]
