@@ -230,10 +230,10 @@ class Engine:
         for item_id in adopted.outbox:
             self._later(0, self._deliver, item_id, 0)
         for session_id in list(self._waiters):
-            session = self.store.get(session_id)
-            if session is not None and not session.is_open:
+            ended = self.store.get(session_id)
+            if ended is not None and not ended.is_open:
                 for d in self._waiters.pop(session_id, []):
-                    d.callback(session)
+                    d.callback(ended)
         self._later(self.coordination.interval, self._tick)
 
     @contextmanager
