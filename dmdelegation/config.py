@@ -8,6 +8,7 @@ configuration file's directory.
 
 from __future__ import annotations
 
+import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ from attrs import field, frozen
 
 from dmdelegation.client.database import DURABILITIES, Durability
 from dmdelegation.engine.machine import Timeouts
+from dmdelegation.store.location import DEFAULT_LEASE, StoreLocation, parse_location
 from dmdelegation.tree import URI, URIError
 
 
@@ -86,6 +88,9 @@ class Config:
     timeouts: Timeouts = field(factory=Timeouts)
     client_store: Path | None = None
     durability: Durability = "normal"
+    store: StoreLocation | None = None  # None: SQLite in state_dir
+    instance: str = field(factory=socket.gethostname)
+    lease: float = DEFAULT_LEASE
     log_transitions: bool = False
     log_json: Path | None = None  # structured JSON log (one object per line), if wanted
     source: Path | None = None
@@ -96,6 +101,8 @@ class Config:
 
     @property
     def sessions_db(self) -> Path:
+        if self.store is not None and self.store.path is not None:
+            return self.store.path
         return self.state_dir / "sessions.sqlite3"
 
     @property
@@ -317,6 +324,17 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
     if durability not in DURABILITIES:
         raise ConfigError("store.durability: expected 'normal' or 'full'")
     client_store = store.path("clients", must_exist=False, default=None)
+    location = None
+    url = store.text("url", None)
+    if url is not None:
+        try:
+            location = parse_location(url, base)
+        except ValueError as e:
+            raise ConfigError(f"store.url: {e}") from None
+    instance = store.text("instance", socket.gethostname())
+    lease = store.get("lease", float, DEFAULT_LEASE, name="a number of seconds")
+    if not lease > 0:
+        raise ConfigError("store.lease: must be positive")
     store.done()
     logging = top.table("log", {})
     log_transitions = logging.get("transitions", bool, False, name="true or false")
@@ -337,6 +355,9 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
         timeouts=timeouts,
         client_store=client_store,
         durability=durability,
+        store=location,
+        instance=instance,
+        lease=lease,
         log_transitions=log_transitions,
         log_json=log_json,
         source=source,

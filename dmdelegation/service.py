@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList
@@ -41,6 +42,8 @@ from dmdelegation.expiry import ExpiryWatch
 from dmdelegation.metrics import EngineMetrics
 from dmdelegation.peers import PeerRegistry
 from dmdelegation.store.crash_hook import CRASH_ENV, CrashingSessionStore
+from dmdelegation.store.interfaces import ISessionStore
+from dmdelegation.store.location import shown
 from dmdelegation.store.sessions import SessionStore
 from dmdelegation.tls import ClientTLSPolicy, listen, server_options
 from dmdelegation.web.admin import Admin
@@ -65,6 +68,31 @@ def _now(d: Deferred[Any]) -> Any:
     return results[0]
 
 
+def _postgres(config: Config) -> ISessionStore:
+    """The shared PostgreSQL store; a connection that fails is a StartError naming the store
+    (its password never shown)."""
+    from dmdelegation.store.postgres import PostgresSessionStore
+
+    assert config.store is not None
+    assert config.store.url is not None
+    url = config.store.url
+    try:
+        store = PostgresSessionStore(url, instance_id=config.instance, lease=config.lease)
+    except Exception as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if parse_password(url):
+            reason = reason.replace(parse_password(url), "***")
+        raise StartError(f"store.url {shown(url)!r}: {reason}") from None
+    log.info(
+        "state on PostgreSQL {url} as instance {instance}", url=shown(url), instance=config.instance
+    )
+    return store
+
+
+def parse_password(url: str) -> str:
+    return urlsplit(url).password or ""
+
+
 class CommandLog(Site):
     """The admin site logs the commands (POST), an audit of what operators did; not the reads
     and waits of ``status`` or ``--wait``, which would bury them."""
@@ -82,13 +110,15 @@ class DelegationService(MultiService):
         self.reactor = reactor
         config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         crash_after = os.environ.get(CRASH_ENV)  # the crash suite's hook; never set in production
-        self.store = (
-            CrashingSessionStore(
+        self.store: ISessionStore
+        if config.store is not None and config.store.url is not None:
+            self.store = _postgres(config)
+        elif crash_after:
+            self.store = CrashingSessionStore(
                 config.sessions_db, durability=config.durability, crash_after=int(crash_after)
             )
-            if crash_after
-            else SessionStore(config.sessions_db, durability=config.durability)
-        )
+        else:
+            self.store = SessionStore(config.sessions_db, durability=config.durability)
         self.clients = ClientTreeStore(config.clients_db, durability=config.durability)
         self.journals = SQLiteJournalStore(config.journals_db, durability=config.durability)
         self.registry = PeerRegistry(config.peers)

@@ -39,9 +39,9 @@ def makeService(config: Options, reactor: Any = None) -> IService:
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
-    from dmdelegation.service import DelegationService
+    from dmdelegation.service import DelegationService, StartError
 
     try:
         return DelegationService(config.loaded, reactor)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, StartError) as e:
         raise ConfigurationRefused(f"dmdelegation: cannot start: {e}") from None

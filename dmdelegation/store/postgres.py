@@ -38,6 +38,7 @@ from dmdelegation.store.interfaces import (
     LogLine,
     OutboxItem,
 )
+from dmdelegation.store.location import DEFAULT_LEASE
 from dmdelegation.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, statements
 from dmdelegation.store.sessions import (
     _COLUMNS,
@@ -49,7 +50,6 @@ from dmdelegation.store.sessions import (
 )
 
 MIGRATION_LOCK = 0x646D64656C  # "dmdel": one instance migrates at a time
-DEFAULT_LEASE = 10.0
 
 log = Logger()
 
