@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench reliability clean
+.PHONY: demo test lint bench reliability clean postgresql
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m dmdelegation.demo
 
-test: $(STAMP)
+# The PostgreSQL server the store's tests and benchmarks/scale.py start a throw-away cluster of.
+postgresql:
+	sh .ci/postgresql.sh
+
+test: $(STAMP) postgresql
 	$(BIN)/python -m pytest -q
 
 reliability: $(STAMP)
@@ -26,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) postgresql
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
