@@ -1,0 +1,109 @@
+"""Scale-out on PostgreSQL: complete DMAcc delegations per second with one DMS-1 instance, then
+with two, sharing one database (a throw-away cluster started for the run), and the ratio.
+
+Each DMS-1 instance is its own OS process with its own connection and instance name, driving
+its share of the delegations against a DMS-2 engine of its own (SQLite, in that process: the
+figure is DMS-1's, the side that scales out here) over the in-memory transport that encodes
+and decodes every message. Every DMS-1 transition takes the session's advisory lock and is
+committed to PostgreSQL, as in production. Both runs do the same number of delegations per
+instance; the rate is all delegations over the time from a common start to the last instance's
+end. The baseline (one instance) is measured in the same run.
+
+Last line: one JSON object with ``one_instance_per_s``, ``two_instances_per_s``, ``ratio``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._heapclock import HeapClock
+from dmdelegation.engine.model import Outcome
+from dmdelegation.store.postgres import PostgresSessionStore
+from dmdelegation.store.throwaway import ThrowawayPostgres
+from tests.engine.harness import DMS1, DMS2, Pair, provision
+
+PER_INSTANCE = 300
+NO_TAKEOVER = 1e9  # the instances' clocks are simulated and apart: no lease may run out
+
+
+def instance(url: str, name: str, tmp: str, barrier: Barrier, results: Any) -> None:
+    clock = HeapClock(1_000_000)
+    pair = Pair(Path(tmp) / name, clock=clock)
+    pair.dms1.stop()
+    store = PostgresSessionStore(url, instance_id=name, lease=NO_TAKEOVER)
+    pair.dms1 = pair.build(DMS1, store=store)
+    template = provision()
+    devices = []
+    for i in range(PER_INSTANCE):
+        device = f"IMEI:{name}:{i:09d}"
+        pair.clients.provision(
+            type(template)(
+                devinfo=type(template.devinfo)(dev_id=device, man="Acme", mod="Phone 3"),
+                owner=template.owner,
+                nodes=template.nodes,
+                acls=template.acls,
+            )
+        )
+        devices.append(device)
+    barrier.wait()
+    start = time.time()
+    sessions = [pair.dms1.delegate(d, DMS2, "./Vendor/Enterprise") for d in devices]
+    clock.run(horizon=60)
+    end = time.time()
+    outcomes = {store.get(s.session_id).outcome for s in sessions}  # type: ignore[union-attr]
+    assert outcomes == {Outcome.DELEGATED}, outcomes
+    store.close()
+    results.put((start, end, len(sessions)))
+
+
+def rate(server: ThrowawayPostgres, instances: int, tmp: str) -> float:
+    url = server.fresh_url()
+    PostgresSessionStore(url, instance_id="migrate").close()  # the schema, before the clock
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(instances)
+    results = context.Queue()
+    workers = [
+        context.Process(target=instance, args=(url, f"dms1-{n}", tmp, barrier, results))
+        for n in range(instances)
+    ]
+    for w in workers:
+        w.start()
+    figures = [results.get(timeout=600) for _ in workers]
+    for w in workers:
+        w.join()
+        if w.exitcode != 0:
+            raise SystemExit(f"an instance failed (exit code {w.exitcode})")
+    start = min(f[0] for f in figures)
+    end = max(f[1] for f in figures)
+    return sum(f[2] for f in figures) / (end - start)
+
+
+def main() -> None:
+    server = ThrowawayPostgres().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            one = rate(server, 1, tmp + "/one")
+            two = rate(server, 2, tmp + "/two")
+    finally:
+        server.stop()
+    print(f"one DMS-1 instance on PostgreSQL: {one:,.0f} delegations/s")
+    print(f"two DMS-1 instances on PostgreSQL: {two:,.0f} delegations/s ({two / one:.2f}x)")
+    figures = {
+        "one_instance_per_s": round(one, 1),
+        "two_instances_per_s": round(two, 1),
+        "ratio": round(two / one, 2),
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
