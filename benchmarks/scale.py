@@ -84,7 +84,7 @@ def rate(server: ThrowawayPostgres, instances: int, tmp: str) -> float:
             raise SystemExit(f"an instance failed (exit code {w.exitcode})")
     start = min(f[0] for f in figures)
     end = max(f[1] for f in figures)
-    return sum(f[2] for f in figures) / (end - start)
+    return float(sum(f[2] for f in figures) / (end - start))
 
 
 def main() -> None:
