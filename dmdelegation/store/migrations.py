@@ -62,11 +62,14 @@ CREATE TABLE IF NOT EXISTS delegations (
 """
 
 # Ownership: the instance that committed a session's last transition (or adopted it) fires its
-# timer and resumes it; the instance that committed an outbox row delivers it. ``instances``
+# timer and resumes it; the instance that committed an outbox row delivers it. ``version`` counts
+# a session's commits: a transition computed from a state another instance has since replaced
+# is refused at commit. ``instances``
 # holds each instance's lease (last heartbeat). SQLite has one instance; it keeps the columns
 # (always NULL) so that both schemas say the same.
 _OWNERSHIP = """
 ALTER TABLE sessions ADD COLUMN owner TEXT;
+ALTER TABLE sessions ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN owner TEXT;
 CREATE INDEX {if_not_exists} sessions_owner ON sessions (owner) WHERE outcome IS NULL;
 CREATE INDEX {if_not_exists} outbox_owner ON outbox (owner);
@@ -103,7 +106,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         2,
-        "instances, and which instance owns a session or an outbox message",
+        "instances, which instance owns a session or an outbox message, session versions",
         _OWNERSHIP.format(real="REAL", if_not_exists="IF NOT EXISTS"),
         _OWNERSHIP.format(real="DOUBLE PRECISION", if_not_exists="IF NOT EXISTS"),
     ),

@@ -20,6 +20,7 @@ Same tables and the same one-transaction-per-transition rule as the SQLite store
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -62,6 +63,8 @@ def _lock_key(kind: str, name: str) -> str:
 class PostgresSessionStore:
     """The shared store of the instance ``instance_id``; ``url`` is a libpq connection URL."""
 
+    VERSIONS_KEPT = 4096
+
     def __init__(self, url: str, *, instance_id: str, lease: float = DEFAULT_LEASE) -> None:
         self.url = url
         self.instance_id = instance_id
@@ -72,6 +75,7 @@ class PostgresSessionStore:
         self._in_transaction = False
         self._depth = 0
         self._delivered: set[int] = set()
+        self._versions: OrderedDict[str, int] = OrderedDict()
         self._version = self._migrate()
         self._coordination = PostgresCoordination(self)
 
@@ -132,9 +136,20 @@ class PostgresSessionStore:
 
     def get(self, session_id: str) -> Session | None:
         row = self._x(
-            f"SELECT {_COLUMNS} FROM sessions WHERE session_id = %s", (session_id,)
+            f"SELECT {_COLUMNS}, version FROM sessions WHERE session_id = %s", (session_id,)
         ).fetchone()
-        return None if row is None else _session(row)
+        if row is None:
+            return None
+        self._remember_version(session_id, row["version"])
+        return _session(row)
+
+    def _remember_version(self, session_id: str, version: int) -> None:
+        """The version the next transition of the session is computed from (kept for the
+        sessions read lately; a transition is always computed right after a read)."""
+        self._versions[session_id] = version
+        self._versions.move_to_end(session_id)
+        if len(self._versions) > self.VERSIONS_KEPT:
+            self._versions.popitem(last=False)
 
     def open_sessions(self) -> Iterator[Session]:
         rows = self._x(f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL").fetchall()
@@ -183,6 +198,7 @@ class PostgresSessionStore:
             self._end(False)
             for c in commits:
                 c.outbox_ids.clear()
+                self._versions.pop(c.session.session_id, None)  # read again before the next
             raise
         self._end(True)
 
@@ -207,11 +223,23 @@ class PostgresSessionStore:
             )
         else:
             assignments = ", ".join(f"{name.strip()} = %s" for name in _COLUMNS.split(",")[1:])
-            self._x(
-                f"UPDATE sessions SET {assignments}, updated = %s, owner = %s "
-                "WHERE session_id = %s",
-                (*_values(s)[1:], now, me, s.session_id),
-            )
+            read = self._versions.get(s.session_id)
+            row = self._x(
+                f"UPDATE sessions SET {assignments}, updated = %s, owner = %s, "
+                "version = version + 1 WHERE session_id = %s AND (%s::integer IS NULL OR "
+                "version = %s::integer) RETURNING version",
+                (*_values(s)[1:], now, me, s.session_id, read, read),
+            ).fetchone()
+            if row is None:
+                raise Busy(f"session {s.session_id} was moved on by another instance")
+            self._remember_version(s.session_id, row["version"])
+            return self._write_rest(c, now)
+        self._remember_version(s.session_id, 0)
+        self._write_rest(c, now)
+
+    def _write_rest(self, c: Commit, now: float) -> None:
+        s = c.session
+        me = self.instance_id
         if c.cancel_outbox:
             self._x("DELETE FROM outbox WHERE session_id = %s", (s.session_id,))
         for peer, body in c.outbox:

@@ -43,6 +43,22 @@ def test_a_held_session_is_busy_for_the_other_instance_until_committed(instance:
             assert seen_by_b == session(state="moved")
 
 
+def test_a_transition_computed_from_a_replaced_state_is_refused(instance: Instance) -> None:
+    """Even without a hold (a path that forgot it, or a commit deferred past it), a transition
+    is not written over another instance's newer one."""
+    a, b = instance("a"), instance("b")
+    a.commit(Commit(session(), created=True), 1.0)
+    assert a.get("s1") == session()  # a computes its next state from this...
+    b.get("s1")
+    b.commit(Commit(session(state="moved by b")), 2.0)  # ...but b moves the session first
+    with pytest.raises(Busy):
+        a.commit(Commit(session(state="moved by a"), outbox=[("p", b"<x/>")]), 3.0)
+    assert a.get("s1") == session(state="moved by b")
+    assert a.outbox() == []
+    a.commit(Commit(session(state="moved by a")), 4.0)  # computed from a fresh read: taken
+    assert b.get("s1") == session(state="moved by a")
+
+
 def test_leaving_a_hold_without_commit_frees_the_lock_and_changes_nothing(
     instance: Instance,
 ) -> None:
