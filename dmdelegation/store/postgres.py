@@ -76,6 +76,7 @@ class PostgresSessionStore:
         self._depth = 0
         self._delivered: set[int] = set()
         self._versions: OrderedDict[str, int] = OrderedDict()
+        self._locked: set[str] = set()  # advisory locks held by the open transaction
         self._version = self._migrate()
         self._coordination = PostgresCoordination(self)
 
@@ -90,6 +91,7 @@ class PostgresSessionStore:
             self._in_transaction = True
 
     def _end(self, commit: bool) -> None:
+        self._locked.clear()  # transaction-level locks end with the transaction
         if self._in_transaction:
             self._in_transaction = False
             self._db.execute("COMMIT" if commit else "ROLLBACK")
@@ -188,7 +190,7 @@ class PostgresSessionStore:
         self._begin()
         try:
             for c in commits:
-                # Re-entrant: free when hold() took it; a path that did not hold still cannot
+                # Already held when hold() took it; a path that did not hold still cannot
                 # interleave with another instance's transition of the session.
                 self._try_lock("session", c.session.session_id)
             self._ack_delivered()
@@ -203,13 +205,16 @@ class PostgresSessionStore:
         self._end(True)
 
     def _try_lock(self, kind: str, name: str) -> None:
+        key = _lock_key(kind, name)
+        if key in self._locked:
+            return
         row = self._x(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0)) AS ok",
-            (_lock_key(kind, name),),
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0)) AS ok", (key,)
         ).fetchone()
         assert row is not None
         if not row["ok"]:
             raise Busy(f"{kind} {name} is being changed by another instance")
+        self._locked.add(key)
 
     def _write(self, c: Commit, now: float) -> None:
         s = c.session
