@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -54,18 +55,33 @@ def instance(url: str, name: str, tmp: str, barrier: Barrier, results: Any) -> N
             )
         )
         devices.append(device)
+    backend = _backend_pid(store)
     barrier.wait()
-    start = time.time()
+    start, cpu, db_cpu = time.time(), time.process_time(), _cpu_of(backend)
     sessions = [pair.dms1.delegate(d, DMS2, "./Vendor/Enterprise") for d in devices]
     clock.run(horizon=60)
-    end = time.time()
+    end, cpu, db_cpu = time.time(), time.process_time() - cpu, _cpu_of(backend) - db_cpu
     outcomes = {store.get(s.session_id).outcome for s in sessions}  # type: ignore[union-attr]
     assert outcomes == {Outcome.DELEGATED}, outcomes
     store.close()
-    results.put((start, end, len(sessions)))
+    results.put((start, end, len(sessions), cpu, db_cpu))
 
 
-def rate(server: ThrowawayPostgres, instances: int, tmp: str) -> float:
+def _backend_pid(store: PostgresSessionStore) -> int:
+    row = store._x("SELECT pg_backend_pid() AS pid").fetchone()
+    assert row is not None
+    return int(row["pid"])
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) of a local process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rate(server: ThrowawayPostgres, instances: int, tmp: str) -> tuple[float, float, float]:
+    """Delegations per second, and CPU milliseconds per delegation of the instances (with their
+    DMS-2) and of their database backends."""
     url = server.fresh_url()
     PostgresSessionStore(url, instance_id="migrate").close()  # the schema, before the clock
     context = multiprocessing.get_context("fork")
@@ -84,19 +100,34 @@ def rate(server: ThrowawayPostgres, instances: int, tmp: str) -> float:
             raise SystemExit(f"an instance failed (exit code {w.exitcode})")
     start = min(f[0] for f in figures)
     end = max(f[1] for f in figures)
-    return float(sum(f[2] for f in figures) / (end - start))
+    done = sum(f[2] for f in figures)
+    cpu = 1000 * sum(f[3] for f in figures) / done
+    db_cpu = 1000 * sum(f[4] for f in figures) / done
+    return done / (end - start), cpu, db_cpu
 
 
 def main() -> None:
     server = ThrowawayPostgres().start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            one = rate(server, 1, tmp + "/one")
-            two = rate(server, 2, tmp + "/two")
+            one, cpu1, db1 = rate(server, 1, tmp + "/one")
+            two, cpu2, db2 = rate(server, 2, tmp + "/two")
     finally:
         server.stop()
-    print(f"one DMS-1 instance on PostgreSQL: {one:,.0f} delegations/s")
-    print(f"two DMS-1 instances on PostgreSQL: {two:,.0f} delegations/s ({two / one:.2f}x)")
+    cores = os.cpu_count() or 1
+    print(f"load average during the runs: {os.getloadavg()[0]:.1f} on {cores} cores")
+    print(
+        f"one DMS-1 instance on PostgreSQL: {one:,.0f} delegations/s "
+        f"(CPU per delegation: {cpu1:.1f} ms instance and its DMS-2, {db1:.1f} ms database)"
+    )
+    print(
+        f"two DMS-1 instances on PostgreSQL: {two:,.0f} delegations/s ({two / one:.2f}x) "
+        f"(CPU per delegation: {cpu2:.1f} ms instance and its DMS-2, {db2:.1f} ms database)"
+    )
+    print(
+        f"this machine's {cores} cores could give at most "
+        f"{1000 * cores / (cpu2 + db2):,.0f} delegations/s at that CPU cost, if nothing else ran"
+    )
     figures = {
         "one_instance_per_s": round(one, 1),
         "two_instances_per_s": round(two, 1),
