@@ -77,6 +77,8 @@ class PostgresSessionStore:
         self._delivered: set[int] = set()
         self._versions: OrderedDict[str, int] = OrderedDict()
         self._locked: set[str] = set()  # advisory locks held by the open transaction
+        self._staged: list[Commit] = []  # written in the open transaction, not yet committed
+        self._poisoned: BaseException | None = None
         self._version = self._migrate()
         self._coordination = PostgresCoordination(self)
 
@@ -124,9 +126,11 @@ class PostgresSessionStore:
 
     def close(self) -> None:
         if not self._db.closed:
-            self._end(False)
-            self.flush()
-            self._db.close()
+            try:
+                self.flush()  # what is staged is written, as on SQLite
+            finally:
+                self._end(False)
+                self._db.close()
 
     def schema_version(self) -> int:
         return self._version
@@ -180,29 +184,65 @@ class PostgresSessionStore:
 
     # the one write path
 
-    def commit(self, c: Commit, now: float) -> Commit:
-        self.commit_many([c], now)
-        return c
-
-    def commit_many(self, commits: Sequence[Commit], now: float) -> None:
-        """One transaction (the one :meth:`PostgresCoordination.hold` opened, if any); this
-        instance becomes the owner of every session written and every outbox row added."""
-        self._begin()
+    def stage(self, c: Commit, now: float) -> None:
+        """Write ``c`` into the open transaction (the one :meth:`PostgresCoordination.hold`
+        opened, if any), which :meth:`flush` commits: the group commit of the engine's reactor
+        turn is one PostgreSQL transaction, and the engine's reads see what it staged because
+        they run in that transaction. This instance becomes the owner of the session and of the
+        outbox rows it adds. If the write fails, the transaction is rolled back and the next
+        flush raises the error, none of its commits written (as on SQLite, where the writes
+        themselves wait for the flush)."""
+        c.now.append(now)
+        self._staged.append(c)
+        if self._poisoned is not None:
+            return  # the batch is lost already; the flush says so
         try:
-            for c in commits:
-                # Already held when hold() took it; a path that did not hold still cannot
-                # interleave with another instance's transition of the session.
-                self._try_lock("session", c.session.session_id)
-            self._ack_delivered()
-            for c in commits:
-                self._write(c, now)
-        except BaseException:
+            self._begin()
+            # Already held when hold() took it; a path that did not hold still cannot
+            # interleave with another instance's transition of the session.
+            self._try_lock("session", c.session.session_id)
+            self._write(c, now)
+        except Exception as e:
+            self._poisoned = e
             self._end(False)
-            for c in commits:
-                c.outbox_ids.clear()
-                self._versions.pop(c.session.session_id, None)  # read again before the next
+
+    @property
+    def staged(self) -> int:
+        return len(self._staged)
+
+    def _lose_staged(self) -> None:
+        """Roll the transaction back: none of the staged commits is written."""
+        lost, self._staged = self._staged, []
+        for c in lost:
+            c.outbox_ids.clear()
+            self._versions.pop(c.session.session_id, None)  # read again before the next
+        self._end(False)
+
+    def flush(self) -> list[Commit]:
+        """Commit the open transaction (every staged commit, and the delivery
+        acknowledgements); the commits written. If that fails, none is, and the error is
+        raised."""
+        if self._poisoned is not None:
+            error, self._poisoned = self._poisoned, None
+            self._lose_staged()
+            raise error
+        if not self._in_transaction:
+            self._ack_delivered()
+            written, self._staged = self._staged, []
+            return written
+        try:
+            self._ack_delivered()
+            self._end(True)
+        except BaseException:
+            self._lose_staged()
             raise
-        self._end(True)
+        written, self._staged = self._staged, []
+        return written
+
+    def commit(self, c: Commit, now: float) -> Commit:
+        self.stage(c, now)
+        self.flush()
+        return c
 
     def _try_lock(self, kind: str, name: str) -> None:
         key = _lock_key(kind, name)
@@ -325,16 +365,12 @@ class PostgresSessionStore:
         adopts this one's outbox must not send it again."""
         self._delivered.add(item_id)
         if not self._in_transaction:
-            self.flush()
+            self._ack_delivered()
 
     def _ack_delivered(self) -> None:
         if self._delivered:
             self._x("DELETE FROM outbox WHERE id = ANY(%s)", (list(self._delivered),))
             self._delivered.clear()
-
-    def flush(self) -> None:
-        if self._delivered and not self._in_transaction:
-            self._ack_delivered()
 
     # registry
 
@@ -394,8 +430,9 @@ class PostgresCoordination:
                 yield store.get(session_id)
         finally:
             store._depth -= 1
-            if store._depth == 0:
-                store._end(False)  # nothing committed: free the locks
+            if store._depth == 0 and not store._staged:
+                store._end(False)  # nothing staged: free the locks now
+            # else the locks are freed by the flush that commits what was staged under them
 
     def lock_device(self, device_id: str) -> None:
         self.store._begin()
@@ -417,6 +454,8 @@ class PostgresCoordination:
     def tick(self, now: float) -> Adopted:
         store = self.store
         me = self.instance_id
+        if store._staged:  # a group commit is pending in this turn: renew at the next tick
+            return Adopted()
         store._begin()
         try:
             renewed = store._x(

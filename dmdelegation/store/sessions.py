@@ -21,8 +21,7 @@ import os
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-
+from collections.abc import Iterator
 from typing import Any
 
 from zope.interface import implementer

@@ -115,10 +115,12 @@ def test_an_answer_to_a_peer_waits_for_the_disk(tmp_path: Path) -> None:
     pair.dms1.receive(DMS2, request).addBoth(replayed.append)  # the same turn
     assert answers == [] == replayed
     inbox = "SELECT root, response IS NOT NULL FROM inbox"
-    assert on_disk(pair.dms1.store.path, inbox) == []
+    store = pair.dms1.store
+    assert isinstance(store, SessionStore)
+    assert on_disk(store.path, inbox) == []
 
     pair.clock.advance(0)
-    assert on_disk(pair.dms1.store.path, inbox) == [("DELEGATION_REQ", 1)]
+    assert on_disk(store.path, inbox) == [("DELEGATION_REQ", 1)]
     assert isinstance(answers[0], DelegationResponse)
     assert replayed == answers  # the replay is answered as the first, and no sooner
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from zope.interface.verify import verifyObject
 
@@ -189,25 +188,42 @@ def test_the_registry_records_replaces_and_forgets(opener: Opener) -> None:
     assert store.delegations("IMEI:1") == []
 
 
-def test_commit_many_is_one_transaction_and_fills_every_outbox(opener: Opener) -> None:
+def test_a_group_commit_is_one_transaction_seen_before_it_is_written(opener: Opener) -> None:
     store = opener()
-    a = Commit(session(1), created=True, outbox=[("p", b"<a/>")])
-    b = Commit(session(2, device="IMEI:2"), created=True, outbox=[("p", b"<b/>"), ("p", b"<c/>")])
-    store.commit_many([a, b], 1.0)
+    a = Commit(session(1), created=True, outbox=[("p", b"<a/>")], inbound_root="X")
+    d = Delegation("IMEI:2", "./A", Role.DMS1, "p", False, 1.0, "s2")
+    b = Commit(session(2, device="IMEI:2"), created=True, outbox=[("p", b"<b/>")], register=d)
+    store.stage(a, 1.0)
+    store.stage(b, 1.0)
+    assert store.staged == 2
+    # what is staged is what the engine reads, before the flush...
+    assert store.get("s1") == session(1)
+    assert store.seen("s1", "X") is None
+    assert store.open_on("IMEI:2") == [session(2, device="IMEI:2")]
+    assert store.delegations("IMEI:2") == [d]
+    assert opener().get("s1") is None  # ...and nobody else
+    assert store.flush() == [a, b]
+    assert store.staged == 0
     assert len(a.outbox_ids) == 1
-    assert len(b.outbox_ids) == 2
+    assert len(b.outbox_ids) == 1
     assert [i.id for i in opener().outbox()] == a.outbox_ids + b.outbox_ids
-    # The second commit of a batch fails (its session exists): nothing of the batch is kept.
+
+
+def test_a_group_commit_that_fails_writes_none_of_its_commits(opener: Opener) -> None:
+    store = opener()
+    store.commit(Commit(session(1), created=True), 1.0)
     c = Commit(session(3, device="IMEI:3"), created=True, outbox=[("p", b"<d/>")])
-    clash = Commit(session(1), created=True)
-    with pytest.raises((psycopg.Error, Exception)):
-        store.commit_many([c, clash], 2.0)
+    clash = Commit(session(1), created=True)  # s1 exists: this one cannot be written
+    store.stage(c, 2.0)
+    store.stage(clash, 2.0)
+    with pytest.raises(Exception):  # noqa: B017, PT011  (each backend raises its own error)
+        store.flush()
     assert c.outbox_ids == []
     fresh = opener()
     assert fresh.get("s3") is None
-    assert [i.id for i in fresh.outbox()] == a.outbox_ids + b.outbox_ids
-    assert fresh.get("s1") == session(1)
-    # and the store is usable afterwards
+    assert fresh.outbox() == []
+    assert store.get("s3") is None
+    # and the store goes on
     store.commit(Commit(session(3, device="IMEI:3"), created=True), 3.0)
     assert opener().get("s3") == session(3, device="IMEI:3")
 
