@@ -37,7 +37,7 @@ from dmdelegation.store.sessions import SessionStore
 from dmdelegation.store.throwaway import ThrowawayPostgres
 from dmdelegation.tree.devinfo import DevInfo
 
-from .harness import DMS1, DMS2, SUBTREE, TIMEOUTS, Endpoint, Wire, provision, text_of
+from .harness import DMS1, DMS2, SUBTREE, TIMEOUTS, Endpoint, Wire, fired, provision, text_of
 
 LEASE = 10.0
 DEVICES = [f"IMEI:49015420323{n:04d}" for n in range(8)]
@@ -333,8 +333,17 @@ def test_the_messages_of_every_process_alternate_between_the_two_instances(
 ) -> None:
     deployment = Deployment(tmp_path, postgres.fresh_url(), None)
     started = deployment.start_processes()
+    deployment.clock.advance(0)  # the starts are written: both instances see them
+    waits = [(e, s, e.wait(s.session_id)) for s in started for e in deployment.one]
     deployment.run()
     _check(deployment, started, events)
+    # An operator's --wait on either instance is answered, wherever the process ended.
+    for _ in range(10):  # a lease's time, the instances ticking as they go
+        deployment.clock.advance(LEASE / 10)
+    for engine, s, d in waits:
+        ended = fired(d)
+        assert ended.session_id == s.session_id
+        assert not ended.is_open, engine.coordination.instance_id
     for s in started:
         if s.device_id == LOST:
             continue
