@@ -151,3 +151,14 @@ def test_an_instance_taken_for_dead_loses_its_work_and_rejoins(instance: Instanc
     with a.coordination().hold("s1"):
         assert not a.coordination().owns("s1")
     assert b.coordination().tick(125.0).sessions == []  # a is alive again: nothing to adopt
+
+
+def test_an_instance_that_stops_cleanly_is_taken_over_at_once(instance: Instance) -> None:
+    a, b = instance("a"), instance("b")
+    a.coordination().tick(100.0)
+    b.coordination().tick(100.0)
+    a.commit(Commit(session(), created=True, outbox=[("p", b"<x/>")]), 100.0)
+    a.close()
+    adopted = b.coordination().tick(101.0)  # well within a's lease
+    assert [s.session_id for s in adopted.sessions] == ["s1"]
+    assert len(adopted.outbox) == 1
