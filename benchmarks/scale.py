@@ -1,5 +1,6 @@
 """Scale-out on PostgreSQL: complete DMAcc delegations per second with one DMS-1 instance, then
-with two, sharing one database (a throw-away cluster started for the run), and the ratio.
+with two, sharing one database (a throw-away cluster started for the run), and the ratio; two
+rounds of each, alternated, the best of each kept.
 
 Each DMS-1 instance is its own OS process with its own connection and instance name, driving
 its share of the delegations against a DMS-2 engine of its own (SQLite, in that process: the
@@ -32,7 +33,9 @@ from dmdelegation.store.postgres import PostgresSessionStore
 from dmdelegation.store.throwaway import ThrowawayPostgres
 from tests.engine.harness import DMS1, DMS2, Pair, provision
 
-PER_INSTANCE = 300
+PER_INSTANCE = 1000
+ROUNDS = 2  # one, two, one, two: the best of each, so that a burst of other work on a
+# shared machine does not decide the ratio
 NO_TAKEOVER = 1e9  # the instances' clocks are simulated and apart: no lease may run out
 
 
@@ -110,8 +113,15 @@ def main() -> None:
     server = ThrowawayPostgres().start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            one, cpu1, db1 = rate(server, 1, tmp + "/one")
-            two, cpu2, db2 = rate(server, 2, tmp + "/two")
+            ones, twos = [], []
+            for r in range(ROUNDS):
+                ones.append(rate(server, 1, f"{tmp}/one{r}"))
+                twos.append(rate(server, 2, f"{tmp}/two{r}"))
+                print(
+                    f"round {r + 1}: {ones[-1][0]:,.0f}/s with one, {twos[-1][0]:,.0f}/s with two"
+                )
+            one, cpu1, db1 = max(ones)
+            two, cpu2, db2 = max(twos)
     finally:
         server.stop()
     cores = os.cpu_count() or 1
