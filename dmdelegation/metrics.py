@@ -31,7 +31,7 @@ from zope.interface import implementer
 from dmdelegation.engine.effects import ChangeClient, Effect, Finish, TreeChange
 from dmdelegation.engine.model import Session
 from dmdelegation.engine.observer import IEngineObserver
-from dmdelegation.store.sessions import SessionStore
+from dmdelegation.store.interfaces import ISessionStore
 
 REFUSAL_REASONS = {
     400: "unusable-content",
@@ -50,7 +50,7 @@ def refusal_reason(status: int) -> str:
 
 
 class _OpenSessions(Collector):
-    def __init__(self, store: SessionStore) -> None:
+    def __init__(self, store: ISessionStore) -> None:
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
@@ -68,7 +68,7 @@ class _OpenSessions(Collector):
 class EngineMetrics:
     """An :class:`IEngineObserver` that counts; :meth:`exposition` is what ``/metrics`` serves."""
 
-    def __init__(self, store: SessionStore) -> None:
+    def __init__(self, store: ISessionStore) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.processes = Counter(

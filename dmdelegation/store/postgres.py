@@ -31,6 +31,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from dmdelegation.engine.model import Delegation, Role, Session
+from dmdelegation.store.audit import AuditEvent, Expiry, Record
 from dmdelegation.store.interfaces import (
     Adopted,
     Busy,
@@ -179,6 +180,13 @@ class PostgresSessionStore:
             else self._x(query + " ORDER BY created, session_id")
         )
         return [_session(r) for r in rows]
+
+    def count_open_by_state(self) -> dict[tuple[str, str, str], int]:
+        rows = self._x(
+            "SELECT role, process, state, count(*) AS n FROM sessions WHERE outcome IS NULL "
+            "GROUP BY role, process, state"
+        )
+        return {(r["role"], r["process"], r["state"]): int(r["n"]) for r in rows}
 
     def count_open(self) -> int:
         row = self._x("SELECT count(*) AS n FROM sessions WHERE outcome IS NULL").fetchone()
@@ -332,6 +340,38 @@ class PostgresSessionStore:
                 "DELETE FROM delegations WHERE device_id = %s AND subtree = %s AND role = %s",
                 (s.device_id, s.subtree, s.role.value),
             )
+        for record in c.records:
+            self._record(record, now)
+
+    def _record(self, record: Record, now: float) -> None:
+        """An audit event or a timed delegation's expiry (``Record.write`` is SQLite's)."""
+        if isinstance(record, AuditEvent):
+            self._x(
+                'INSERT INTO audit (device_id, subtree, role, peer, "full", event, session_id, '
+                "process, detail, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    record.device_id,
+                    record.subtree,
+                    record.role,
+                    record.peer,
+                    int(record.full),
+                    record.event,
+                    record.session_id,
+                    record.process,
+                    record.detail,
+                    now,
+                ),
+            )
+        elif isinstance(record, Expiry):
+            self._x(
+                "INSERT INTO timed (session_id, device_id, subtree, expires) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET "
+                "device_id = excluded.device_id, subtree = excluded.subtree, "
+                "expires = excluded.expires",
+                (record.session_id, record.device_id, record.subtree, record.expires),
+            )
+        else:
+            raise TypeError(f"no PostgreSQL form for {type(record).__name__}")
 
     # inbox: replays
 
@@ -393,15 +433,55 @@ class PostgresSessionStore:
             args.append(role.value)
         return [_delegation(r) for r in self._x(query + " ORDER BY since, subtree", args)]
 
+    # audit trail and timed delegations (dmdelegation.store.audit)
+
+    def audit_events(self, device_id: str | None = None) -> list[AuditEvent]:
+        query = (
+            'SELECT event, device_id, subtree, role, peer, "full", session_id, process, detail, '
+            "at FROM audit"
+        )
+        rows = (
+            self._x(query + " WHERE device_id = %s ORDER BY id", (device_id,))
+            if device_id is not None
+            else self._x(query + " ORDER BY id")
+        )
+        return [
+            AuditEvent(
+                r["event"],
+                r["device_id"],
+                r["subtree"],
+                r["role"],
+                r["peer"],
+                bool(r["full"]),
+                r["session_id"],
+                r["process"],
+                r["detail"],
+                r["at"],
+            )
+            for r in rows
+        ]
+
+    def expiries(self, device_id: str | None = None) -> list[Expiry]:
+        query = "SELECT session_id, device_id, subtree, expires FROM timed"
+        rows = (
+            self._x(query + " WHERE device_id = %s ORDER BY expires", (device_id,))
+            if device_id is not None
+            else self._x(query + " ORDER BY expires")
+        )
+        return [Expiry(r["session_id"], r["device_id"], r["subtree"], r["expires"]) for r in rows]
+
     # message log
 
     def message_log(self, session_id: str) -> list[LogLine]:
         rows = self._x(
-            "SELECT session_id, direction, root, document FROM message_log "
+            "SELECT session_id, direction, root, document, at FROM message_log "
             "WHERE session_id = %s ORDER BY id",
             (session_id,),
         )
-        return [LogLine(r["session_id"], r["direction"], r["root"], r["document"]) for r in rows]
+        return [
+            LogLine(r["session_id"], r["direction"], r["root"], r["document"], r["at"])
+            for r in rows
+        ]
 
 
 def _item(r: dict[str, Any]) -> OutboxItem:

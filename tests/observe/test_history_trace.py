@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dmdelegation import trace
 from dmdelegation.history import history_lines
-from dmdelegation.store.sessions import Commit
+from dmdelegation.store.sessions import Commit, SessionStore
 from tests.engine.harness import SUBTREE
 
 from .helpers import DEVICE, DMS1, DMS2, Observed
@@ -77,6 +77,7 @@ def test_a_failed_write_leaves_no_audit_event(tmp_path: Path) -> None:
     the write of the registration fails, no ``granted`` event is left either."""
     pair = Observed(tmp_path)
     store = pair.dms1.store
+    assert isinstance(store, SessionStore)
     real_write = store._write
 
     def failing(c: Commit) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 from zope.interface.verify import verifyObject
 
 from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
+from dmdelegation.store.audit import AuditEvent, Expiry
 from dmdelegation.store.interfaces import ICoordination, ISessionStore, LogLine
 from dmdelegation.store.migrations import LATEST, MIGRATIONS
 from dmdelegation.store.postgres import PostgresSessionStore
@@ -165,8 +167,41 @@ def test_the_message_log_keeps_order(opener: Opener) -> None:
     lines = [LogLine("s1", "in", "A", "<A/>"), LogLine("s1", "out", "B", "<B/>")]
     store.commit(Commit(session(), created=True, log=lines[:1]), 1.0)
     store.commit(Commit(session(state="x"), log=lines[1:]), 2.0)
-    assert opener().message_log("s1") == lines
+    assert opener().message_log("s1") == [
+        attrs.evolve(lines[0], at=1.0),
+        attrs.evolve(lines[1], at=2.0),
+    ]
     assert store.message_log("s2") == []
+
+
+def test_the_audit_trail_and_the_expiries_are_written_with_their_transition(
+    opener: Opener,
+) -> None:
+    store = opener()
+    granted = AuditEvent("granted", "IMEI:1", "./A", "dms1", "dms2.example", True, "s1", "p")
+    later = AuditEvent("ended", "IMEI:2", "./B", "dms1", "dms2.example", False, "s2", "p", "x")
+    expiry = Expiry("s1", "IMEI:1", "./A", 500.0)
+    store.commit(Commit(session(), created=True, records=[granted, expiry]), 7.0)
+    store.commit(Commit(session(2, device="IMEI:2"), created=True, records=[later]), 8.0)
+    store.commit(Commit(session(state="x"), records=[attrs.evolve(expiry, expires=400.0)]), 9.0)
+    again = opener()
+    assert again.audit_events() == [attrs.evolve(granted, at=7.0), attrs.evolve(later, at=8.0)]
+    assert again.audit_events("IMEI:2") == [attrs.evolve(later, at=8.0)]
+    assert again.expiries() == [attrs.evolve(expiry, expires=400.0)]
+    assert again.expiries("IMEI:2") == []
+
+
+def test_open_sessions_are_counted_by_state(opener: Opener) -> None:
+    store = opener()
+    store.commit(Commit(session(1), created=True), 1.0)
+    store.commit(Commit(session(2, device="IMEI:2"), created=True), 1.0)
+    store.commit(Commit(session(3, device="IMEI:3", state="waiting"), created=True), 1.0)
+    ended = session(4, device="IMEI:4", state="done", outcome=Outcome.FAILED)
+    store.commit(Commit(ended, created=True), 1.0)
+    assert store.count_open_by_state() == {
+        ("dms1", "delegation-dmacc", "new"): 2,
+        ("dms1", "delegation-dmacc", "waiting"): 1,
+    }
 
 
 def test_the_registry_records_replaces_and_forgets(opener: Opener) -> None:
