@@ -191,7 +191,7 @@ class Engine:
         adopted = coordination.tick(self.clock.seconds()).sessions if coordination.shared else ()
         resumed = 0
         for session in [*coordination.resumable(), *adopted]:
-            resumed += self._resume(session.session_id)
+            resumed += self._resume(session)
         for item in self.store.outbox():
             self._later(0, self._deliver, item.id, 0)
         if coordination.interval:
@@ -203,30 +203,35 @@ class Engine:
             resumed=resumed,
         )
 
-    def _resume(self, session_id: str) -> bool:
+    def _resume(self, loaded: Session) -> bool:
         """Re-arm an open session's timer and resume what it was doing (start, or adoption of a
-        dead instance's session); whether anything was done."""
+        dead instance's session); whether anything was done. Alone on its store, the session
+        as loaded is current; shared, it is read again under its lock."""
+        if not self.coordination.shared:
+            return self._resume_held(loaded)
         try:
-            with self.coordination.hold(session_id) as session:
-                if session is None or not session.is_open:
-                    return False
-                if session.deadline is not None:
-                    self._arm(session)
-                machine = machine_for(session.role, session.process)
-                transition = machine.restart(session, self._ctx())
-                if transition.effects or transition.session != session:
-                    self._apply(session, transition).addErrback(_logged_by_flush)
-                    return True
-                return False
+            with self.coordination.hold(loaded.session_id) as session:
+                return session is not None and self._resume_held(session)
         except Busy:  # another instance is moving it on: it is in hand
             return False
+
+    def _resume_held(self, session: Session) -> bool:
+        if not session.is_open:
+            return False
+        if session.deadline is not None:
+            self._arm(session)
+        transition = machine_for(session.role, session.process).restart(session, self._ctx())
+        if transition.effects or transition.session != session:
+            self._apply(session, transition).addErrback(_logged_by_flush)
+            return True
+        return False
 
     def _tick(self) -> None:
         """Renew this instance's lease, take over the work of instances found dead, and answer
         the waits on processes that ended on another instance."""
         adopted = self.coordination.tick(self.clock.seconds())
         for session in adopted.sessions:
-            self._resume(session.session_id)
+            self._resume(session)
         for item_id in adopted.outbox:
             self._later(0, self._deliver, item_id, 0)
         for session_id in list(self._waiters):
