@@ -41,6 +41,7 @@ def main() -> None:
                 session_id=f"{i:032x}",
             )
             engine.receive(DMS2, request)
+        pair.clock.run(horizon=0)  # the turn ends: the last group commit is written
         assert engine.store.count_open() == SESSIONS
         engine.stop()
         engine.store.close()
