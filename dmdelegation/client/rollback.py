@@ -23,7 +23,7 @@ from twisted.logger import Logger
 
 from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal, IUndoJournalBatch
 from dmdelegation.client.journal_entry import JournalEntry, StepState
-from dmdelegation.client.steps import OperationFailed, check_pair, send
+from dmdelegation.client.steps import OperationFailed, check_pair, send, snapshot
 from dmdelegation.tree.journal import (
     AddStep,
     DeleteStep,
@@ -62,7 +62,12 @@ async def _undo(session: IDMClientSession, action: UndoAction) -> None:
 
 
 async def _still_as_before(session: IDMClientSession, step: JournalStep) -> bool:
-    """For a step whose outcome is unknown: True when the client shows it was never applied."""
+    """For a step whose outcome is unknown (pending, no undo progress recorded): True when the
+    client shows the step's whole before-image, so there is nothing to undo.
+
+    That is the case when the step was never applied, and also when it was and its undo has
+    already put everything back (an undo action applied, then its reply lost or the process
+    stopped before the step was marked undone)."""
     uri = step.uri
     if isinstance(step, ReplaceACLStep):
         acl_result = await send(OPERATION, "Get ACL", uri, lambda: session.get_acl(uri))
@@ -76,7 +81,12 @@ async def _still_as_before(session: IDMClientSession, step: JournalStep) -> bool
         raise OperationFailed(OPERATION, "Get", uri, result.status)
     if isinstance(step, ReplaceStep):
         return result.node.value == step.before
-    return isinstance(step, DeleteStep)  # a Delete is all or nothing: the node is still there
+    if isinstance(step, DeleteStep):
+        # The node being there does not say the Delete was never applied: the first undo
+        # action (the Add of that node) may have been applied before a lost reply or a restart,
+        # with no undo progress recorded yet. Only the whole before-image says so.
+        return set(await snapshot(session, uri, OPERATION)) == set(step.before)
+    return False  # an Add: the node is there
 
 
 async def _undo_entry(

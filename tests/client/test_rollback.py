@@ -92,6 +92,56 @@ def test_rollback_restores_the_tree_after_a_restart(client: Client, name: str) -
         again.close()
 
 
+CHANGES = ("add", "replace", "delete", "replace_acl")
+
+REMOVALS: dict[str, tuple[Callable[[IDMClientSession, IUndoJournal], Deferred[Any]], str]] = {
+    "remove_account": (lambda s, j: remove_account(s, j, OWNER), "./DMAcc/1"),
+    "delete_own_account": (delete_own_account, "./DMAcc/1"),
+    "remove_bootstrap_entry": (lambda s, j: remove_bootstrap_entry(s, j, DMS2), "./BootConfig/1"),
+}
+
+
+@pytest.mark.parametrize("restart", [False, True])
+@pytest.mark.parametrize("name", sorted(REMOVALS))
+def test_a_rollback_whose_first_re_add_lost_its_reply_restores_the_whole_subtree(
+    client: Client, name: str, restart: bool
+) -> None:
+    """The property test's counterexample, for every operation that deletes a subtree: the
+    Delete is applied and its reply lost (the step stays pending), then the rollback's first
+    command, the Add of the deleted subtree's top, is applied and its reply lost too. Run again,
+    the rollback must not take the top being back for proof that the Delete never happened:
+    it must put back every node below it, with its ACL."""
+    if name == "remove_bootstrap_entry":
+        setup = client.journal(name="setup")
+        fired(add_bootstrap_entry(client.session(), setup, BOOT))
+        fired(setup.discard())
+    remove, top = REMOVALS[name]
+    before = client.records()
+    lose_delete = FaultyClientSession(client.session(), 1, Fault.LOSE_REPLY, counted=CHANGES)
+    assert fired_error(remove(lose_delete, client.journal()), OperationFailed).status is None
+    [entry] = fired(client.journal().entries())
+    assert entry.state is StepState.PENDING
+    assert isinstance(entry.step, DeleteStep)
+    assert len(entry.step.before) > 1
+    assert client.records(top) == []
+
+    lose_add = FaultyClientSession(client.session(), 1, Fault.LOSE_REPLY, counted=CHANGES)
+    error = fired_error(rollback(lose_add, client.journal()), OperationFailed)
+    assert (error.command, str(error.uri), error.status) == ("Add", top, None)
+    assert [str(r.uri) for r in client.records(top)] == [top]  # half undone: the top only
+    [entry] = fired(client.journal().entries())
+    assert (entry.state, entry.undo_progress) == (StepState.PENDING, 0)
+
+    again = client.reopened() if restart else client
+    try:
+        assert fired(rollback(again.session(), again.journal())) == 1
+        assert again.records() == before
+        assert again.journals.journal_ids() == []
+    finally:
+        if restart:
+            again.close()
+
+
 def test_rollback_undoes_a_change_whose_reply_was_lost(client: Client) -> None:
     before = client.records()
     faulty = FaultyClientSession(client.session(), 10, Fault.LOSE_REPLY, counted=["add"])
