@@ -1,11 +1,13 @@
 """Undo every change recorded in a journal, newest first, so the client is exactly as before.
 
-Each undo action is recorded as done before the next one is sent, and each is idempotent, so a
-rollback stopped by a failure or a restart is finished by running `rollback` again (with a journal
-opened again from disk). For a step whose outcome was never known (still *pending*: the command was
-sent, or about to be, and no answer was recorded), a read first tells whether the client still
-shows the before-image; if so there is nothing to undo (and undoing could need rights the refused
-command never had). Once every step is undone, the journal is discarded with its before-images.
+Each undo action is recorded as done before the next one is sent, and each is idempotent (a
+Replace ACL denied when sent again counts as done if the node already has that ACL: putting back
+an ACL may take away the very right that putting it back needs), so a rollback stopped by a
+failure or a restart is finished by running `rollback` again (with a journal opened again from
+disk). For a step whose outcome was never known (still *pending*: the command was sent, or about
+to be, and no answer was recorded), a read first tells whether the client still shows the whole
+before-image; if so there is nothing to undo (and undoing could need rights the refused command
+never had). Once every step is undone, the journal is discarded with its before-images.
 
 One shortcut (`dmdelegation.tree.journal.covering_add`): when the newest steps left are all at or
 below a node that an older step of them added (an account, and the nodes and rights given inside
@@ -55,10 +57,25 @@ def _request(session: IDMClientSession, action: UndoAction) -> Deferred[Result]:
     return session.replace(action.uri, action.value)
 
 
+async def _acl_in_place(session: IDMClientSession, action: UndoAction) -> bool:
+    """True when ``action`` is a Replace ACL and the node already has the ACL it sets."""
+    if action.kind is not UndoKind.REPLACE_ACL:
+        return False  # an Add tolerates 418, a Delete 404; a Replace changes no right
+    uri = action.uri
+    acl_result = await send(OPERATION, "Get ACL", uri, lambda: session.get_acl(uri))
+    return acl_result.status is Status.OK and acl_result.acl == action.acl
+
+
 async def _undo(session: IDMClientSession, action: UndoAction) -> None:
     result = await send(OPERATION, action.kind.value, action.uri, lambda: _request(session, action))
-    if not result.status.is_success and result.status is not action.tolerated:
-        raise OperationFailed(OPERATION, action.kind.value, action.uri, result.status)
+    if result.status.is_success or result.status is action.tolerated:
+        return
+    # Sent again after a lost reply or a stop before it was recorded, an action may be denied
+    # because its first sending took the right it needs (the ACL of a re-created node put back
+    # to one that no longer gives its re-creator Replace): denied, but already in effect.
+    if result.status is Status.PERMISSION_DENIED and await _acl_in_place(session, action):
+        return
+    raise OperationFailed(OPERATION, action.kind.value, action.uri, result.status)
 
 
 async def _still_as_before(session: IDMClientSession, step: JournalStep) -> bool:

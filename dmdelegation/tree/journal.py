@@ -5,7 +5,9 @@ what the change touches: nothing (Add), the old value (Replace), the old ACL (Re
 whole subtree with values, formats and ACLs (Delete). `undo_actions` turns a step back into the DM
 commands that restore the before-image. Each action is idempotent (a Delete that finds nothing,
 an Add that finds the node already there, a Replace with the value already in place all leave the
-tree as it should be), so a rollback interrupted at any point can simply be run again.
+tree as it should be), so a rollback interrupted at any point can simply be run again; a Replace
+ACL sent again may be denied for want of the right it took away the first time, which the
+rollback settles by reading the ACL (`dmdelegation.client.rollback`).
 
 Steps are stored as JSON text (`encode_step` / `decode_step`). The text of a step that deleted an
 account holds that account's credentials: it lives only in the journal store, and a step's ``repr``

@@ -35,8 +35,9 @@ from dmdelegation.client.testing import (
     fired_error,
     fired_failure,
 )
-from dmdelegation.tree import ROOT, URI, BootConfigEntry, NodeRecord
+from dmdelegation.tree import ACL, ROOT, URI, BootConfigEntry, NodeRecord
 from dmdelegation.tree.journal import DeleteStep
+from dmdelegation.tree.status import Status
 
 from .helpers import DMS2, DMS2_ACCOUNT, OWNER, Client, open_client
 
@@ -131,6 +132,49 @@ def test_a_rollback_whose_first_re_add_lost_its_reply_restores_the_whole_subtree
     assert [str(r.uri) for r in client.records(top)] == [top]  # half undone: the top only
     [entry] = fired(client.journal().entries())
     assert (entry.state, entry.undo_progress) == (StepState.PENDING, 0)
+
+    again = client.reopened() if restart else client
+    try:
+        assert fired(rollback(again.session(), again.journal())) == 1
+        assert again.records() == before
+        assert again.journals.journal_ids() == []
+    finally:
+        if restart:
+            again.close()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+@pytest.mark.parametrize("name", sorted(REMOVALS))
+def test_a_rollback_whose_last_acl_restore_lost_its_reply_is_finished_without_that_right(
+    client: Client, name: str, restart: bool
+) -> None:
+    """The rollback's last command, putting back the (empty, inherited) ACL of the deleted
+    subtree's top, is applied and its reply lost: that ACL took from the server the Replace
+    right it had only as the top's re-creator, so the same command sent again is refused (425).
+    Run again, the rollback must see that the ACL is already in place and finish."""
+    remove, top = REMOVALS[name]
+    if name == "remove_bootstrap_entry":
+        setup = client.journal(name="setup")
+        fired(add_bootstrap_entry(client.session(), setup, BOOT))
+        fired(setup.discard())
+    container = URI.parse(top).parent
+    assert container is not None
+    no_replace = ACL.parse(f"Add={OWNER}&Delete={OWNER}&Get=*")
+    assert fired(client.session().replace_acl(container, no_replace)).status.is_success
+    before = client.records()
+    assert client.records(top)[0].acl.is_empty
+    fired(remove(client.session(), client.journal()))
+    [entry] = fired(client.journal().entries())
+    assert isinstance(entry.step, DeleteStep)
+    nodes = len(entry.step.before)
+
+    # Every node is added back, then the ACLs, children first: the last one is the top's.
+    lose_last = FaultyClientSession(client.session(), nodes, Fault.LOSE_REPLY, ["replace_acl"])
+    error = fired_error(rollback(lose_last, client.journal()), OperationFailed)
+    assert (error.command, str(error.uri), error.status) == ("Replace ACL", top, None)
+    assert client.records() == before  # applied: the tree is back, the journal does not know
+    retry = fired(client.session().replace_acl(URI.parse(top), ACL()))
+    assert retry.status is Status.PERMISSION_DENIED
 
     again = client.reopened() if restart else client
     try:
