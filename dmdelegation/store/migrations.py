@@ -5,11 +5,23 @@ applied (version, name, when). A store applies the missing ones when it opens, i
 its own transaction; on PostgreSQL under an advisory lock, so that instances starting together
 migrate once. A database written before migrations existed gets migration 1 as a no-op (its
 statements are ``IF NOT EXISTS``).
+
+On PostgreSQL the database also holds DMS-1's undo journals (migration 4), so the journal store
+(:mod:`dmdelegation.store.journal_postgres`) applies the same migrations when it opens; on SQLite
+that migration is empty (the journals have a file of their own).
 """
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING, Any
+
 from attrs import frozen
+
+if TYPE_CHECKING:
+    import psycopg
+
+MIGRATION_LOCK = 0x646D64656C  # "dmdel": one instance migrates at a time
 
 
 @frozen
@@ -93,6 +105,26 @@ CREATE TABLE IF NOT EXISTS timed (
 );
 """
 
+# DMS-1's undo journals (dmdelegation.store.journal_postgres), shared by the instances of a
+# deployment so that one can undo a tree change another died in the middle of. On SQLite the
+# journals are not in the engine's file but in journals.sqlite3 (dmdelegation.client.
+# journal_store, which creates its own tables): nothing to do there.
+_JOURNALS = """
+CREATE TABLE IF NOT EXISTS journals (
+    journal_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    server_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal_steps (
+    journal_id TEXT NOT NULL REFERENCES journals (journal_id),
+    seq INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    state TEXT NOT NULL,
+    undo_progress INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (journal_id, seq)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -118,6 +150,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             real="DOUBLE PRECISION", serial="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
         ),
     ),
+    Migration(4, "undo journals (PostgreSQL only)", "", _JOURNALS),
 )
 
 LATEST = MIGRATIONS[-1].version
@@ -126,3 +159,29 @@ LATEST = MIGRATIONS[-1].version
 def statements(script: str) -> list[str]:
     """The statements of a migration's text (none of ours holds a ';' in a literal)."""
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def migrate_postgresql(db: psycopg.Connection[Any]) -> int:
+    """Apply the missing migrations to the PostgreSQL database of ``db`` (an autocommit
+    connection with no transaction open), in one transaction under an advisory lock, so that
+    instances (and their journal stores) starting together migrate once; the schema's version."""
+    from psycopg.rows import tuple_row
+
+    with db.transaction():
+        cur = db.cursor(row_factory=tuple_row)
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        cur.execute(MIGRATIONS_TABLE["postgresql"])
+        row = cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        assert row is not None
+        version = int(row[0])
+        for m in MIGRATIONS:
+            if m.version <= version:
+                continue
+            for statement in statements(m.postgresql):
+                cur.execute(statement)
+            cur.execute(
+                "INSERT INTO schema_migrations (version, name, applied) VALUES (%s, %s, %s)",
+                (m.version, m.name, time.time()),
+            )
+            version = m.version
+    return version

@@ -41,7 +41,7 @@ from dmdelegation.store.interfaces import (
     OutboxItem,
 )
 from dmdelegation.store.location import DEFAULT_LEASE
-from dmdelegation.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, statements
+from dmdelegation.store.migrations import migrate_postgresql
 from dmdelegation.store.sessions import (
     _COLUMNS,
     NO_RESPONSE,
@@ -50,8 +50,6 @@ from dmdelegation.store.sessions import (
     _session,
     _values,
 )
-
-MIGRATION_LOCK = 0x646D64656C  # "dmdel": one instance migrates at a time
 
 log = Logger()
 
@@ -100,30 +98,7 @@ class PostgresSessionStore:
             self._db.execute("COMMIT" if commit else "ROLLBACK")
 
     def _migrate(self) -> int:
-        import time
-
-        self._begin()
-        try:
-            self._x("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            self._x(MIGRATIONS_TABLE["postgresql"])
-            row = self._x("SELECT coalesce(max(version), 0) AS v FROM schema_migrations").fetchone()
-            assert row is not None
-            version = int(row["v"])
-            for m in MIGRATIONS:
-                if m.version <= version:
-                    continue
-                for statement in statements(m.postgresql):
-                    self._x(statement)
-                self._x(
-                    "INSERT INTO schema_migrations (version, name, applied) VALUES (%s, %s, %s)",
-                    (m.version, m.name, time.time()),
-                )
-                version = m.version
-        except BaseException:
-            self._end(False)
-            raise
-        self._end(True)
-        return version
+        return migrate_postgresql(self._db)
 
     def close(self) -> None:
         if not self._db.closed:
