@@ -26,6 +26,7 @@ from dmdelegation.client.interfaces import (
     ISubtreeWriter,
     IUndoJournal,
     IUndoJournalBatch,
+    IUndoJournalStore,
 )
 from dmdelegation.client.journal_entry import JournalEntry, StepState
 from dmdelegation.client.journal_store import JournalMismatch, SQLiteJournalStore
@@ -45,6 +46,7 @@ __all__ = [
     "ISubtreeWriter",
     "IUndoJournal",
     "IUndoJournalBatch",
+    "IUndoJournalStore",
     "JournalEntry",
     "JournalMismatch",
     "OperationFailed",

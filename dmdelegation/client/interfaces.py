@@ -111,3 +111,19 @@ class IUndoJournalBatch(Interface):
 
     def mark_many(seqs: Sequence[int], state: StepState) -> Deferred[None]:
         """`IUndoJournal.mark` each of ``seqs`` with ``state``, all in one durable write."""
+
+
+class IUndoJournalStore(Interface):
+    """Where the undo journals are kept: `dmdelegation.client.journal_store.SQLiteJournalStore`
+    (one file, one instance) or `dmdelegation.store.journal_postgres.PostgresJournalStore`
+    (shared by the instances of a deployment)."""
+
+    def journal_ids() -> list[str]:
+        """The journals that still hold steps (after a restart: delegations to finish or undo)."""
+
+    def open(journal_id: str, device_id: str, server_id: str) -> IUndoJournal:
+        """The journal named ``journal_id``, created if new; the same journal after a restart
+        (or from another instance). `JournalMismatch` if it records another device or server."""
+
+    def close() -> None:
+        """Write what is held (the *applied* marks) and let go of the storage."""

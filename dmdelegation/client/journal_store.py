@@ -26,7 +26,7 @@ from dmdelegation.client.database import (
     open_database,
     transaction,
 )
-from dmdelegation.client.interfaces import IUndoJournal, IUndoJournalBatch
+from dmdelegation.client.interfaces import IUndoJournal, IUndoJournalBatch, IUndoJournalStore
 from dmdelegation.client.journal_entry import JournalEntry, StepState
 from dmdelegation.tree.journal import JournalStep, decode_step, encode_step
 
@@ -110,6 +110,7 @@ class _Writer:
             self.applied.clear()
 
 
+@implementer(IUndoJournalStore)
 class SQLiteJournalStore:
     """The undo journals kept in the SQLite file at ``path``.
 

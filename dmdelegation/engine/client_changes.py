@@ -13,8 +13,7 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from dmdelegation.client import delegation as ops
-from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal
-from dmdelegation.client.journal_store import SQLiteJournalStore
+from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal, IUndoJournalStore
 from dmdelegation.client.rollback import rollback
 from dmdelegation.client.steps import OperationFailed
 from dmdelegation.engine.interfaces import ClientChangeFailed, IClientChanges
@@ -37,7 +36,7 @@ def _translate(e: Exception) -> ClientChangeFailed:
 class JournaledClientChanges:
     """Every change of a session goes to the journal named by its session id first."""
 
-    def __init__(self, server_id: str, session_for: SessionFor, journals: SQLiteJournalStore):
+    def __init__(self, server_id: str, session_for: SessionFor, journals: IUndoJournalStore):
         self.server_id = server_id
         self.session_for = session_for
         self.journals = journals

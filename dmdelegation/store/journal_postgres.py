@@ -1,0 +1,234 @@
+"""DMS-1's undo journals on PostgreSQL, shared by the instances of a deployment.
+
+The same journals, with the same guarantees, as `dmdelegation.client.journal_store` keeps in
+SQLite, in the deployment's database (tables ``journals`` and ``journal_steps``, created by the
+store's migration 4): an instance that adopts a process another instance died in the middle of
+a tree change reads that journal and undoes the change (``docs/scaling.md``).
+
+Every method has committed before its Deferred fires, so a step appended before a change is in
+the database (pending) before the change is sent; how durable a commit is, is the server's
+setting (``synchronous_commit``). The one exception is marking a step *applied*: that mark is
+held and written in the same transaction as the store's next write (see `_Writer`); until then
+the step reads as pending, which rollback treats as maybe applied.
+
+The connection is autocommit: a lone statement is its own transaction; several (a write and the
+marks held) are one ``BEGIN`` ... ``COMMIT``. The next sequence number is found by the insert
+itself. One instance writes a journal at a time (the engine's session lock and ownership see to
+that); were two to append to one journal at once, one append would fail on the primary key, and
+its change would not be sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg.rows import tuple_row
+from twisted.internet.defer import Deferred, maybeDeferred
+from zope.interface import implementer
+
+from dmdelegation.client.interfaces import IUndoJournal, IUndoJournalBatch, IUndoJournalStore
+from dmdelegation.client.journal_entry import JournalEntry, StepState
+from dmdelegation.client.journal_store import JournalMismatch
+from dmdelegation.store.migrations import migrate_postgresql
+from dmdelegation.tree.journal import JournalStep, decode_step, encode_step
+
+HEADER_SQL = "SELECT device_id, server_id FROM journals WHERE journal_id = %s"
+ADD_HEADER_SQL = (
+    "INSERT INTO journals (journal_id, device_id, server_id) VALUES (%s, %s, %s)"
+    " ON CONFLICT (journal_id) DO NOTHING"
+)
+APPEND_SQL = (
+    "INSERT INTO journal_steps (journal_id, seq, step, state)"
+    " SELECT %(j)s, coalesce(max(seq), 0) + 1, %(step)s, %(state)s FROM journal_steps"
+    " WHERE journal_id = %(j)s RETURNING seq"
+)
+MARK_SQL = "UPDATE journal_steps SET state = %s WHERE journal_id = %s AND seq = %s"
+MARK_MANY_SQL = (
+    "UPDATE journal_steps SET state = %s WHERE journal_id = %s AND seq = ANY(%s::integer[])"
+)
+PROGRESS_SQL = "UPDATE journal_steps SET undo_progress = %s WHERE journal_id = %s AND seq = %s"
+ENTRIES_SQL = (
+    "SELECT seq, step, state, undo_progress FROM journal_steps WHERE journal_id = %s ORDER BY seq"
+)
+
+Statement = tuple[str, Any]
+
+
+class _Writer:
+    """The connection of one `PostgresJournalStore`, shared by its journals, and the *applied*
+    marks not yet written (as `dmdelegation.client.journal_store._Writer`).
+
+    Marking a step applied is not made durable on its own: the mark is written in the same
+    transaction as the next write of the store (the next step appended, most often), or when the
+    journal is read or the store closed. Losing it (the instance dies first) leaves the step
+    *pending*, which `rollback` treats as maybe applied: it reads the client to see. Every other
+    write is committed before its Deferred fires, and a step is always committed, pending,
+    before it is sent.
+    """
+
+    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        self.conn = conn
+        self.applied: list[tuple[str, str, int]] = []  # (state, journal_id, seq) for MARK_SQL
+        self.headed: set[str] = set()  # journals whose header row this store wrote or read
+
+    def check_open(self) -> None:
+        if self.conn.closed:
+            raise psycopg.InterfaceError("the journal store's connection is closed")
+
+    def write(self, *statements: Statement) -> list[Any]:
+        """Run ``statements`` with the marks held so far, in one transaction (a lone statement
+        alone, which is its own transaction on this autocommit connection); the rows the last
+        one returns."""
+        self.check_open()
+        conn = self.conn
+        if not self.applied and len(statements) == 1:
+            cur = conn.execute(*statements[0])
+            return cur.fetchall() if cur.description is not None else []
+        rows: list[Any] = []
+        with conn.transaction(), conn.cursor() as cur:
+            if self.applied:
+                cur.executemany(MARK_SQL, self.applied)
+            for statement in statements:
+                cur.execute(*statement)
+                rows = cur.fetchall() if cur.description is not None else []
+        self.applied.clear()
+        return rows
+
+    def flush(self) -> None:
+        if self.applied:
+            self.check_open()
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                cur.executemany(MARK_SQL, self.applied)
+            self.applied.clear()
+
+
+@implementer(IUndoJournalStore)
+class PostgresJournalStore:
+    """The undo journals kept in the PostgreSQL database at ``url`` (a libpq URL, the
+    configuration's ``store.url``); the schema is migrated as the engine's store does."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
+            url, autocommit=True, row_factory=tuple_row
+        )
+        try:
+            migrate_postgresql(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
+        self._writer = _Writer(self._conn)
+
+    def close(self) -> None:
+        """Write the marks still held, and close the connection."""
+        if self._conn.closed:
+            return
+        try:
+            self._writer.flush()
+        finally:
+            self._conn.close()
+
+    def journal_ids(self) -> list[str]:
+        """The journals that still hold steps, of every instance."""
+        rows = self._conn.execute("SELECT journal_id FROM journals ORDER BY 1")
+        return [journal_id for (journal_id,) in rows]
+
+    def open(self, journal_id: str, device_id: str, server_id: str) -> PostgresUndoJournal:
+        """The journal named ``journal_id``, created if new; the same journal after a restart,
+        or from another instance."""
+        self._writer.check_open()
+        row = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
+        if row is None:
+            self._writer.write((ADD_HEADER_SQL, (journal_id, device_id, server_id)))
+            row = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
+            assert row is not None
+        if tuple(row) != (device_id, server_id):
+            raise JournalMismatch(
+                f"journal {journal_id!r} records {row[1]!r} on {row[0]!r},"
+                f" not {server_id!r} on {device_id!r}"
+            )
+        self._writer.headed.add(journal_id)
+        return PostgresUndoJournal(self._writer, journal_id, device_id, server_id)
+
+
+@implementer(IUndoJournal, IUndoJournalBatch)
+class PostgresUndoJournal:
+    """One journal; a failure to write it fails the Deferred (and nothing is then applied)."""
+
+    def __init__(self, writer: _Writer, journal_id: str, device_id: str, server_id: str) -> None:
+        self._writer = writer
+        self.journal_id = journal_id
+        self.device_id = device_id
+        self.server_id = server_id
+
+    def __repr__(self) -> str:
+        return f"<PostgresUndoJournal {self.journal_id!r}>"
+
+    def append(self, step: JournalStep) -> Deferred[int]:
+        return maybeDeferred(self._append, step)
+
+    def _append(self, step: JournalStep) -> int:
+        writer = self._writer
+        append = (
+            APPEND_SQL,
+            {"j": self.journal_id, "step": encode_step(step), "state": StepState.PENDING.value},
+        )
+        if self.journal_id in writer.headed:
+            [(seq,)] = writer.write(append)
+        else:  # discarded since it was opened: the header goes back with the step
+            header = (ADD_HEADER_SQL, (self.journal_id, self.device_id, self.server_id))
+            [(seq,)] = writer.write(header, append)
+            writer.headed.add(self.journal_id)
+        return int(seq)
+
+    def mark(self, seq: int, state: StepState) -> Deferred[None]:
+        return maybeDeferred(self._mark, seq, state)
+
+    def _mark(self, seq: int, state: StepState) -> None:
+        if state is StepState.APPLIED:
+            self._writer.check_open()
+            self._writer.applied.append((state.value, self.journal_id, seq))
+            return
+        self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
+
+    def mark_many(self, seqs: Sequence[int], state: StepState) -> Deferred[None]:
+        return maybeDeferred(self._mark_many, seqs, state)
+
+    def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
+        if seqs:  # one statement: every mark, or none
+            self._writer.write((MARK_MANY_SQL, (state.value, self.journal_id, list(seqs))))
+
+    def record_undo_progress(self, seq: int, done: int) -> Deferred[None]:
+        return maybeDeferred(self._record_undo_progress, seq, done)
+
+    def _record_undo_progress(self, seq: int, done: int) -> None:
+        self._writer.write((PROGRESS_SQL, (done, self.journal_id, seq)))
+
+    def entries(self) -> Deferred[Sequence[JournalEntry]]:
+        return maybeDeferred(self._entries)
+
+    def _entries(self) -> Sequence[JournalEntry]:
+        self._writer.flush()
+        self._writer.check_open()
+        rows = self._writer.conn.execute(ENTRIES_SQL, (self.journal_id,)).fetchall()
+        return [
+            JournalEntry(seq, decode_step(step), StepState(state), progress)
+            for seq, step, state, progress in rows
+        ]
+
+    def discard(self) -> Deferred[None]:
+        return maybeDeferred(self._discard)
+
+    def _discard(self) -> None:
+        writer = self._writer
+        writer.check_open()
+        others = [mark for mark in writer.applied if mark[1] != self.journal_id]
+        with writer.conn.transaction(), writer.conn.cursor() as cur:
+            if others:
+                cur.executemany(MARK_SQL, others)
+            for table in ("journal_steps", "journals"):
+                cur.execute(f"DELETE FROM {table} WHERE journal_id = %s", (self.journal_id,))
+        writer.applied.clear()
+        writer.headed.discard(self.journal_id)
