@@ -25,7 +25,7 @@ def test_embedded_sessions_provide_idmclientsession(client: Client) -> None:
 def test_fake_sessions_provide_idmclientsession(client: Client) -> None:
     faulty = FaultyClientSession(client.session(), 1, Fault.REFUSE)
     assert verifyObject(IDMClientSession, faulty)
-    checking = JournalCheckingSession(client.session(), client.path, "delegation-1")
+    checking = JournalCheckingSession(client.session(), lambda: None)
     assert verifyObject(IDMClientSession, checking)
 
 

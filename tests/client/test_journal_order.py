@@ -1,12 +1,10 @@
 """Each change is in the journal, on disk, before it reaches the client; without a journal write,
-nothing reaches the client."""
+nothing reaches the client. On both journal stores: SQLite, and PostgreSQL, where the step is
+committed (seen by another connection, as by another instance) before the command is sent."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,32 +27,26 @@ from dmdelegation.tree import ACL, URI, BootConfigEntry, Value
 from dmdelegation.tree.results import ACLResult, GetResult, Result
 
 from .helpers import DMS2, DMS2_ACCOUNT, Client
+from .journal_backends import JournalBackend
+
+Newest = Callable[[], "tuple[str, str] | None"]
 
 
 @implementer(IDMClientSession)
 class JournalCheckingSession:
-    """Before passing on a change, reads the journal from disk through a connection of its own
-    and records whether the newest step is a pending step for that very node."""
+    """Before passing on a change, reads the journal through a connection of its own
+    (``newest``: the URI and state of the newest step) and records whether the newest step is a
+    pending step for that very node."""
 
-    def __init__(self, inner: IDMClientSession, path: Path, journal_id: str) -> None:
+    def __init__(self, inner: IDMClientSession, newest: Newest) -> None:
         self.inner = inner
         self.device_id = inner.device_id
         self.server_id = inner.server_id
-        self.path = path
-        self.journal_id = journal_id
+        self.newest = newest
         self.checked: list[tuple[str, bool]] = []
 
     def _check(self, uri: URI) -> None:
-        conn = sqlite3.connect(self.path)
-        try:
-            row = conn.execute(
-                "SELECT step, state FROM journal_steps WHERE journal_id = ? ORDER BY seq DESC",
-                (self.journal_id,),
-            ).fetchone()
-        finally:
-            conn.close()
-        ok = row is not None and json.loads(row[0])["uri"] == str(uri) and row[1] == "pending"
-        self.checked.append((str(uri), ok))
+        self.checked.append((str(uri), self.newest() == (str(uri), "pending")))
 
     def get(self, uri: URI) -> Deferred[GetResult]:
         return self.inner.get(uri)
@@ -94,29 +86,33 @@ OPERATIONS: dict[str, Callable[[IDMClientSession, IUndoJournal], Deferred[Any]]]
 
 
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
-def test_every_change_is_journaled_on_disk_before_it_is_sent(client: Client, name: str) -> None:
-    checking = JournalCheckingSession(client.session(), client.path, "delegation-1")
-    fired(OPERATIONS[name](checking, client.journal()))
+def test_every_change_is_journaled_on_disk_before_it_is_sent(
+    client: Client, journals: JournalBackend, name: str
+) -> None:
+    checking = JournalCheckingSession(client.session(), lambda: journals.newest("delegation-1"))
+    fired(OPERATIONS[name](checking, journals.journal()))
     assert checking.checked, "the operation changed nothing"
     assert all(ok for _, ok in checking.checked), checking.checked
 
 
-def test_remove_account_is_journaled_before_it_is_sent(client: Client) -> None:
-    fired(create_account(client.session(), client.journal(name="setup"), DMS2_ACCOUNT))
-    checking = JournalCheckingSession(client.session(), client.path, "delegation-1")
-    fired(remove_account(checking, client.journal(), DMS2))
+def test_remove_account_is_journaled_before_it_is_sent(
+    client: Client, journals: JournalBackend
+) -> None:
+    fired(create_account(client.session(), journals.journal(name="setup"), DMS2_ACCOUNT))
+    checking = JournalCheckingSession(client.session(), lambda: journals.newest("delegation-1"))
+    fired(remove_account(checking, journals.journal(), DMS2))
     assert checking.checked == [("./DMAcc/2", True)]
 
 
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
 @pytest.mark.parametrize("writes_allowed", [0, 1])
 def test_nothing_is_sent_when_the_journal_cannot_be_written(
-    client: Client, name: str, writes_allowed: int
+    client: Client, journals: JournalBackend, name: str, writes_allowed: int
 ) -> None:
     """0: the first step cannot be recorded; 1: recorded, but its outcome cannot be."""
     before = client.records()
-    checking = JournalCheckingSession(client.session(), client.path, "delegation-1")
-    journal = FailingJournal(client.journal(), writes_allowed)
+    checking = JournalCheckingSession(client.session(), lambda: journals.newest("delegation-1"))
+    journal = FailingJournal(journals.journal(), writes_allowed)
     failure = fired_failure(OPERATIONS[name](checking, journal))
     assert failure.check(JournalWriteError)
     assert len(checking.checked) == writes_allowed

@@ -1,27 +1,42 @@
-"""Durable undo journals: every write is on disk when its Deferred fires, and survives a restart."""
+"""Durable undo journals, one contract over both stores (SQLite, and PostgreSQL for a
+deployment of several instances): every write is durable when its Deferred fires, survives a
+restart, and is seen by another connection (another process, another instance)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred
+from zope.interface.verify import verifyObject
 
-from dmdelegation.client import JournalEntry, JournalMismatch, StepState
-from dmdelegation.client.journal_store import SQLiteUndoJournal
+from dmdelegation.client import (
+    IUndoJournal,
+    IUndoJournalBatch,
+    IUndoJournalStore,
+    JournalEntry,
+    JournalMismatch,
+    StepState,
+)
 from dmdelegation.client.testing import fired, fired_failure
 from dmdelegation.tree import ACL, URI, Value
 from dmdelegation.tree.journal import AddStep, ReplaceACLStep, ReplaceStep
 
-from .helpers import DEVICE, OWNER, Client
+from .helpers import DEVICE, OWNER
+from .journal_backends import JournalBackend
 
 A = URI.parse("./A")
 
 
-def test_steps_are_kept_in_order_with_their_state(client: Client) -> None:
-    journal = client.journal()
+def test_the_store_and_its_journals_provide_their_interfaces(journals: JournalBackend) -> None:
+    assert verifyObject(IUndoJournalStore, journals.store)
+    assert verifyObject(IUndoJournal, journals.journal())
+    assert verifyObject(IUndoJournalBatch, journals.journal())
+
+
+def test_steps_are_kept_in_order_with_their_state(journals: JournalBackend) -> None:
+    journal = journals.journal()
     assert fired(journal.append(AddStep(A))) == 1
     assert fired(journal.append(ReplaceStep(A, Value.integer(4)))) == 2
     fired(journal.mark(1, StepState.APPLIED))
@@ -33,77 +48,87 @@ def test_steps_are_kept_in_order_with_their_state(client: Client) -> None:
     ]
 
 
-def test_a_journal_reopened_after_a_restart_holds_every_step(client: Client) -> None:
-    journal = client.journal()
+def test_a_journal_reopened_after_a_restart_holds_every_step(journals: JournalBackend) -> None:
+    journal = journals.journal()
     fired(journal.append(ReplaceACLStep(A, ACL.parse("Get=*"))))
     fired(journal.mark(1, StepState.FAILED))
-    again = client.reopened()
+    again = journals.reopen()
+    assert again.journal_ids() == ["delegation-1"]
+    entries = fired(journals.journal().entries())
+    assert entries == [JournalEntry(1, ReplaceACLStep(A, ACL.parse("Get=*")), StepState.FAILED)]
+
+
+def test_a_journal_is_read_and_continued_by_another_store_at_once(
+    journals: JournalBackend,
+) -> None:
+    """Another store on the same state (another instance, on PostgreSQL) sees every step as
+    soon as it is durable, and continues the journal where the first left it."""
+    fired(journals.journal().append(AddStep(A)))
+    other = journals.open_store()
     try:
-        assert again.journals.journal_ids() == ["delegation-1"]
-        entries = fired(again.journal().entries())
-        assert entries == [JournalEntry(1, ReplaceACLStep(A, ACL.parse("Get=*")), StepState.FAILED)]
+        assert other.journal_ids() == ["delegation-1"]
+        theirs = other.open("delegation-1", DEVICE, OWNER)
+        assert [e.step for e in fired(theirs.entries())] == [AddStep(A)]
+        assert fired(theirs.append(AddStep(A.child("B")))) == 2
+        fired(theirs.discard())
+        assert journals.store.journal_ids() == []
     finally:
-        again.close()
+        other.close()
 
 
-def test_discard_forgets_the_journal(client: Client) -> None:
-    journal = client.journal()
+def test_discard_forgets_the_journal(journals: JournalBackend) -> None:
+    journal = journals.journal()
     fired(journal.append(AddStep(A)))
     fired(journal.discard())
-    assert client.journals.journal_ids() == []
-    assert fired(client.journal().entries()) == []
+    assert journals.store.journal_ids() == []
+    assert fired(journals.journal().entries()) == []
 
 
-def test_journals_are_separate(client: Client) -> None:
-    fired(client.journal(name="one").append(AddStep(A)))
-    assert fired(client.journal(name="two").entries()) == []
+def test_journals_are_separate(journals: JournalBackend) -> None:
+    fired(journals.journal(name="one").append(AddStep(A)))
+    assert fired(journals.journal(name="two").entries()) == []
 
 
-def test_a_journal_is_bound_to_its_device_and_server(client: Client) -> None:
-    client.journal()
+def test_a_journal_is_bound_to_its_device_and_server(journals: JournalBackend) -> None:
+    journals.journal()
     with pytest.raises(JournalMismatch, match="delegation-1"):
-        client.journals.open("delegation-1", DEVICE, "someone.else")
+        journals.store.open("delegation-1", DEVICE, "someone.else")
     with pytest.raises(JournalMismatch):
-        client.journals.open("delegation-1", "IMEI:0", OWNER)
+        journals.store.open("delegation-1", "IMEI:0", OWNER)
+    other = journals.open_store()  # the header is durable: another store refuses too
+    try:
+        with pytest.raises(JournalMismatch):
+            other.open("delegation-1", DEVICE, "someone.else")
+    finally:
+        other.close()
 
 
-def test_a_write_that_cannot_be_made_durable_fails_the_deferred(client: Client) -> None:
-    journal = client.journal()
-    client.journals.close()
+def test_a_write_that_cannot_be_made_durable_fails_the_deferred(journals: JournalBackend) -> None:
+    journal = journals.journal()
+    journals.store.close()
     failure = fired_failure(journal.append(AddStep(A)))
     assert "closed" in str(failure.value)
 
 
-def _on_disk(client: Client, journal_id: str = "delegation-1") -> list[tuple[int, str]]:
-    """The steps as another connection (another process) sees them."""
-    conn = sqlite3.connect(client.path)
-    try:
-        rows = conn.execute(
-            "SELECT seq, state FROM journal_steps WHERE journal_id = ? ORDER BY seq", (journal_id,)
-        )
-        return [(seq, state) for seq, state in rows]
-    finally:
-        conn.close()
-
-
-def test_every_step_is_on_disk_when_append_fires(client: Client) -> None:
-    journal = client.journal()
+def test_every_step_is_on_disk_when_append_fires(journals: JournalBackend) -> None:
+    journal = journals.journal()
     for seq in (1, 2, 3):
         assert fired(journal.append(AddStep(A.child(str(seq))))) == seq
-        assert _on_disk(client)[-1] == (seq, "pending")
-        assert not client.journals._conn.in_transaction
+        assert journals.on_disk()[-1] == (seq, "pending")
         fired(journal.mark(seq, StepState.APPLIED))
     fired(journal.mark(3, StepState.FAILED))
-    assert _on_disk(client) == [(1, "applied"), (2, "applied"), (3, "failed")]
+    assert journals.on_disk() == [(1, "applied"), (2, "applied"), (3, "failed")]
 
 
-def test_an_applied_mark_is_written_with_the_next_step(client: Client) -> None:
-    journal = client.journal()
+def test_an_applied_mark_is_written_with_the_next_step(journals: JournalBackend) -> None:
+    journal = journals.journal()
     fired(journal.append(AddStep(A)))
     fired(journal.mark(1, StepState.APPLIED))
-    assert _on_disk(client) == [(1, "pending")]  # maybe applied: rollback reads to see
-    fired(journal.append(AddStep(A.child("B"))))
-    assert _on_disk(client) == [(1, "applied"), (2, "pending")]
+    assert journals.on_disk() == [(1, "pending")]  # maybe applied: rollback reads to see
+    with journals.commits() as commits:
+        fired(journal.append(AddStep(A.child("B"))))
+    assert len(commits) == 1  # the mark and the step together
+    assert journals.on_disk() == [(1, "applied"), (2, "pending")]
 
 
 @pytest.mark.parametrize(
@@ -116,65 +141,60 @@ def test_an_applied_mark_is_written_with_the_next_step(client: Client) -> None:
     ],
 )
 def test_every_other_write_is_durable_and_takes_the_applied_marks_along(
-    client: Client, write: Callable[[SQLiteUndoJournal], Deferred[Any]], second: str
+    journals: JournalBackend, write: Callable[[IUndoJournal], Deferred[Any]], second: str
 ) -> None:
-    journal = client.journal()
+    journal = journals.journal()
     fired(journal.append(AddStep(A)))
     fired(journal.append(AddStep(A.child("B"))))
     fired(journal.mark(1, StepState.APPLIED))
     fired(write(journal))
-    assert _on_disk(client) == [(1, "applied"), (2, second)]
+    assert journals.on_disk() == [(1, "applied"), (2, second)]
 
 
-def test_closing_the_store_writes_the_applied_marks(client: Client) -> None:
-    journal = client.journal()
+def test_closing_the_store_writes_the_applied_marks(journals: JournalBackend) -> None:
+    journal = journals.journal()
     fired(journal.append(AddStep(A)))
     fired(journal.mark(1, StepState.APPLIED))
-    again = client.reopened()
-    try:
-        assert [e.state for e in fired(again.journal().entries())] == [StepState.APPLIED]
-    finally:
-        again.close()
+    journals.reopen()
+    assert [e.state for e in fired(journals.journal().entries())] == [StepState.APPLIED]
 
 
-def test_marks_of_other_journals_survive_a_discard(client: Client) -> None:
-    one, two = client.journal(name="one"), client.journal(name="two")
+def test_marks_of_other_journals_survive_a_discard(journals: JournalBackend) -> None:
+    one, two = journals.journal(name="one"), journals.journal(name="two")
     fired(one.append(AddStep(A)))
     fired(two.append(AddStep(A)))
     fired(one.mark(1, StepState.APPLIED))
     fired(two.mark(1, StepState.APPLIED))
     fired(one.discard())
-    assert _on_disk(client, "one") == []
-    assert _on_disk(client, "two") == [(1, "applied")]
+    assert journals.on_disk("one") == []
+    assert journals.on_disk("two") == [(1, "applied")]
 
 
-def test_a_journal_discarded_and_written_again_is_listed_again(client: Client) -> None:
-    journal = client.journal()
+def test_a_journal_discarded_and_written_again_is_listed_again(journals: JournalBackend) -> None:
+    journal = journals.journal()
     fired(journal.append(AddStep(A)))
     fired(journal.discard())
-    assert client.journals.journal_ids() == []
+    assert journals.store.journal_ids() == []
     assert fired(journal.append(AddStep(A))) == 1
-    assert client.journals.journal_ids() == ["delegation-1"]
+    assert journals.store.journal_ids() == ["delegation-1"]
 
 
-def test_an_applied_mark_cannot_be_kept_by_a_closed_store(client: Client) -> None:
-    journal = client.journal()
+def test_an_applied_mark_cannot_be_kept_by_a_closed_store(journals: JournalBackend) -> None:
+    journal = journals.journal()
     fired(journal.append(AddStep(A)))
-    client.journals.close()
+    journals.store.close()
     failure = fired_failure(journal.mark(1, StepState.APPLIED))
     assert "closed" in str(failure.value)
 
 
-def test_several_steps_are_marked_in_one_durable_write(client: Client) -> None:
-    journal = client.journal()
+def test_several_steps_are_marked_in_one_durable_write(journals: JournalBackend) -> None:
+    journal = journals.journal()
     for seq in (1, 2, 3):
         fired(journal.append(AddStep(A.child(str(seq)))))
     fired(journal.mark(3, StepState.APPLIED))
-    statements: list[str] = []
-    client.journals._conn.set_trace_callback(statements.append)
-    fired(journal.mark_many([3, 2], StepState.UNDONE))
-    client.journals._conn.set_trace_callback(None)
-    assert [s.split()[0] for s in statements].count("COMMIT") == 1
-    assert _on_disk(client) == [(1, "pending"), (2, "undone"), (3, "undone")]
-    fired(journal.mark_many([], StepState.UNDONE))
-    assert _on_disk(client) == [(1, "pending"), (2, "undone"), (3, "undone")]
+    with journals.commits() as commits:
+        fired(IUndoJournalBatch(journal).mark_many([3, 2], StepState.UNDONE))
+    assert len(commits) == 1
+    assert journals.on_disk() == [(1, "pending"), (2, "undone"), (3, "undone")]
+    fired(IUndoJournalBatch(journal).mark_many([], StepState.UNDONE))
+    assert journals.on_disk() == [(1, "pending"), (2, "undone"), (3, "undone")]

@@ -40,6 +40,7 @@ from dmdelegation.tree.journal import DeleteStep
 from dmdelegation.tree.status import Status
 
 from .helpers import DMS2, DMS2_ACCOUNT, OWNER, Client, open_client
+from .journal_backends import JournalBackend
 
 BOOT = BootConfigEntry(DMS2, "https://bootstrap.dms2.example.net/bs")
 
@@ -347,3 +348,29 @@ def test_a_journal_without_batch_marks_records_a_covered_run_newest_first(
         fired(outcome)
     assert client.records() == before
     assert client.journals.journal_ids() == []
+
+
+@pytest.mark.parametrize("fail_at", [2, 5, 9])
+def test_another_store_rolls_back_what_a_dead_one_was_in_the_middle_of(
+    client: Client, journals: JournalBackend, fail_at: int
+) -> None:
+    """A whole delegation journaled in one store (one instance) loses a reply midway (the step
+    stays pending), then that store dies with the marks it held; a store opened afresh on the
+    same journals (on PostgreSQL: another instance, as the one that adopts the process) rolls
+    the client back exactly, and the journal is gone for both."""
+    before = client.records()
+    lose = FaultyClientSession(client.session(), fail_at, Fault.LOSE_REPLY, counted=CHANGES)
+    assert fired_error(delegation(lose, journals.journal()), OperationFailed).status is None
+    assert client.records() != before
+    survivor = journals.die()
+    assert survivor.journal_ids() == ["delegation-1"]
+    journal = survivor.open("delegation-1", client.session().device_id, OWNER)
+    assert StepState.PENDING in [e.state for e in fired(journal.entries())]
+    assert fired(rollback(client.session(), journal)) > 0
+    assert client.records() == before
+    assert survivor.journal_ids() == []
+    another = journals.open_store()
+    try:
+        assert another.journal_ids() == []
+    finally:
+        another.close()
