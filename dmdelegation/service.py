@@ -25,7 +25,7 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
-from dmdelegation.client.interfaces import IDMClientSession
+from dmdelegation.client.interfaces import IDMClientSession, IUndoJournalStore
 from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.config import Config
@@ -68,9 +68,11 @@ def _now(d: Deferred[Any]) -> Any:
     return results[0]
 
 
-def _postgres(config: Config) -> ISessionStore:
-    """The shared PostgreSQL store; a connection that fails is a StartError naming the store
-    (its password never shown)."""
+def _postgres(config: Config) -> tuple[ISessionStore, IUndoJournalStore]:
+    """The shared PostgreSQL store, and the undo journals in the same database (so that an
+    instance that adopts a dead one's process can undo the tree change it died in); a connection
+    that fails is a StartError naming the store (its password never shown)."""
+    from dmdelegation.store.journal_postgres import PostgresJournalStore
     from dmdelegation.store.postgres import PostgresSessionStore
 
     assert config.store is not None
@@ -78,15 +80,22 @@ def _postgres(config: Config) -> ISessionStore:
     url = config.store.url
     try:
         store = PostgresSessionStore(url, instance_id=config.instance, lease=config.lease)
+        try:
+            journals = PostgresJournalStore(url)
+        except BaseException:
+            store.close()
+            raise
     except Exception as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         if parse_password(url):
             reason = reason.replace(parse_password(url), "***")
         raise StartError(f"store.url {shown(url)!r}: {reason}") from None
     log.info(
-        "state on PostgreSQL {url} as instance {instance}", url=shown(url), instance=config.instance
+        "state and undo journals on PostgreSQL {url} as instance {instance}",
+        url=shown(url),
+        instance=config.instance,
     )
-    return store
+    return store, journals
 
 
 def parse_password(url: str) -> str:
@@ -111,16 +120,21 @@ class DelegationService(MultiService):
         config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         crash_after = os.environ.get(CRASH_ENV)  # the crash suite's hook; never set in production
         self.store: ISessionStore
+        self.journals: IUndoJournalStore
         if config.store is not None and config.store.url is not None:
-            self.store = _postgres(config)
-        elif crash_after:
-            self.store = CrashingSessionStore(
-                config.sessions_db, durability=config.durability, crash_after=int(crash_after)
-            )
+            self.store, self.journals = _postgres(config)
         else:
-            self.store = SessionStore(config.sessions_db, durability=config.durability)
+            if crash_after:
+                self.store = CrashingSessionStore(
+                    config.sessions_db, durability=config.durability, crash_after=int(crash_after)
+                )
+            else:
+                self.store = SessionStore(config.sessions_db, durability=config.durability)
+            self.journals = SQLiteJournalStore(config.journals_db, durability=config.durability)
+        # The embedded DM Clients stay in each instance's state_dir even on PostgreSQL: they
+        # stand for devices, which a deployment reaches through DM sessions ([dm]) or its host's
+        # IDMClientSession, not through a file (docs/scaling.md).
         self.clients = ClientTreeStore(config.clients_db, durability=config.durability)
-        self.journals = SQLiteJournalStore(config.journals_db, durability=config.durability)
         self.registry = PeerRegistry(config.peers)
         self.server_tls = server_options(config.tls)
         self.client_tls = ClientTLSPolicy(config.tls, self.registry)

@@ -9,8 +9,10 @@ import pytest
 from twisted.internet.task import Clock
 
 from dmdelegation import pki, tap
+from dmdelegation.client import SQLiteJournalStore
 from dmdelegation.config import ConfigError, parse
 from dmdelegation.devlab import DMS1, DMS2, _config
+from dmdelegation.store.journal_postgres import PostgresJournalStore
 from dmdelegation.store.location import StoreLocation, parse_location, shown
 from dmdelegation.store.postgres import PostgresSessionStore
 from dmdelegation.store.sessions import SessionStore
@@ -88,6 +90,7 @@ def test_the_daemon_runs_on_postgresql_when_the_url_says_so(
     url = postgres.fresh_url()
     service = tap.makeService(_daemon_config(tmp_path, url), reactor=Clock())
     store = service.store  # type: ignore[attr-defined]
+    journals = service.journals  # type: ignore[attr-defined]
     try:
         assert isinstance(store, PostgresSessionStore)
         assert store.instance_id == "dms1-a"
@@ -96,15 +99,22 @@ def test_the_daemon_runs_on_postgresql_when_the_url_says_so(
             assert row is not None
             assert row[0] == store.schema_version()
         assert not (tmp_path / f"{DMS1}-state" / "sessions.sqlite3").exists()
+        # The undo journals go to the same database, where another instance can read them.
+        assert isinstance(journals, PostgresJournalStore)
+        assert journals.url == url
+        assert not (tmp_path / f"{DMS1}-state" / "journals.sqlite3").exists()
     finally:
         store.close()
+        journals.close()
 
 
 def test_the_daemon_runs_on_sqlite_at_a_given_path(tmp_path: Path) -> None:
     service = tap.makeService(_daemon_config(tmp_path, "sqlite:///" + str(tmp_path / "s.db")))
     assert isinstance(service.store, SessionStore)  # type: ignore[attr-defined]
+    assert isinstance(service.journals, SQLiteJournalStore)  # type: ignore[attr-defined]
     assert (tmp_path / "s.db").exists()
     service.store.close()  # type: ignore[attr-defined]
+    service.journals.close()  # type: ignore[attr-defined]
 
 
 def test_an_unreachable_database_stops_the_start_without_its_password(
