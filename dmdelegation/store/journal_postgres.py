@@ -11,8 +11,12 @@ setting (``synchronous_commit``). The one exception is marking a step *applied*:
 held and written in the same transaction as the store's next write (see `_Writer`); until then
 the step reads as pending, which rollback treats as maybe applied.
 
-The connection is autocommit: a lone statement is its own transaction; several (a write and the
-marks held) are one ``BEGIN`` ... ``COMMIT``. The next sequence number is found by the insert
+The connection is autocommit, and the frequent writes are one statement each, so one round trip
+and atomic by themselves: opening a journal (its header added if new, and read), appending a
+step (with the *applied* marks held and the header, in case another instance discarded the
+journal since), discarding a journal (with the marks held for others). The rarer writes that
+find marks held (a failed or undone mark, undo progress: rollbacks and refusals) are one
+``BEGIN`` ... ``COMMIT``, the marks first. The next sequence number is found by the insert
 itself. One instance writes a journal at a time (the engine's session lock and ownership see to
 that); were two to append to one journal at once, one append would fail on the primary key, and
 its change would not be sent.
@@ -34,15 +38,33 @@ from dmdelegation.client.journal_store import JournalMismatch
 from dmdelegation.store.migrations import migrate_postgresql
 from dmdelegation.tree.journal import JournalStep, decode_step, encode_step
 
-HEADER_SQL = "SELECT device_id, server_id FROM journals WHERE journal_id = %s"
-ADD_HEADER_SQL = (
-    "INSERT INTO journals (journal_id, device_id, server_id) VALUES (%s, %s, %s)"
-    " ON CONFLICT (journal_id) DO NOTHING"
+# The header, added if missing, as it is now (the outer SELECT does not see the CTE's insert:
+# a new header comes from RETURNING, an existing one from the table).
+OPEN_SQL = (
+    "WITH added AS (INSERT INTO journals (journal_id, device_id, server_id)"
+    " VALUES (%(j)s, %(device)s, %(server)s) ON CONFLICT (journal_id) DO NOTHING"
+    " RETURNING device_id, server_id)"
+    " SELECT device_id, server_id FROM added"
+    " UNION ALL SELECT device_id, server_id FROM journals WHERE journal_id = %(j)s"
+)
+# The *applied* marks held (deduplicated; never a row the rest of the statement writes).
+_MARKS = (
+    "marks AS (UPDATE journal_steps s SET state = 'applied'"
+    " FROM unnest(%(mj)s::text[], %(ms)s::integer[]) AS m (journal_id, seq)"
+    " WHERE s.journal_id = m.journal_id AND s.seq = m.seq)"
 )
 APPEND_SQL = (
-    "INSERT INTO journal_steps (journal_id, seq, step, state)"
+    f"WITH {_MARKS},"
+    " head AS (INSERT INTO journals (journal_id, device_id, server_id)"
+    " VALUES (%(j)s, %(device)s, %(server)s) ON CONFLICT (journal_id) DO NOTHING)"
+    " INSERT INTO journal_steps (journal_id, seq, step, state)"
     " SELECT %(j)s, coalesce(max(seq), 0) + 1, %(step)s, %(state)s FROM journal_steps"
     " WHERE journal_id = %(j)s RETURNING seq"
+)
+DISCARD_SQL = (
+    f"WITH {_MARKS},"
+    " steps AS (DELETE FROM journal_steps WHERE journal_id = %(j)s)"
+    " DELETE FROM journals WHERE journal_id = %(j)s"
 )
 MARK_SQL = "UPDATE journal_steps SET state = %s WHERE journal_id = %s AND seq = %s"
 MARK_MANY_SQL = (
@@ -70,38 +92,44 @@ class _Writer:
 
     def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         self.conn = conn
-        self.applied: list[tuple[str, str, int]] = []  # (state, journal_id, seq) for MARK_SQL
-        self.headed: set[str] = set()  # journals whose header row this store wrote or read
+        self.applied: dict[tuple[str, int], None] = {}  # (journal_id, seq), in marking order
 
     def check_open(self) -> None:
         if self.conn.closed:
             raise psycopg.InterfaceError("the journal store's connection is closed")
 
-    def write(self, *statements: Statement) -> list[Any]:
-        """Run ``statements`` with the marks held so far, in one transaction (a lone statement
-        alone, which is its own transaction on this autocommit connection); the rows the last
-        one returns."""
+    def marks(self, but: str | None = None) -> dict[str, list[Any]]:
+        """The marks held (but those of journal ``but``), as parameters of ``_MARKS``."""
+        held = [key for key in self.applied if key[0] != but]
+        return {"mj": [j for j, _ in held], "ms": [seq for _, seq in held]}
+
+    def one(self, query: str, args: dict[str, Any]) -> list[Any]:
+        """Run ``query``, which writes the marks held along (``_MARKS``): one statement, its own
+        transaction; the rows it returns."""
         self.check_open()
-        conn = self.conn
-        if not self.applied and len(statements) == 1:
-            cur = conn.execute(*statements[0])
-            return cur.fetchall() if cur.description is not None else []
-        rows: list[Any] = []
-        with conn.transaction(), conn.cursor() as cur:
-            if self.applied:
-                cur.executemany(MARK_SQL, self.applied)
-            for statement in statements:
-                cur.execute(*statement)
-                rows = cur.fetchall() if cur.description is not None else []
+        cur = self.conn.execute(query, args)
+        rows = cur.fetchall() if cur.description is not None else []
         self.applied.clear()
         return rows
 
+    def write(self, *statements: Statement) -> None:
+        """Run ``statements`` after the marks held so far, in one transaction (a lone statement
+        alone, which is its own transaction on this autocommit connection)."""
+        self.check_open()
+        conn = self.conn
+        if not self.applied and len(statements) == 1:
+            conn.execute(*statements[0])
+            return
+        with conn.transaction(), conn.cursor() as cur:
+            if self.applied:
+                cur.executemany(MARK_SQL, [("applied", j, seq) for j, seq in self.applied])
+            for statement in statements:
+                cur.execute(*statement)
+        self.applied.clear()
+
     def flush(self) -> None:
         if self.applied:
-            self.check_open()
-            with self.conn.transaction(), self.conn.cursor() as cur:
-                cur.executemany(MARK_SQL, self.applied)
-            self.applied.clear()
+            self.write()
 
 
 @implementer(IUndoJournalStore)
@@ -139,17 +167,14 @@ class PostgresJournalStore:
         """The journal named ``journal_id``, created if new; the same journal after a restart,
         or from another instance."""
         self._writer.check_open()
-        row = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
-        if row is None:
-            self._writer.write((ADD_HEADER_SQL, (journal_id, device_id, server_id)))
-            row = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
-            assert row is not None
+        args = {"j": journal_id, "device": device_id, "server": server_id}
+        row = self._conn.execute(OPEN_SQL, args).fetchone()
+        assert row is not None
         if tuple(row) != (device_id, server_id):
             raise JournalMismatch(
                 f"journal {journal_id!r} records {row[1]!r} on {row[0]!r},"
                 f" not {server_id!r} on {device_id!r}"
             )
-        self._writer.headed.add(journal_id)
         return PostgresUndoJournal(self._writer, journal_id, device_id, server_id)
 
 
@@ -171,16 +196,15 @@ class PostgresUndoJournal:
 
     def _append(self, step: JournalStep) -> int:
         writer = self._writer
-        append = (
-            APPEND_SQL,
-            {"j": self.journal_id, "step": encode_step(step), "state": StepState.PENDING.value},
-        )
-        if self.journal_id in writer.headed:
-            [(seq,)] = writer.write(append)
-        else:  # discarded since it was opened: the header goes back with the step
-            header = (ADD_HEADER_SQL, (self.journal_id, self.device_id, self.server_id))
-            [(seq,)] = writer.write(header, append)
-            writer.headed.add(self.journal_id)
+        args = {
+            **writer.marks(),
+            "j": self.journal_id,
+            "device": self.device_id,
+            "server": self.server_id,
+            "step": encode_step(step),
+            "state": StepState.PENDING.value,
+        }
+        [(seq,)] = writer.one(APPEND_SQL, args)
         return int(seq)
 
     def mark(self, seq: int, state: StepState) -> Deferred[None]:
@@ -189,7 +213,7 @@ class PostgresUndoJournal:
     def _mark(self, seq: int, state: StepState) -> None:
         if state is StepState.APPLIED:
             self._writer.check_open()
-            self._writer.applied.append((state.value, self.journal_id, seq))
+            self._writer.applied[self.journal_id, seq] = None
             return
         self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
 
@@ -223,12 +247,4 @@ class PostgresUndoJournal:
 
     def _discard(self) -> None:
         writer = self._writer
-        writer.check_open()
-        others = [mark for mark in writer.applied if mark[1] != self.journal_id]
-        with writer.conn.transaction(), writer.conn.cursor() as cur:
-            if others:
-                cur.executemany(MARK_SQL, others)
-            for table in ("journal_steps", "journals"):
-                cur.execute(f"DELETE FROM {table} WHERE journal_id = %s", (self.journal_id,))
-        writer.applied.clear()
-        writer.headed.discard(self.journal_id)
+        writer.one(DISCARD_SQL, {**writer.marks(but=self.journal_id), "j": self.journal_id})

@@ -63,9 +63,9 @@ class JournalBackend:
         return (json.loads(rows[-1][1])["uri"], rows[-1][2]) if rows else None
 
     @contextmanager
-    def commits(self) -> Iterator[list[str]]:
-        """The COMMITs the store sends inside the block (a lone statement commits by itself
-        and is not counted)."""
+    def transactions(self) -> Iterator[list[list[str]]]:
+        """The transactions the store runs inside the block, each as its statements (a lone
+        statement outside ``BEGIN`` ... ``COMMIT`` is a transaction by itself)."""
         raise NotImplementedError
         yield []
 
@@ -91,16 +91,16 @@ class SQLiteBackend(JournalBackend):
             conn.close()
 
     @contextmanager
-    def commits(self) -> Iterator[list[str]]:
+    def transactions(self) -> Iterator[list[list[str]]]:
         assert isinstance(self.store, SQLiteJournalStore)
         statements: list[str] = []
         self.store._conn.set_trace_callback(statements.append)
-        seen: list[str] = []
+        seen: list[list[str]] = []
         try:
             yield seen
         finally:
             self.store._conn.set_trace_callback(None)
-            seen += [s for s in statements if s.split()[0] == "COMMIT"]
+            seen += _grouped(statements)
 
 
 class PostgresBackend(JournalBackend):
@@ -118,11 +118,13 @@ class PostgresBackend(JournalBackend):
             return list(conn.execute(STEPS_SQL.format("%s"), (journal_id,)))
 
     @contextmanager
-    def commits(self) -> Iterator[list[str]]:
-        """From libpq's trace of the messages the store's connection sends."""
+    def transactions(self) -> Iterator[list[list[str]]]:
+        """From libpq's trace of the messages the store's connection sends: each statement is
+        a simple ``Query`` or an extended-protocol ``Parse`` (of a statement not prepared yet)
+        or ``Bind`` (of one psycopg prepared), then ``Execute``."""
         assert isinstance(self.store, PostgresJournalStore)
         pgconn = self.store._conn.pgconn
-        seen: list[str] = []
+        seen: list[list[str]] = []
         with tempfile.TemporaryFile("w+") as trace:
             pgconn.trace(trace.fileno())
             try:
@@ -130,4 +132,31 @@ class PostgresBackend(JournalBackend):
             finally:
                 pgconn.untrace()
                 trace.seek(0)
-                seen += [line for line in trace if "\tQuery\t" in line and '"COMMIT"' in line]
+                statements: list[str] = []
+                for line in trace:
+                    fields = line.rstrip("\n").split("\t")
+                    if len(fields) < 5 or fields[1] != "F":
+                        continue
+                    if fields[3] == "Query":
+                        statements.append(fields[4].strip().strip('"'))
+                    elif fields[3] == "Execute":
+                        statements.append("EXECUTE")
+                seen += _grouped(statements)
+
+
+def _grouped(statements: list[str]) -> list[list[str]]:
+    """``statements`` as transactions: ``BEGIN`` ... ``COMMIT``, or a lone statement."""
+    transactions: list[list[str]] = []
+    current: list[str] | None = None
+    for statement in statements:
+        word = statement.split()[0].upper()
+        if word == "BEGIN":
+            current = [statement]
+        elif current is not None:
+            current.append(statement)
+            if word in ("COMMIT", "ROLLBACK"):
+                transactions.append(current)
+                current = None
+        else:
+            transactions.append([statement])
+    return transactions

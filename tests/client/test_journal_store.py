@@ -125,9 +125,9 @@ def test_an_applied_mark_is_written_with_the_next_step(journals: JournalBackend)
     fired(journal.append(AddStep(A)))
     fired(journal.mark(1, StepState.APPLIED))
     assert journals.on_disk() == [(1, "pending")]  # maybe applied: rollback reads to see
-    with journals.commits() as commits:
+    with journals.transactions() as transactions:
         fired(journal.append(AddStep(A.child("B"))))
-    assert len(commits) == 1  # the mark and the step together
+    assert len(transactions) == 1, transactions  # the mark and the step together
     assert journals.on_disk() == [(1, "applied"), (2, "pending")]
 
 
@@ -192,9 +192,9 @@ def test_several_steps_are_marked_in_one_durable_write(journals: JournalBackend)
     for seq in (1, 2, 3):
         fired(journal.append(AddStep(A.child(str(seq)))))
     fired(journal.mark(3, StepState.APPLIED))
-    with journals.commits() as commits:
+    with journals.transactions() as transactions:
         fired(IUndoJournalBatch(journal).mark_many([3, 2], StepState.UNDONE))
-    assert len(commits) == 1
+    assert len(transactions) == 1, transactions
     assert journals.on_disk() == [(1, "pending"), (2, "undone"), (3, "undone")]
     fired(IUndoJournalBatch(journal).mark_many([], StepState.UNDONE))
     assert journals.on_disk() == [(1, "pending"), (2, "undone"), (3, "undone")]
