@@ -47,14 +47,12 @@ OPEN_SQL = (
     " SELECT device_id, server_id FROM added"
     " UNION ALL SELECT device_id, server_id FROM journals WHERE journal_id = %(j)s"
 )
-# The *applied* marks held (deduplicated; never a row the rest of the statement writes).
-_MARKS = (
-    "marks AS (UPDATE journal_steps s SET state = 'applied'"
-    " FROM unnest(%(mj)s::text[], %(ms)s::integer[]) AS m (journal_id, seq)"
-    " WHERE s.journal_id = m.journal_id AND s.seq = m.seq)"
-)
+# The *applied* marks held (deduplicated; never a row the rest of the statement writes), as a
+# list of keys, so that each is found through the primary key (an unnest() joined in is planned
+# for a hundred rows, and then scans the table).
+_MARKS = "marks AS (UPDATE journal_steps SET state = 'applied' WHERE (journal_id, seq) IN ({}))"
 APPEND_SQL = (
-    f"WITH {_MARKS},"
+    "WITH {marks}"
     " head AS (INSERT INTO journals (journal_id, device_id, server_id)"
     " VALUES (%(j)s, %(device)s, %(server)s) ON CONFLICT (journal_id) DO NOTHING)"
     " INSERT INTO journal_steps (journal_id, seq, step, state)"
@@ -62,7 +60,7 @@ APPEND_SQL = (
     " WHERE journal_id = %(j)s RETURNING seq"
 )
 DISCARD_SQL = (
-    f"WITH {_MARKS},"
+    "WITH {marks}"
     " steps AS (DELETE FROM journal_steps WHERE journal_id = %(j)s)"
     " DELETE FROM journals WHERE journal_id = %(j)s"
 )
@@ -98,16 +96,18 @@ class _Writer:
         if self.conn.closed:
             raise psycopg.InterfaceError("the journal store's connection is closed")
 
-    def marks(self, but: str | None = None) -> dict[str, list[Any]]:
-        """The marks held (but those of journal ``but``), as parameters of ``_MARKS``."""
-        held = [key for key in self.applied if key[0] != but]
-        return {"mj": [j for j, _ in held], "ms": [seq for _, seq in held]}
-
-    def one(self, query: str, args: dict[str, Any]) -> list[Any]:
-        """Run ``query``, which writes the marks held along (``_MARKS``): one statement, its own
-        transaction; the rows it returns."""
+    def one(self, query: str, args: dict[str, Any], but: str | None = None) -> list[Any]:
+        """Run ``query`` with the marks held (but those of journal ``but``) written along in
+        its ``{marks}`` clause: one statement, its own transaction; the rows it returns."""
         self.check_open()
-        cur = self.conn.execute(query, args)
+        held = [key for key in self.applied if key[0] != but]
+        marks = ""
+        if held:
+            keys = ", ".join(f"(%(mj{n})s, %(ms{n})s)" for n in range(len(held)))
+            marks = _MARKS.format(keys) + ","
+            for n, (journal_id, seq) in enumerate(held):
+                args[f"mj{n}"], args[f"ms{n}"] = journal_id, seq
+        cur = self.conn.execute(query.format(marks=marks), args)
         rows = cur.fetchall() if cur.description is not None else []
         self.applied.clear()
         return rows
@@ -197,7 +197,6 @@ class PostgresUndoJournal:
     def _append(self, step: JournalStep) -> int:
         writer = self._writer
         args = {
-            **writer.marks(),
             "j": self.journal_id,
             "device": self.device_id,
             "server": self.server_id,
@@ -247,4 +246,4 @@ class PostgresUndoJournal:
 
     def _discard(self) -> None:
         writer = self._writer
-        writer.one(DISCARD_SQL, {**writer.marks(but=self.journal_id), "j": self.journal_id})
+        writer.one(DISCARD_SQL, {"j": self.journal_id}, but=self.journal_id)
