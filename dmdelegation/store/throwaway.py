@@ -2,7 +2,9 @@
 
 ``initdb`` into a temporary directory, ``postgres`` listening only on a unix socket in that
 directory (no TCP port to collide with anything), trust authentication, no fsync; torn down and
-deleted by :meth:`ThrowawayPostgres.stop`. PostgreSQL refuses to run as root: as root, the
+deleted by :meth:`ThrowawayPostgres.stop`. A run killed before it could stop its cluster (a
+timeout, a Ctrl-C) leaves it behind: the next one stops and deletes every cluster whose owning
+process is gone (:func:`reap_abandoned`). PostgreSQL refuses to run as root: as root, the
 cluster runs as the ``postgres`` user (Debian's package creates it), else ``nobody``.
 
 The binaries are looked for in ``$DMDELEGATION_PG_BIN``, on ``PATH``, then in Debian's
@@ -46,10 +48,61 @@ def find_binaries() -> Path:
     )
 
 
+PREFIX = "dmdpg-"
+OWNER = "owner.pid"  # the process that made the cluster, in its directory
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_abandoned(binaries: Path, parent: str | None = None) -> list[Path]:
+    """Stop and delete the throw-away clusters under ``parent`` (the temporary directory) whose
+    owning process has died; the directories reaped."""
+    reaped = []
+    for directory in Path(parent or tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            owner = int((directory / OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # not ours to judge (being created, or made before owners were written)
+        if _alive(owner):
+            continue
+        if (directory / "data" / "postmaster.pid").exists():
+            stat = directory.stat()
+            as_owner: dict[str, object] = {}
+            if os.geteuid() == 0 and stat.st_uid != 0:
+                as_owner = {"user": stat.st_uid, "group": stat.st_gid, "extra_groups": []}
+            subprocess.run(
+                [
+                    str(binaries / "pg_ctl"),
+                    "-D",
+                    str(directory / "data"),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+                **as_owner,  # type: ignore[call-overload]
+            )
+        shutil.rmtree(directory, ignore_errors=True)
+        reaped.append(directory)
+    return reaped
+
+
 class ThrowawayPostgres:
     def __init__(self) -> None:
         self.bin = find_binaries()
-        self.dir = Path(tempfile.mkdtemp(prefix="dmdpg-"))
+        reap_abandoned(self.bin)
+        self.dir = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.dir / OWNER).write_text(str(os.getpid()))
         self.data = self.dir / "data"
         self.user: pwd.struct_passwd | None = None
         if os.geteuid() == 0:
