@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._heapclock import HeapClock
 from dmdelegation.engine.model import Outcome
-from dmdelegation.protocol import DelegationRequest
-from tests.engine.harness import DMS2, Pair, provision
+from tests.engine.harness import DMS2, Pair, open_sessions_awaiting_bootstrap, provision_devices
 
 DELEGATIONS = 200
 
@@ -43,19 +42,7 @@ def _rss() -> int:
 def delegations_per_second(tmp: Path) -> float:
     clock = HeapClock(1_000_000)
     pair = Pair(tmp, clock=clock)
-    template = provision()
-    devices = []
-    for i in range(DELEGATIONS):
-        device = f"IMEI:{i:015d}"
-        pair.clients.provision(
-            type(template)(
-                devinfo=type(template.devinfo)(dev_id=device, man="Acme", mod="Phone 3"),
-                owner=template.owner,
-                nodes=template.nodes,
-                acls=template.acls,
-            )
-        )
-        devices.append(device)
+    devices = provision_devices(pair, (f"IMEI:{i:015d}" for i in range(DELEGATIONS)))
     start = time.perf_counter()
     sessions = [pair.dms1.delegate(d, DMS2, "./Vendor/Enterprise") for d in devices]
     clock.run(horizon=60)
@@ -72,18 +59,7 @@ def bytes_per_open_session(tmp: Path, n: int) -> tuple[float, float]:
     tracemalloc.start()
     heap0 = tracemalloc.get_traced_memory()[0]
     rss0 = _rss()
-    for i in range(n):
-        request = DelegationRequest(
-            server_id=DMS2,
-            device_id=f"IMEI:{i:015d}",
-            device_man="Acme",
-            device_mod="Phone 3",
-            dm_tree_uri="./Vendor/Enterprise",
-            is_delegation_full=False,
-            session_id=f"{i:032x}",
-        )
-        engine.receive(DMS2, request)
-    pair.clock.run(horizon=0)  # the turn ends: the group commit writes them, timers are armed
+    open_sessions_awaiting_bootstrap(pair, n)  # then the turn ends: on disk, timers armed
     gc.collect()
     heap = (tracemalloc.get_traced_memory()[0] - heap0) / n
     rss = (_rss() - rss0) / n

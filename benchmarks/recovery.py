@@ -19,9 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._heapclock import HeapClock
-from dmdelegation.protocol import DelegationRequest
 from dmdelegation.store.sessions import SessionStore
-from tests.engine.harness import DMS1, DMS2, Pair
+from tests.engine.harness import DMS1, Pair, open_sessions_awaiting_bootstrap
 
 SESSIONS = 100_000
 
@@ -30,18 +29,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pair = Pair(Path(tmp), clock=HeapClock(1_000_000))
         engine = pair.dms1
-        for i in range(SESSIONS):
-            request = DelegationRequest(
-                server_id=DMS2,
-                device_id=f"IMEI:{i:015d}",
-                device_man="Acme",
-                device_mod="Phone 3",
-                dm_tree_uri="./Vendor/Enterprise",
-                is_delegation_full=False,
-                session_id=f"{i:032x}",
-            )
-            engine.receive(DMS2, request)
-        pair.clock.run(horizon=0)  # the turn ends: the last group commit is written
+        open_sessions_awaiting_bootstrap(pair, SESSIONS)
         assert engine.store.count_open() == SESSIONS
         engine.stop()
         engine.store.close()

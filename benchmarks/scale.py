@@ -34,7 +34,7 @@ from dmdelegation.engine.model import Outcome
 from dmdelegation.store.journal_postgres import PostgresJournalStore
 from dmdelegation.store.postgres import PostgresSessionStore
 from dmdelegation.store.throwaway import ThrowawayPostgres
-from tests.engine.harness import DMS1, DMS2, Pair, provision
+from tests.engine.harness import DMS1, DMS2, Pair, provision_devices
 
 PER_INSTANCE = 1000
 ROUNDS = 2  # one, two, one, two: the best of each, so that a burst of other work on a
@@ -50,19 +50,7 @@ def instance(url: str, name: str, tmp: str, barrier: Barrier, results: Any) -> N
     journals = PostgresJournalStore(url)
     changes = JournaledClientChanges(DMS1, lambda d: pair.clients.session(d, DMS1), journals)
     pair.dms1 = pair.build(DMS1, store=store, client_changes=changes)
-    template = provision()
-    devices = []
-    for i in range(PER_INSTANCE):
-        device = f"IMEI:{name}:{i:09d}"
-        pair.clients.provision(
-            type(template)(
-                devinfo=type(template.devinfo)(dev_id=device, man="Acme", mod="Phone 3"),
-                owner=template.owner,
-                nodes=template.nodes,
-                acls=template.acls,
-            )
-        )
-        devices.append(device)
+    devices = provision_devices(pair, (f"IMEI:{name}:{i:09d}" for i in range(PER_INSTANCE)))
     backends = [_backend_pid(store), journals._conn.info.backend_pid]
     barrier.wait()
     start, cpu, db_cpu = time.time(), time.process_time(), sum(map(_cpu_of, backends))

@@ -7,10 +7,11 @@ path), and can be cut, made to fail, or told to drop a given message type.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import Clock
@@ -26,7 +27,16 @@ from dmdelegation.engine.engine import Engine, Refused
 from dmdelegation.engine.interfaces import IPeerTransport, PeerError
 from dmdelegation.engine.machine import Timeouts
 from dmdelegation.engine.policy import ConfigPolicy, PeerRule
-from dmdelegation.protocol import AddrType, AppAddr, AppAuth, AuthLevel, AuthType, DMAcc, decode
+from dmdelegation.protocol import (
+    AddrType,
+    AppAddr,
+    AppAuth,
+    AuthLevel,
+    AuthType,
+    DelegationRequest,
+    DMAcc,
+    decode,
+)
 from dmdelegation.store.sessions import SessionStore
 from dmdelegation.tree import ACL, URI, Value
 from dmdelegation.tree.devinfo import DevInfo
@@ -66,6 +76,40 @@ def provision() -> DeviceProvision:
         ),
         acls=((URI.parse("./Vendor/Enterprise/Apps"), ACL.parse(f"Get={DMS1}+*&Replace={DMS1}")),),
     )
+
+
+def provision_devices(pair: Pair, device_ids: Iterable[str]) -> list[str]:
+    """Provision each of ``device_ids`` in ``pair``'s client store: the standard device with
+    that DevId."""
+    template = provision()
+    devices = list(device_ids)
+    for device in devices:
+        devinfo = attrs.evolve(template.devinfo, dev_id=device)
+        pair.clients.provision(attrs.evolve(template, devinfo=devinfo))
+    return devices
+
+
+def delegation_request(**changes: Any) -> DelegationRequest:
+    """DMS-2's DELEGATION_REQ for SUBTREE of DEVICE (partial), with ``changes``."""
+    base = DelegationRequest(
+        server_id=DMS2,
+        device_id=DEVICE,
+        device_man="Acme",
+        device_mod="Phone 3",
+        dm_tree_uri=SUBTREE,
+        is_delegation_full=False,
+        session_id="f" * 32,
+    )
+    return attrs.evolve(base, **changes)
+
+
+def open_sessions_awaiting_bootstrap(pair: Pair, n: int) -> None:
+    """DMS-2 asks DMS-1 for ``n`` delegations (devices ``IMEI:<i>``); DMS-1 accepts each and
+    waits for BOOTSTRAP_CONFIRMED. The reactor turn then ends, so they are on disk."""
+    for i in range(n):
+        request = delegation_request(device_id=f"IMEI:{i:015d}", session_id=f"{i:032x}")
+        pair.dms1.receive(DMS2, request)
+    pair.clock.run(horizon=0)
 
 
 class Wire:

@@ -16,8 +16,17 @@ from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Sessio
 from dmdelegation.protocol import DelegationResponse
 from dmdelegation.store.sessions import NO_RESPONSE, Commit, SessionStore
 
-from .harness import DEVICE, DMS1, DMS2, SUBTREE, Pair, fired, provision, text_of
-from .test_refusals import request as delegation_request
+from .harness import (
+    DEVICE,
+    DMS1,
+    DMS2,
+    SUBTREE,
+    Pair,
+    delegation_request,
+    fired,
+    provision_devices,
+    text_of,
+)
 
 
 class CountingStore(SessionStore):
@@ -50,15 +59,7 @@ def on_disk(path: str, query: str) -> list[tuple[object, ...]]:
 
 
 def devices(pair: Pair, n: int) -> list[str]:
-    template = provision()
-    named = []
-    for i in range(n):
-        device = f"IMEI:{i:015d}"
-        pair.clients.provision(
-            attrs.evolve(template, devinfo=attrs.evolve(template.devinfo, dev_id=device))
-        )
-        named.append(device)
-    return named
+    return provision_devices(pair, (f"IMEI:{i:015d}" for i in range(n)))
 
 
 def counting(pair: Pair, side: str, **overrides: Any) -> CountingStore:

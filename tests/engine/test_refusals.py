@@ -34,6 +34,7 @@ from dmdelegation.protocol import (
 )
 
 from .harness import DEVICE, DMS1, DMS2, SUBTREE, Pair, fired, text_of
+from .harness import delegation_request as request
 
 STRANGER = "stranger.example"
 
@@ -52,19 +53,6 @@ def snapshot(pair: Pair) -> tuple[object, ...]:
 
 def refused(engine: Engine, peer: str, message: Message) -> Refused:
     return fired_error(engine.receive(peer, message), Refused)
-
-
-def request(**changes: Any) -> DelegationRequest:
-    base = DelegationRequest(
-        server_id=DMS2,
-        device_id=DEVICE,
-        device_man="Acme",
-        device_mod="Phone 3",
-        dm_tree_uri=SUBTREE,
-        is_delegation_full=False,
-        session_id="f" * 32,
-    )
-    return attrs.evolve(base, **changes)
 
 
 def test_implementers_provide_their_interfaces(tmp_path: Path) -> None:
