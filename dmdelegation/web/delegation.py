@@ -82,38 +82,16 @@ def acceptable_content_type(values: list[bytes] | None) -> bool:
 
 class BoundedRequest(Request):
     """A request whose body is kept in memory and refused (413) as soon as it would pass
-    ``max_body``, and which must arrive whole within ``timeout`` seconds."""
+    ``max_body``. Its time limit is its channel's (:class:`DeadlineChannel`): the whole request
+    within the site's timeout from its first byte."""
 
     defaultContentType = None
 
-    def __init__(
-        self, channel: HTTPChannel, *, max_body: int, timeout: float, clock: IReactorTime
-    ) -> None:
+    def __init__(self, channel: HTTPChannel, *, max_body: int) -> None:
         super().__init__(channel)
         self.max_body = max_body
         self.received = 0
         self.refused_while_receiving = False
-        self._deadline: IDelayedCall | None = (
-            clock.callLater(timeout, self._too_slow) if timeout else None
-        )
-        self._timeout = timeout
-
-    def _stop_deadline(self) -> None:
-        if self._deadline is not None:
-            if self._deadline.active():
-                self._deadline.cancel()
-            self._deadline = None
-
-    def _too_slow(self) -> None:
-        self._deadline = None
-        log.warn(
-            "request from {client} not received whole within {timeout}s: connection cut",
-            client=address(self.client),
-            timeout=self._timeout,
-        )
-        transport: Any = self.channel.transport if self.channel is not None else None
-        if transport is not None:
-            transport.abortConnection()
 
     def _refuse_while_receiving(self, reason: str) -> None:
         """Answer 413 before the body is complete and close the connection: the rest of the
@@ -157,7 +135,6 @@ class BoundedRequest(Request):
         content.write(data)
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
-        self._stop_deadline()
         arrived = getattr(self.channel, "request_arrived", None)
         if arrived is not None:
             arrived()
@@ -165,24 +142,16 @@ class BoundedRequest(Request):
             return
         super().requestReceived(command, path, version)
 
-    def connectionLost(self, reason: Failure) -> None:
-        self._stop_deadline()
-        super().connectionLost(reason)
-
 
 @implementer(INonQueuedRequestFactory)
 @frozen
 class BoundedRequestFactory:
-    """The Site's ``requestFactory``: :class:`BoundedRequest` with these limits."""
+    """The Site's ``requestFactory``: :class:`BoundedRequest` with this body limit."""
 
     max_body: int
-    timeout: float
-    clock: IReactorTime
 
     def __call__(self, channel: HTTPChannel) -> BoundedRequest:
-        return BoundedRequest(
-            channel, max_body=self.max_body, timeout=self.timeout, clock=self.clock
-        )
+        return BoundedRequest(channel, max_body=self.max_body)
 
 
 def refuse(request: IRequest, status: int, reason: str, *, peer: str | None = None) -> bytes:
@@ -352,9 +321,8 @@ class _Root(Resource):
 
 class DeadlineChannel(HTTPChannel):
     """Each request must arrive whole, request line included, within the site's timeout from
-    its first byte. Twisted's idle timeout alone is reset by every byte, and a request's own
-    deadline (``BoundedRequest``) only starts once its request line is complete: a client
-    trickling the request line would hold the connection for ever."""
+    its first byte (its :class:`BoundedRequest` says when it has). Twisted's idle timeout alone
+    is reset by every byte: a client trickling a request would hold the connection for ever."""
 
     _deadline: IDelayedCall | None = None
 
@@ -452,7 +420,7 @@ def make_site(
     assert reactor is not None
     site = DelegationSite(
         _Root(path.encode("utf-8"), resource),
-        requestFactory=BoundedRequestFactory(max_body, timeout, reactor),
+        requestFactory=BoundedRequestFactory(max_body),
         timeout=timeout,
         reactor=reactor,
         parsePOSTFormSubmission=False,

@@ -50,7 +50,7 @@ def test_the_server_side(tmp_path: Path) -> None:
     site = make_site(resource, "/d", 1024, reactor=Clock())
     assert verifyObject(IProtocolNegotiationFactory, site)
     assert site.acceptableProtocols() == [b"http/1.1"]
-    assert verifyObject(INonQueuedRequestFactory, BoundedRequestFactory(1024, 30, Clock()))
+    assert verifyObject(INonQueuedRequestFactory, BoundedRequestFactory(1024))
     watch = _HandshakeWatch(_HandshakeWatchFactory(None), Protocol())
     assert verifyObject(IHandshakeListener, watch)
 
