@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -110,6 +110,74 @@ class _Writer:
             self.applied.clear()
 
 
+def check_header(header: Sequence[Any], journal_id: str, device_id: str, server_id: str) -> None:
+    """:class:`JournalMismatch` unless the journal's header row records ``(device_id,
+    server_id)``."""
+    if tuple(header) != (device_id, server_id):
+        raise JournalMismatch(
+            f"journal {journal_id!r} records {header[1]!r} on {header[0]!r},"
+            f" not {server_id!r} on {device_id!r}"
+        )
+
+
+def rows_to_entries(rows: Iterable[Sequence[Any]]) -> list[JournalEntry]:
+    """``(seq, step, state, undo_progress)`` rows as journal entries."""
+    return [
+        JournalEntry(seq, decode_step(step), StepState(state), progress)
+        for seq, step, state, progress in rows
+    ]
+
+
+class DeferredUndoJournal:
+    """One journal of a store whose writes complete at once: the `IUndoJournal` and
+    `IUndoJournalBatch` methods are Deferreds over the store's synchronous ``_append``,
+    ``_mark``... (a failure to write fails the Deferred, and nothing is then applied)."""
+
+    def __init__(self, journal_id: str, device_id: str, server_id: str) -> None:
+        self.journal_id = journal_id
+        self.device_id = device_id
+        self.server_id = server_id
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.journal_id!r}>"
+
+    def append(self, step: JournalStep) -> Deferred[int]:
+        return maybeDeferred(self._append, step)
+
+    def mark(self, seq: int, state: StepState) -> Deferred[None]:
+        return maybeDeferred(self._mark, seq, state)
+
+    def mark_many(self, seqs: Sequence[int], state: StepState) -> Deferred[None]:
+        return maybeDeferred(self._mark_many, seqs, state)
+
+    def record_undo_progress(self, seq: int, done: int) -> Deferred[None]:
+        return maybeDeferred(self._record_undo_progress, seq, done)
+
+    def entries(self) -> Deferred[Sequence[JournalEntry]]:
+        return maybeDeferred(self._entries)
+
+    def discard(self) -> Deferred[None]:
+        return maybeDeferred(self._discard)
+
+    def _append(self, step: JournalStep) -> int:
+        raise NotImplementedError
+
+    def _mark(self, seq: int, state: StepState) -> None:
+        raise NotImplementedError
+
+    def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
+        raise NotImplementedError
+
+    def _record_undo_progress(self, seq: int, done: int) -> None:
+        raise NotImplementedError
+
+    def _entries(self) -> Sequence[JournalEntry]:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        raise NotImplementedError
+
+
 @implementer(IUndoJournalStore)
 class SQLiteJournalStore:
     """The undo journals kept in the SQLite file at ``path``.
@@ -146,30 +214,18 @@ class SQLiteJournalStore:
         if row is None:
             self._writer.write((ADD_HEADER_SQL, (journal_id, device_id, server_id)))
             row = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
-        if tuple(row) != (device_id, server_id):
-            raise JournalMismatch(
-                f"journal {journal_id!r} records {row[1]!r} on {row[0]!r},"
-                f" not {server_id!r} on {device_id!r}"
-            )
+        check_header(row, journal_id, device_id, server_id)
         self._writer.headed.add(journal_id)
         return SQLiteUndoJournal(self._writer, journal_id, device_id, server_id)
 
 
 @implementer(IUndoJournal, IUndoJournalBatch)
-class SQLiteUndoJournal:
-    """One journal; a failure to write it fails the Deferred (and nothing is then applied)."""
+class SQLiteUndoJournal(DeferredUndoJournal):
+    """One journal in the store's SQLite file."""
 
     def __init__(self, writer: _Writer, journal_id: str, device_id: str, server_id: str) -> None:
+        super().__init__(journal_id, device_id, server_id)
         self._writer = writer
-        self.journal_id = journal_id
-        self.device_id = device_id
-        self.server_id = server_id
-
-    def __repr__(self) -> str:
-        return f"<SQLiteUndoJournal {self.journal_id!r}>"
-
-    def append(self, step: JournalStep) -> Deferred[int]:
-        return maybeDeferred(self._append, step)
 
     def _append(self, step: JournalStep) -> int:
         writer = self._writer
@@ -182,9 +238,6 @@ class SQLiteUndoJournal:
             writer.headed.add(self.journal_id)
         return int(seq)
 
-    def mark(self, seq: int, state: StepState) -> Deferred[None]:
-        return maybeDeferred(self._mark, seq, state)
-
     def _mark(self, seq: int, state: StepState) -> None:
         if state is StepState.APPLIED:
             self._writer.check_open()
@@ -192,22 +245,13 @@ class SQLiteUndoJournal:
             return
         self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
 
-    def mark_many(self, seqs: Sequence[int], state: StepState) -> Deferred[None]:
-        return maybeDeferred(self._mark_many, seqs, state)
-
     def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
         marks = [(MARK_SQL, (state.value, self.journal_id, seq)) for seq in seqs]
         if marks:
             self._writer.write(*marks)
 
-    def record_undo_progress(self, seq: int, done: int) -> Deferred[None]:
-        return maybeDeferred(self._record_undo_progress, seq, done)
-
     def _record_undo_progress(self, seq: int, done: int) -> None:
         self._writer.write((PROGRESS_SQL, (done, self.journal_id, seq)))
-
-    def entries(self) -> Deferred[Sequence[JournalEntry]]:
-        return maybeDeferred(self._entries)
 
     def _entries(self) -> Sequence[JournalEntry]:
         self._writer.flush()
@@ -216,14 +260,7 @@ class SQLiteUndoJournal:
             " WHERE journal_id = ? ORDER BY seq",
             (self.journal_id,),
         )
-        entries = [
-            JournalEntry(seq, decode_step(step), StepState(state), progress)
-            for seq, step, state, progress in rows
-        ]
-        return entries
-
-    def discard(self) -> Deferred[None]:
-        return maybeDeferred(self._discard)
+        return rows_to_entries(rows)
 
     def _discard(self) -> None:
         writer = self._writer

@@ -29,14 +29,17 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
-from twisted.internet.defer import Deferred, maybeDeferred
 from zope.interface import implementer
 
 from dmdelegation.client.interfaces import IUndoJournal, IUndoJournalBatch, IUndoJournalStore
 from dmdelegation.client.journal_entry import JournalEntry, StepState
-from dmdelegation.client.journal_store import JournalMismatch
+from dmdelegation.client.journal_store import (
+    DeferredUndoJournal,
+    check_header,
+    rows_to_entries,
+)
 from dmdelegation.store.migrations import migrate_postgresql
-from dmdelegation.tree.journal import JournalStep, decode_step, encode_step
+from dmdelegation.tree.journal import JournalStep, encode_step
 
 # The header, added if missing, as it is now (the outer SELECT does not see the CTE's insert:
 # a new header comes from RETURNING, an existing one from the table).
@@ -170,29 +173,17 @@ class PostgresJournalStore:
         args = {"j": journal_id, "device": device_id, "server": server_id}
         row = self._conn.execute(OPEN_SQL, args).fetchone()
         assert row is not None
-        if tuple(row) != (device_id, server_id):
-            raise JournalMismatch(
-                f"journal {journal_id!r} records {row[1]!r} on {row[0]!r},"
-                f" not {server_id!r} on {device_id!r}"
-            )
+        check_header(row, journal_id, device_id, server_id)
         return PostgresUndoJournal(self._writer, journal_id, device_id, server_id)
 
 
 @implementer(IUndoJournal, IUndoJournalBatch)
-class PostgresUndoJournal:
-    """One journal; a failure to write it fails the Deferred (and nothing is then applied)."""
+class PostgresUndoJournal(DeferredUndoJournal):
+    """One journal in the PostgreSQL database."""
 
     def __init__(self, writer: _Writer, journal_id: str, device_id: str, server_id: str) -> None:
+        super().__init__(journal_id, device_id, server_id)
         self._writer = writer
-        self.journal_id = journal_id
-        self.device_id = device_id
-        self.server_id = server_id
-
-    def __repr__(self) -> str:
-        return f"<PostgresUndoJournal {self.journal_id!r}>"
-
-    def append(self, step: JournalStep) -> Deferred[int]:
-        return maybeDeferred(self._append, step)
 
     def _append(self, step: JournalStep) -> int:
         writer = self._writer
@@ -206,9 +197,6 @@ class PostgresUndoJournal:
         [(seq,)] = writer.one(APPEND_SQL, args)
         return int(seq)
 
-    def mark(self, seq: int, state: StepState) -> Deferred[None]:
-        return maybeDeferred(self._mark, seq, state)
-
     def _mark(self, seq: int, state: StepState) -> None:
         if state is StepState.APPLIED:
             self._writer.check_open()
@@ -216,33 +204,18 @@ class PostgresUndoJournal:
             return
         self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
 
-    def mark_many(self, seqs: Sequence[int], state: StepState) -> Deferred[None]:
-        return maybeDeferred(self._mark_many, seqs, state)
-
     def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
         if seqs:  # one statement: every mark, or none
             self._writer.write((MARK_MANY_SQL, (state.value, self.journal_id, list(seqs))))
 
-    def record_undo_progress(self, seq: int, done: int) -> Deferred[None]:
-        return maybeDeferred(self._record_undo_progress, seq, done)
-
     def _record_undo_progress(self, seq: int, done: int) -> None:
         self._writer.write((PROGRESS_SQL, (done, self.journal_id, seq)))
-
-    def entries(self) -> Deferred[Sequence[JournalEntry]]:
-        return maybeDeferred(self._entries)
 
     def _entries(self) -> Sequence[JournalEntry]:
         self._writer.flush()
         self._writer.check_open()
         rows = self._writer.conn.execute(ENTRIES_SQL, (self.journal_id,)).fetchall()
-        return [
-            JournalEntry(seq, decode_step(step), StepState(state), progress)
-            for seq, step, state, progress in rows
-        ]
-
-    def discard(self) -> Deferred[None]:
-        return maybeDeferred(self._discard)
+        return rows_to_entries(rows)
 
     def _discard(self) -> None:
         writer = self._writer
