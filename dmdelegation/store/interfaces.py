@@ -52,7 +52,6 @@ class Commit:
     unregister: bool = False
     records: Sequence[Record] = ()  # the audit trail's events, a timed delegation's expiry
     outbox_ids: list[int] = field(factory=list)
-    now: list[float] = field(factory=list)  # set when staged
 
 
 class Busy(Exception):

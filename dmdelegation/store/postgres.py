@@ -178,7 +178,6 @@ class PostgresSessionStore:
         outbox rows it adds. If the write fails, the transaction is rolled back and the next
         flush raises the error, none of its commits written (as on SQLite, where the writes
         themselves wait for the flush)."""
-        c.now.append(now)
         self._staged.append(c)
         if self._poisoned is not None:
             return  # the batch is lost already; the flush says so

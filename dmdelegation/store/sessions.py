@@ -155,7 +155,7 @@ class SessionStore:
         self._version = migrate_sqlite(self._db, time.time())
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._delivered: set[int] = set()
-        self._staged: list[Commit] = []
+        self._staged: list[tuple[Commit, float]] = []  # with the time each was staged
         self._staged_sessions: dict[str, Session] = {}  # newest staged state of each session
         self._staged_devices: dict[str, set[str]] = {}  # device -> its staged sessions
         self._staged_inbox: dict[tuple[str, str], bytes | None] = {}
@@ -231,8 +231,7 @@ class SessionStore:
 
     def stage(self, c: Commit, now: float) -> None:
         """Take ``c`` into the next :meth:`flush`; the engine's reads see it at once."""
-        c.now.append(now)
-        self._staged.append(c)
+        self._staged.append((c, now))
         s = c.session
         self._staged_sessions[s.session_id] = s
         self._staged_devices.setdefault(s.device_id, set()).add(s.session_id)
@@ -262,16 +261,15 @@ class SessionStore:
         self._staged_inbox.clear()
         self._staged_registry.clear()
         if not staged and not self._delivered:
-            return staged
+            return []
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             if self._delivered:
                 db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in self._delivered])
             log: list[tuple[str, str, str, str, float]] = []
-            for c in staged:
-                self._write(c)
-                now = c.now[-1]
+            for c, now in staged:
+                self._write(c, now)
                 log.extend((x.session_id, x.direction, x.root, x.document, now) for x in c.log)
             if log:  # every transition's lines, in order, in one statement
                 db.executemany(
@@ -281,15 +279,16 @@ class SessionStore:
                 )
         except BaseException:
             db.execute("ROLLBACK")
-            for c in staged:
+            for c, _ in staged:
                 self._cache.pop(c.session.session_id, None)
                 c.outbox_ids.clear()
             raise
         db.execute("COMMIT")
         self._delivered.clear()
-        for c in staged:
+        written = [c for c, _ in staged]
+        for c in written:
             self._remember(c.session)
-        return staged
+        return written
 
     def commit(self, c: Commit, now: float) -> Commit:
         """Make ``c`` (and anything staged before it) durable now; fills ``c.outbox_ids``."""
@@ -297,10 +296,9 @@ class SessionStore:
         self.flush()
         return c
 
-    def _write(self, c: Commit) -> None:
+    def _write(self, c: Commit, now: float) -> None:
         """Everything of ``c`` but its log lines (written by `flush` for the whole batch)."""
         db = self._db
-        now = c.now[-1]
         s = c.session
         if c.created:
             placeholders = ", ".join("?" * 21)

@@ -37,10 +37,10 @@ class CountingStore(SessionStore):
         self.transactions: list[int] = []  # transitions written by each
         self.fail_next = False
 
-    def _write(self, c: Commit) -> None:
+    def _write(self, c: Commit, now: float) -> None:
         if self.fail_next:
             raise sqlite3.OperationalError("disk I/O error (injected)")
-        super()._write(c)
+        super()._write(c, now)
 
     def flush(self) -> list[Commit]:
         written = super().flush()

@@ -80,8 +80,8 @@ def test_a_failed_write_leaves_no_audit_event(tmp_path: Path) -> None:
     assert isinstance(store, SessionStore)
     real_write = store._write
 
-    def failing(c: Commit) -> None:
-        real_write(c)
+    def failing(c: Commit, now: float) -> None:
+        real_write(c, now)
         if c.register is not None:
             raise OSError("disk gone (injected)")
 
