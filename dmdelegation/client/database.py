@@ -57,6 +57,13 @@ def open_database(
     return conn
 
 
+def database_of(path: str | os.PathLike[str]) -> str:
+    """The real path of a database file ('' for an in-memory database): two stores on one file
+    are told apart from two files by it."""
+    text = os.fspath(path)
+    return "" if text in ("", ":memory:") else os.path.realpath(text)
+
+
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """Everything inside is committed together, or rolled back if the block raises.

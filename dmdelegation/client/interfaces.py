@@ -78,6 +78,54 @@ class ISubtreeWriter(Interface):
         get (404, 405, 418, 425, 500) with nothing added. Fails only when the outcome is unknown."""
 
 
+class ITransactionalSession(Interface):
+    """Optional, for a session over a store this process writes itself (the embedded one): its
+    commands can be held in one transaction and made durable together.
+
+    Between `begin` and `commit` every command is still atomic on its own (a refused or failed
+    command changes nothing) and the session reads its own changes; none is durable, or visible
+    to another connection, before `commit`. See `dmdelegation.client.unit`.
+    """
+
+    database: str = Attribute(
+        "The real path of the file the session writes (two stores on one file cannot each hold"
+        " a transaction), or '' for a store in memory."
+    )
+
+    def begin() -> None:
+        """Hold the following commands' changes until `commit` (or `rollback`)."""
+
+    def commit() -> None:
+        """Make every change since `begin` durable at once."""
+
+    def rollback() -> None:
+        """Take back every change since `begin` (nothing if none is held)."""
+
+
+class ITransactionalJournals(Interface):
+    """Optional, for a journal store that can write the steps of several appends in one
+    transaction (the SQLite one). Between `begin` and `commit` appends and failed marks are
+    written in that transaction; *applied* marks are held back until `release` (after the
+    client's own commit), so that the journal never says applied for a change the client might
+    not have kept. See `dmdelegation.client.unit`."""
+
+    database: str = Attribute("The real path of the store's file, or '' for one in memory.")
+
+    def begin() -> None:
+        """Begin the transaction."""
+
+    def commit() -> None:
+        """Make the steps written since `begin` durable (applied marks still held back)."""
+
+    def release() -> None:
+        """The client has made the changes durable: the applied marks held back are written
+        with the store's next write, like any applied mark."""
+
+    def rollback() -> None:
+        """Take back what was written since `begin`, and drop the applied marks held back
+        (their steps stay pending, which `rollback` settles by reading the client)."""
+
+
 class IUndoJournal(Interface):
     """A durable, ordered record of the changes one delegation made to one client.
 

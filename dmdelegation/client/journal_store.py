@@ -23,10 +23,16 @@ from zope.interface import implementer
 from dmdelegation.client.database import (
     DEFAULT_DURABILITY,
     Durability,
+    database_of,
     open_database,
     transaction,
 )
-from dmdelegation.client.interfaces import IUndoJournal, IUndoJournalBatch, IUndoJournalStore
+from dmdelegation.client.interfaces import (
+    ITransactionalJournals,
+    IUndoJournal,
+    IUndoJournalBatch,
+    IUndoJournalStore,
+)
 from dmdelegation.client.journal_entry import JournalEntry, StepState
 from dmdelegation.tree.journal import JournalStep, decode_step, encode_step
 
@@ -81,6 +87,7 @@ class _Writer:
         self.applied: list[tuple[str, str, int]] = []  # (state, journal_id, seq) for MARK_SQL
         self.headed: set[str] = set()  # journals whose header row this store knows is there
         self.closed = False
+        self.held: list[tuple[str, str, int]] | None = None  # applied marks of an open unit
 
     def check_open(self) -> None:
         if self.closed:
@@ -101,6 +108,12 @@ class _Writer:
                 rows = conn.execute(*statement).fetchall()
         self.applied.clear()
         return rows
+
+    def applied_mark(self, mark: tuple[str, str, int]) -> None:
+        """An *applied* mark: written with the next write, or after the open unit's client
+        commit (`SQLiteJournalStore.release`)."""
+        self.check_open()
+        (self.applied if self.held is None else self.held).append(mark)
 
     def flush(self) -> None:
         if self.applied:
@@ -178,7 +191,7 @@ class DeferredUndoJournal:
         raise NotImplementedError
 
 
-@implementer(IUndoJournalStore)
+@implementer(IUndoJournalStore, ITransactionalJournals)
 class SQLiteJournalStore:
     """The undo journals kept in the SQLite file at ``path``.
 
@@ -194,6 +207,30 @@ class SQLiteJournalStore:
         self._conn = open_database(self.path, durability=durability)
         self._conn.executescript(SCHEMA)
         self._writer = _Writer(self._conn)
+        self.database = database_of(self.path)
+
+    # ITransactionalJournals: see dmdelegation.client.unit.
+
+    def begin(self) -> None:
+        self._writer.check_open()
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._writer.held = []
+
+    def commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def release(self) -> None:
+        writer = self._writer
+        if writer.held is not None:
+            writer.applied.extend(writer.held)
+            writer.held = None
+
+    def rollback(self) -> None:
+        writer = self._writer
+        writer.held = None
+        writer.headed.clear()  # a header written in the transaction is gone with it
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def close(self) -> None:
         """Write the marks still held, and close the file."""
@@ -240,8 +277,7 @@ class SQLiteUndoJournal(DeferredUndoJournal):
 
     def _mark(self, seq: int, state: StepState) -> None:
         if state is StepState.APPLIED:
-            self._writer.check_open()
-            self._writer.applied.append((state.value, self.journal_id, seq))
+            self._writer.applied_mark((state.value, self.journal_id, seq))
             return
         self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
 
@@ -272,4 +308,6 @@ class SQLiteUndoJournal(DeferredUndoJournal):
             for table in ("journal_steps", "journals"):
                 writer.conn.execute(f"DELETE FROM {table} WHERE journal_id = ?", (self.journal_id,))
         writer.applied.clear()
+        if writer.held is not None:
+            writer.held = [mark for mark in writer.held if mark[1] != self.journal_id]
         writer.headed.discard(self.journal_id)

@@ -19,6 +19,7 @@ a rollback run again finds the same steps and takes the same shortcut; the Delet
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -39,6 +40,7 @@ from dmdelegation.tree.journal import (
 )
 from dmdelegation.tree.results import Result
 from dmdelegation.tree.status import Status
+from dmdelegation.tree.uri import URI
 
 log = Logger()
 
@@ -78,22 +80,43 @@ async def _undo(session: IDMClientSession, action: UndoAction) -> None:
     raise OperationFailed(OPERATION, action.kind.value, action.uri, result.status)
 
 
-async def _still_as_before(session: IDMClientSession, step: JournalStep) -> bool:
+async def _never_added(session: IDMClientSession, uri: URI, adds: Sequence[URI]) -> bool:
+    """Whether ``uri`` (found missing) lies under one of ``adds``, the nodes that earlier steps
+    of unknown outcome of the journal add, that is missing too: that Add never took effect, so
+    nothing of the steps below it did either. (The steps after the one in hand are undone
+    already, so none of them removed it.) A client that lost a whole operation leaves this:
+    `dmdelegation.client.unit`."""
+    for added in adds:
+        if uri.segments[: len(added.segments)] != added.segments:
+            continue
+        if added == uri:
+            return True
+        result = await send(OPERATION, "Get", added, partial(session.get, added))
+        if result.status is Status.NOT_FOUND:
+            return True
+    return False
+
+
+async def _still_as_before(
+    session: IDMClientSession, step: JournalStep, adds: Sequence[URI] = ()
+) -> bool:
     """For a step whose outcome is unknown (pending, no undo progress recorded): True when the
     client shows the step's whole before-image, so there is nothing to undo.
 
     That is the case when the step was never applied, and also when it was and its undo has
     already put everything back (an undo action applied, then its reply lost or the process
-    stopped before the step was marked undone)."""
+    stopped before the step was marked undone). ``adds``: see `_never_added`."""
     uri = step.uri
     if isinstance(step, ReplaceACLStep):
         acl_result = await send(OPERATION, "Get ACL", uri, lambda: session.get_acl(uri))
+        if acl_result.status is Status.NOT_FOUND and await _never_added(session, uri, adds):
+            return True
         if acl_result.status is not Status.OK:
             raise OperationFailed(OPERATION, "Get ACL", uri, acl_result.status)
         return acl_result.acl == step.before
     result = await send(OPERATION, "Get", uri, lambda: session.get(uri))
     if result.status is Status.NOT_FOUND:
-        return isinstance(step, AddStep)
+        return isinstance(step, AddStep) or await _never_added(session, uri, adds)
     if result.status is not Status.OK or result.node is None:
         raise OperationFailed(OPERATION, "Get", uri, result.status)
     if isinstance(step, ReplaceStep):
@@ -107,11 +130,19 @@ async def _still_as_before(session: IDMClientSession, step: JournalStep) -> bool
 
 
 async def _undo_entry(
-    session: IDMClientSession, journal: IUndoJournal, entry: JournalEntry
+    session: IDMClientSession,
+    journal: IUndoJournal,
+    entry: JournalEntry,
+    earlier: Sequence[JournalEntry] = (),
 ) -> None:
     step = entry.step
     unknown = entry.state is StepState.PENDING and entry.undo_progress == 0
-    if unknown and await _still_as_before(session, step):
+    adds = [
+        e.step.uri
+        for e in earlier
+        if isinstance(e.step, AddStep) and e.state is StepState.PENDING and e.undo_progress == 0
+    ]
+    if unknown and await _still_as_before(session, step, adds):
         await journal.mark(entry.seq, StepState.UNDONE)
         return
     actions = undo_actions(step)
@@ -156,7 +187,7 @@ def rollback(session: IDMClientSession, journal: IUndoJournal) -> Deferred[int]:
         while end > 0:
             start = covering_add([entry.step for entry in live[:end]])
             if start is None:
-                await _undo_entry(session, journal, live[end - 1])
+                await _undo_entry(session, journal, live[end - 1], live[: end - 1])
                 end -= 1
             else:
                 await _undo_covered(session, journal, live[start:end])

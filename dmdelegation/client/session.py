@@ -24,14 +24,15 @@ from dmdelegation.tree.subtree import RelativePath
 from dmdelegation.tree.uri import URI
 from dmdelegation.tree.value import Value
 
+# One namespace for every embedded session (the store's sessions are a subclass).
+_log = Logger(namespace="dmdelegation.client.session.TreeClientSession")
+
 _R = TypeVar("_R", Result, GetResult, ACLResult, SubtreeResult)
 
 
 @implementer(IDMClientSession, ISubtreeSnapshot, ISubtreeWriter)
 class TreeClientSession:
     """The DM commands of ``server_id`` on the tree of ``device_id`` held in ``storage``."""
-
-    log = Logger()
 
     def __init__(self, storage: TreeStorage, device_id: str, server_id: str) -> None:
         self._storage = storage
@@ -47,7 +48,7 @@ class TreeClientSession:
         try:
             result = action()
         except Exception as e:  # the command's transaction was rolled back: nothing changed
-            self.log.error(
+            _log.error(
                 "{command} {uri} on {device_id} as {server_id}: storage failure ({error_type})",
                 command=command,
                 uri=str(uri),
@@ -59,7 +60,7 @@ class TreeClientSession:
         if result.status is Status.PERMISSION_DENIED:
             if isinstance(result, SubtreeResult):  # the node that stopped it
                 command, uri = result.command or command, result.uri or uri
-            self.log.info(
+            _log.info(
                 "{command} {uri} on {device_id} denied to {server_id}",
                 command=command,
                 uri=str(uri),

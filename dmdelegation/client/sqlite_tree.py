@@ -5,7 +5,8 @@ update costs the same whatever the size of the tree, and deleting a subtree is o
 the URI index (the canonical text of every node below ``./A`` starts with ``./A/``). A node and all
 its ancestors (what a rights check needs) are one lookup of a handful of keys (`lineage`).
 
-Writes inside `atomic` are made as one transaction; a block that writes a single statement (every
+Writes inside `atomic` are made as one transaction (one savepoint inside a transaction the caller
+holds, see `dmdelegation.client.unit`); a block that writes a single statement (every
 DM command but a few) runs it on its own, which SQLite makes atomic by itself, so it costs one
 statement instead of three. A read inside the block sees the block's writes.
 """
@@ -112,12 +113,29 @@ def lineage_texts(uri: URI) -> list[str]:
 class WriteBlock:
     """The `SQLiteTreeStorage.atomic` block open on one connection, shared by every storage over
     it (so that blocks nest across them): the statement held back, and whether it has begun a
-    transaction."""
+    transaction (or, inside a transaction of the caller's, a savepoint)."""
 
     def __init__(self) -> None:
         self.open = False
         self.began = False
+        self.nested = False  # inside a transaction already open: a savepoint, not a transaction
         self.held: tuple[str, tuple[Any, ...]] | None = None
+
+    def begin(self, conn: sqlite3.Connection) -> None:
+        conn.execute("SAVEPOINT atomic" if self.nested else "BEGIN IMMEDIATE")
+        self.began = True
+
+    def end(self, conn: sqlite3.Connection) -> None:
+        conn.execute("RELEASE atomic" if self.nested else "COMMIT")
+
+    def undo(self, conn: sqlite3.Connection) -> None:
+        if not conn.in_transaction:
+            return  # SQLite rolled the whole transaction back itself (a hard error)
+        if self.nested:
+            conn.execute("ROLLBACK TO atomic")
+            conn.execute("RELEASE atomic")
+        else:
+            conn.execute("ROLLBACK")
 
 
 class SQLiteTreeStorage:
@@ -136,37 +154,38 @@ class SQLiteTreeStorage:
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
         conn, block = self._conn, self._block
-        if block.open or conn.in_transaction:
-            yield  # joins the block or the transaction already open
+        if block.open:
+            yield  # joins the block already open
             return
-        block.open, block.began = True, False
+        # Inside a transaction of the caller's (a unit of `dmdelegation.client.unit`, a device
+        # being provisioned) the block is a savepoint: still all or nothing.
+        block.open, block.began, block.nested = True, False, conn.in_transaction
         try:
             yield
             held, block.held = block.held, None
             if held is not None:
                 conn.execute(*held)  # the block's only statement: atomic by itself
             elif block.began:
-                conn.execute("COMMIT")
+                block.end(conn)
         except BaseException:
             block.held = None
-            if block.began and conn.in_transaction:
-                conn.execute("ROLLBACK")
+            if block.began:
+                block.undo(conn)
             raise
         finally:
-            block.open = block.began = False
+            block.open = block.began = block.nested = False
 
     def _flush_held(self) -> None:
-        """Begin the block's transaction with the statement held so far."""
+        """Begin the block's transaction (or savepoint) with the statement held so far."""
         block = self._block
         held, block.held = block.held, None
         if held is not None:
-            self._conn.execute("BEGIN IMMEDIATE")
-            block.began = True
+            block.begin(self._conn)
             self._conn.execute(*held)
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         block = self._block
-        if not block.open or block.began or self._conn.in_transaction:
+        if not block.open or block.began:
             self._conn.execute(sql, params)
         elif block.held is None:
             block.held = (sql, params)
@@ -239,14 +258,13 @@ class SQLiteTreeStorage:
                 self.insert(uri, node)
             return
         block = self._block
-        if not block.open and not self._conn.in_transaction:
+        if not block.open:
             with self.atomic():  # one executemany is several statements: one transaction
                 self.insert_all(nodes)
             return
         self._flush_held()
-        if block.open and not block.began and not self._conn.in_transaction:
-            self._conn.execute("BEGIN IMMEDIATE")
-            block.began = True
+        if not block.began:
+            block.begin(self._conn)
         device, rows = self._device, []
         for uri, node in nodes:
             text = str(uri)

@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from zope.interface import implementer
+
 from dmdelegation.client.database import (
     DEFAULT_DURABILITY,
     Durability,
+    database_of,
     open_database,
     transaction,
 )
+from dmdelegation.client.interfaces import ITransactionalSession
 from dmdelegation.client.provisioning import DeviceProvision
 from dmdelegation.client.session import TreeClientSession
 from dmdelegation.client.sqlite_tree import SCHEMA, SQLiteTreeStorage, WriteBlock
@@ -78,6 +82,7 @@ class ClientTreeStore:
         self.path = os.fspath(path)
         self.durability = durability
         self._conn = open_database(self.path, read_only=read_only, durability=durability)
+        self.database = database_of(self.path)
         self._block = WriteBlock()
         self._devices: dict[str, int] = {}
         if not read_only:
@@ -110,9 +115,9 @@ class ClientTreeStore:
         """The raw tree of ``device_id``: no rights are checked through it."""
         return SQLiteTreeStorage(self._conn, self._device(device_id), self._block)
 
-    def session(self, device_id: str, server_id: str) -> TreeClientSession:
+    def session(self, device_id: str, server_id: str) -> StoreClientSession:
         """``device_id`` as the DM Client that ``server_id`` manages, with the device's rules."""
-        return TreeClientSession(self.storage(device_id), device_id, server_id)
+        return StoreClientSession(self, device_id, server_id)
 
     def add_device(self, device_id: str, records: Iterable[NodeRecord]) -> None:
         """Create the tree of a new device from its nodes, parents first, all or nothing."""
@@ -139,3 +144,24 @@ class ClientTreeStore:
         """Every node at or below ``top`` (none if it does not exist), parents first, siblings by
         name (as `walk` gives them; one indexed query)."""
         return self.storage(device_id).subtree(top)
+
+
+@implementer(ITransactionalSession)
+class StoreClientSession(TreeClientSession):
+    """A session on a device of the embedded store; its commands can be held in one transaction
+    of the store's connection (each command a savepoint in it)."""
+
+    def __init__(self, store: ClientTreeStore, device_id: str, server_id: str) -> None:
+        super().__init__(store.storage(device_id), device_id, server_id)
+        self._conn = store._conn
+        self.database = store.database
+
+    def begin(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from dmdelegation.client import delegation as ops
 from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal, IUndoJournalStore
 from dmdelegation.client.rollback import rollback
 from dmdelegation.client.steps import OperationFailed
+from dmdelegation.client.unit import run_together
 from dmdelegation.engine.interfaces import ClientChangeFailed, IClientChanges
 from dmdelegation.engine.model import Process, Session
 from dmdelegation.protocol import DMAcc
@@ -23,6 +25,12 @@ from dmdelegation.tree import ROOT, URI, BootConfigEntry, Status
 
 SessionFor = Callable[[str], IDMClientSession]
 """The DM session with a device (by DevId), acting as this server's ServerID."""
+
+
+def _translated(f: Failure) -> Failure:
+    if isinstance(f.value, ClientChangeFailed):
+        return f
+    return Failure(_translate(f.value)) if isinstance(f.value, Exception) else f
 
 
 def _translate(e: Exception) -> ClientChangeFailed:
@@ -45,10 +53,16 @@ class JournaledClientChanges:
         self,
         session: Session,
         work: Callable[[IDMClientSession, IUndoJournal], Coroutine[Any, Any, None]],
+        *,
+        forward: bool = False,
     ) -> Deferred[None]:
-        async def run() -> None:
+        """``work`` on the session's device and journal. A ``forward`` operation (one that only
+        appends steps and makes the changes they record) runs with its steps and its changes
+        written together where the client and the journals allow it
+        (`dmdelegation.client.unit`)."""
+
+        async def run(client: IDMClientSession) -> None:
             try:
-                client = self.session_for(session.device_id)
                 journal = self.journals.open(session.session_id, session.device_id, self.server_id)
                 await work(client, journal)
             except ClientChangeFailed:
@@ -56,7 +70,14 @@ class JournaledClientChanges:
             except Exception as e:
                 raise _translate(e) from e
 
-        return Deferred.fromCoroutine(run())
+        try:
+            client = self.session_for(session.device_id)
+            if not forward:
+                return Deferred.fromCoroutine(run(client))
+            d = run_together(client, self.journals, lambda: Deferred.fromCoroutine(run(client)))
+        except Exception as e:
+            return fail(_translate(e))
+        return d.addErrback(_translated)
 
     def prepare_dmacc(self, session: Session, dmacc: DMAcc | None) -> Deferred[None]:
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
@@ -68,20 +89,20 @@ class JournaledClientChanges:
                 await ops.set_no_auto_initial_session(client, journal, session.peer, True)
             await self._grant_and_maybe_leave(client, journal, session)
 
-        return self._run(session, work)
+        return self._run(session, work, forward=True)
 
     def add_bootstrap_entry(self, session: Session, url: str) -> Deferred[None]:
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
             await ops.add_bootstrap_entry(client, journal, BootConfigEntry(session.peer, url))
 
-        return self._run(session, work)
+        return self._run(session, work, forward=True)
 
     def grant(self, session: Session) -> Deferred[None]:
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
             await ops.set_no_auto_initial_session(client, journal, session.peer, True)
             await self._grant_and_maybe_leave(client, journal, session)
 
-        return self._run(session, work)
+        return self._run(session, work, forward=True)
 
     def _own_account(self, session: Session) -> IUndoJournal:
         """The journal of our own account's deletion in a full delegation: kept (across the

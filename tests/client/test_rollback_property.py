@@ -4,8 +4,10 @@ also when the journal is reopened from disk, and when the rollback itself was in
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,10 @@ from dmdelegation.client import (
     rollback,
     set_no_auto_initial_session,
 )
+from dmdelegation.client.journal_store import SQLiteJournalStore
+from dmdelegation.client.store import ClientTreeStore, StoreClientSession
 from dmdelegation.client.testing import Fault, FaultyClientSession, fired
+from dmdelegation.client.unit import run_together
 from dmdelegation.tree import ACL, ROOT, URI, BootConfigEntry, Command, NodeRecord, Value
 from dmdelegation.tree.bootconfig import BOOTCONFIG_ROOT, bootconfig_nodes
 from dmdelegation.tree.devinfo import DEVINFO_ROOT, DevInfo, devinfo_nodes
@@ -237,3 +242,60 @@ def test_rollback_restores_any_tree_after_any_operations(
         assert client.records() == before
         assert client.journals.journal_ids() == []
         client.close()
+
+
+class _LosingSession(StoreClientSession):
+    """An embedded session whose ``lose``-th commit is lost (the process dies between the
+    journal's commit and the client's): raises, and the client keeps nothing of it."""
+
+    def __init__(self, store: ClientTreeStore, caller: str, lose: int | None) -> None:
+        super().__init__(store, DEVICE, caller)
+        self.commits = 0
+        self.lose = lose
+
+    def commit(self) -> None:
+        self.commits += 1
+        if self.commits == self.lose:
+            raise sqlite3.OperationalError("disk I/O error")
+        super().commit()
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(tree=trees(), caller=st.sampled_from(CALLERS), data=st.data())
+def test_rollback_restores_any_tree_when_operations_ran_together_and_one_was_lost(
+    tree: list[NodeRecord], caller: str, data: st.DataObject
+) -> None:
+    """Operations with their steps and changes written together (`dmdelegation.client.unit`),
+    journal and client on two files; the client's commit of one of them is lost, as if the
+    process died there: after a restart, rollback still restores the whole tree."""
+    with tempfile.TemporaryDirectory() as directory:
+        trees_path, journals_path = Path(directory) / "c.sqlite3", Path(directory) / "j.sqlite3"
+        store, journals = ClientTreeStore(trees_path), SQLiteJournalStore(journals_path)
+        store.add_device(DEVICE, tree)
+        before = store.records(DEVICE)
+        ops = data.draw(st.lists(operations([r.uri for r in tree]), min_size=1, max_size=6))
+        lose = data.draw(st.none() | st.integers(1, len(ops)), label="commit lost")
+        session = _LosingSession(store, caller, lose)
+        journal = journals.open("delegation", DEVICE, caller)
+        for name, operation in ops:
+            deferred = run_together(session, journals, partial(operation, session, journal))
+            try:
+                fired(deferred)
+                event(f"{name} done")
+            except (OperationFailed, ValueError):
+                event(f"{name} failed")
+            except sqlite3.OperationalError:
+                event(f"{name} lost")
+                break  # the process died: what follows is after the restart
+        store.close()
+        journals.close()
+        store, journals = ClientTreeStore(trees_path), SQLiteJournalStore(journals_path)
+        fired(rollback(store.session(DEVICE, caller), journals.open("delegation", DEVICE, caller)))
+        assert store.records(DEVICE) == before
+        assert journals.journal_ids() == []
+        store.close()
+        journals.close()
