@@ -39,9 +39,12 @@ def makeService(config: Options, reactor: Any = None) -> IService:
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
+    from dmdelegation.gc_tuning import tune_for_daemon
     from dmdelegation.service import DelegationService, StartError
 
     try:
-        return DelegationService(config.loaded, reactor)
+        service = DelegationService(config.loaded, reactor)
     except (OSError, ValueError, StartError) as e:
         raise ConfigurationRefused(f"dmdelegation: cannot start: {e}") from None
+    tune_for_daemon(reactor)  # the daemon's process is ours; a library host's is not
+    return service
