@@ -26,6 +26,7 @@ from dmdelegation.client.steps import (
     get_node,
     inherited_acl,
     snapshot,
+    snapshot_inheriting,
 )
 from dmdelegation.protocol.dmacc import DMAcc
 from dmdelegation.tree.acl import ACL, ALL_COMMANDS, Command
@@ -70,12 +71,15 @@ async def _remove_instance(changes: Changes, root: URI, server_id: str) -> URI:
 async def _grant(changes: Changes, top: URI, server_id: str, commands: tuple[Command, ...]) -> None:
     operation, session = changes.operation, changes.session
     planned: list[tuple[URI, ACL, ACL]] = []
-    for index, record in enumerate(await snapshot(session, top, operation)):
+    records, inherited = await snapshot_inheriting(session, top, operation)
+    for index, record in enumerate(records):
         if record.acl.is_empty and index > 0:
             continue  # inherits from a node of the subtree that gets the grant
         base = record.acl
         if base.is_empty:
-            base = await inherited_acl(session, top, operation)
+            base = (
+                inherited if inherited is not None else await inherited_acl(session, top, operation)
+            )
         new = base.granting(server_id, commands)
         if new != record.acl:
             planned.append((record.uri, record.acl, new))

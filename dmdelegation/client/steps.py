@@ -104,13 +104,21 @@ async def snapshot(session: IDMClientSession, top: URI, operation: str) -> list[
     """Every node at or below ``top`` with its value and own ACL, parents first.
 
     A Get and a Get ACL per node; one `ISubtreeSnapshot.get_subtree` if the session has it."""
+    return (await snapshot_inheriting(session, top, operation))[0]
+
+
+async def snapshot_inheriting(
+    session: IDMClientSession, top: URI, operation: str
+) -> tuple[list[NodeRecord], ACL | None]:
+    """`snapshot`, and the ACL ``top`` inherits when the session read it along
+    (`SubtreeResult.inherited`; else None: `inherited_acl` asks)."""
     if ISubtreeSnapshot.providedBy(session):
         reader = ISubtreeSnapshot(session)
         result = await send(operation, "Get", top, lambda: reader.get_subtree(top))
         if result.status is not Status.OK:
             failed = top if result.uri is None else result.uri
             raise OperationFailed(operation, result.command or "Get", failed, result.status)
-        return list(result.records)
+        return list(result.records), result.inherited
     records: list[NodeRecord] = []
     stack = [top]
     while stack:
@@ -118,7 +126,7 @@ async def snapshot(session: IDMClientSession, top: URI, operation: str) -> list[
         node = await require_node(session, uri, operation)
         records.append(NodeRecord(uri, node.value, await own_acl(session, uri, operation)))
         stack.extend(uri.child(name) for name in sorted(node.children, reverse=True))
-    return records
+    return records, None
 
 
 async def find_instance(

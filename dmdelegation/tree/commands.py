@@ -46,25 +46,30 @@ def creator_acl(inherited: ACL, server_id: str, value: Value) -> ACL | None:
     return inherited.granting(server_id, needed)
 
 
-def add(tree: TreeStorage, server_id: str, uri: URI, value: Value) -> Result:
+def _add(tree: TreeStorage, server_id: str, uri: URI, value: Value) -> tuple[Result, ACL | None]:
+    """`add`, and the ACL that governs the new node (its own, or the one it inherits)."""
     if uri.is_root:
-        return Result(Status.COMMAND_NOT_ALLOWED)
+        return Result(Status.COMMAND_NOT_ALLOWED), None
     lineage = tree.lineage(uri)
     parent = lineage[1]
     if parent is None:
-        return Result(Status.NOT_FOUND)
+        return Result(Status.NOT_FOUND), None
     inherited = lineage_acl(lineage[1:])
     assert inherited is not None  # the parent exists
     if not inherited.allows(Command.ADD, server_id):
-        return Result(Status.PERMISSION_DENIED)
+        return Result(Status.PERMISSION_DENIED), None
     if not parent.value.is_interior:
-        return Result(Status.COMMAND_NOT_ALLOWED)
+        return Result(Status.COMMAND_NOT_ALLOWED), None
     if lineage[0] is not None:
-        return Result(Status.ALREADY_EXISTS)
+        return Result(Status.ALREADY_EXISTS), None
     own = creator_acl(inherited, server_id, value)
     with tree.atomic():
         tree.insert(uri, StoredNode(value) if own is None else StoredNode(value, own))
-    return Result(Status.ITEM_ADDED)
+    return Result(Status.ITEM_ADDED), inherited if own is None else own
+
+
+def add(tree: TreeStorage, server_id: str, uri: URI, value: Value) -> Result:
+    return _add(tree, server_id, uri, value)[0]
 
 
 class _Stop(Exception):
@@ -85,12 +90,9 @@ def add_subtree(
         return Result(Status.COMMAND_FAILED)
     try:
         with tree.atomic():
-            top = add(tree, server_id, uri, nodes[0][1])
-            if top.status is not Status.ITEM_ADDED:
+            top, governing = _add(tree, server_id, uri, nodes[0][1])
+            if governing is None:
                 raise _Stop(top)
-            top_node = tree.lineage(uri)
-            governing = lineage_acl(top_node)
-            assert governing is not None  # just added
             values: dict[RelativePath, Value] = {(): nodes[0][1]}
             acls: dict[RelativePath, ACL] = {(): governing}
             # The ACL a creator gets depends only on the inherited ACL and the node's kind: a
@@ -177,10 +179,19 @@ def replace_acl(tree: TreeStorage, server_id: str, uri: URI, acl: ACL) -> Result
 def get_subtree(tree: TreeStorage, server_id: str, top: URI) -> SubtreeResult:
     """Get and Get ACL on every node at or below ``top``, parents first and siblings by name, as
     `get` and `get_acl` would answer them one by one: stops at the first refusal (404 for a
-    missing ``top``, 425 for a node the server may not read)."""
+    missing ``top``, 425 for a node the server may not read). With 200, the ACL ``top`` inherits
+    too, if Get ACL on the nodes above it would read it (`SubtreeResult.inherited`)."""
     lineage = tree.lineage(top)
     if lineage[0] is None:
         return SubtreeResult(Status.NOT_FOUND, command="Get", uri=top)
+    read_above: ACL | None = None  # what Get ACL upwards reads, if it may
+    for index in range(1, len(lineage)):
+        node = lineage[index]
+        if node is None or not lineage_allows(lineage[index:], Command.GET, server_id):
+            break  # Get ACL there would be refused: the caller asks, and is told so
+        if not node.acl.is_empty:
+            read_above = node.acl
+            break
     above = next((n.acl for n in lineage[1:] if n is not None and not n.acl.is_empty), EMPTY)
     governing: dict[URI, ACL] = {}
     records = tree.subtree(top)
@@ -191,4 +202,4 @@ def get_subtree(tree: TreeStorage, server_id: str, top: URI) -> SubtreeResult:
         if not acl.allows(Command.GET, server_id):
             return SubtreeResult(Status.PERMISSION_DENIED, command="Get", uri=record.uri)
         governing[record.uri] = acl
-    return SubtreeResult(Status.OK, tuple(records))
+    return SubtreeResult(Status.OK, tuple(records), inherited=read_above)

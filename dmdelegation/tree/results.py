@@ -40,9 +40,14 @@ class ACLResult:
 class SubtreeResult:
     """What Get and Get ACL on every node at or below a URI answer, node by node, parents first
     and siblings by name: 200 with every node (value, format, own ACL), or the first refusal met
-    in that order (``command`` ``"Get"`` or ``"Get ACL"``, on ``uri``, with its status)."""
+    in that order (``command`` ``"Get"`` or ``"Get ACL"``, on ``uri``, with its status).
+
+    ``inherited``: with 200, the ACL the top would inherit (the nearest non-empty ACL above it)
+    as Get ACL on each node above it, upwards, would read it; None when one of those would be
+    refused, or when the session does not say."""
 
     status: Status
     records: tuple[NodeRecord, ...] = ()
     command: str | None = None
     uri: URI | None = None
+    inherited: ACL | None = None

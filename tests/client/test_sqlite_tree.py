@@ -22,7 +22,7 @@ from dmdelegation.client.sqlite_tree import (
     SQLiteTreeStorage,
     lineage_sql,
 )
-from dmdelegation.client.steps import snapshot
+from dmdelegation.client.steps import inherited_acl, snapshot
 from dmdelegation.client.testing import Fault, FaultyClientSession, fired
 from dmdelegation.tree import ACL, ROOT, URI, Command, NodeRecord, Status, StoredNode, Value
 from dmdelegation.tree import commands as dm
@@ -334,8 +334,24 @@ def test_a_subtree_read_at_once_is_the_node_by_node_read(
                 assert not ISubtreeSnapshot.providedBy(one_by_one)
                 expected = _outcome(Deferred.fromCoroutine(snapshot(one_by_one, top, "op")))
                 assert _outcome(Deferred.fromCoroutine(snapshot(session, top, "op"))) == expected
+                # The inherited ACL read along is what Get ACL upwards reads, whenever it reads.
+                result = fired(session.get_subtree(top))
+                asked = _inherited(Deferred.fromCoroutine(inherited_acl(one_by_one, top, "op")))
+                if result.status is not Status.OK:
+                    assert result.inherited is None
+                elif result.inherited is not None:
+                    assert result.inherited == asked
+                else:
+                    assert top == ROOT or isinstance(asked, tuple)  # root, or refused upwards
         finally:
             store.close()
+
+
+def _inherited(deferred: Deferred[ACL]) -> object:
+    try:
+        return fired(deferred)
+    except OperationFailed as e:
+        return (e.command, e.uri, e.status)
 
 
 def test_a_subtree_read_that_is_refused_is_logged_at_the_node_that_stopped_it(
