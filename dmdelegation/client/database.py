@@ -19,6 +19,8 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Literal, get_args
 
+from dmdelegation.client import checkpoints
+
 BUSY_TIMEOUT_MS = 5000
 
 Durability = Literal["normal", "full"]
@@ -54,7 +56,16 @@ def open_database(
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute(f"PRAGMA synchronous={synchronous}")
+    if not read_only and database_of(path):
+        checkpoints.writing(conn, os.fspath(path))
     return conn
+
+
+def close_database(conn: sqlite3.Connection, path: str | os.PathLike[str]) -> None:
+    """Close a connection `open_database` gave (its file is no longer checkpointed for it)."""
+    conn.close()
+    if database_of(path):
+        checkpoints.closed(os.fspath(path))
 
 
 def database_of(path: str | os.PathLike[str]) -> str:

@@ -23,6 +23,7 @@ from zope.interface import implementer
 from dmdelegation.client.database import (
     DEFAULT_DURABILITY,
     Durability,
+    close_database,
     database_of,
     open_database,
     transaction,
@@ -238,7 +239,7 @@ class SQLiteJournalStore:
             self._writer.flush()
         finally:
             self._writer.closed = True
-            self._conn.close()
+            close_database(self._conn, self.path)
 
     def journal_ids(self) -> list[str]:
         """The journals that still hold steps (after a restart: delegations to finish or undo)."""

@@ -14,6 +14,7 @@ from zope.interface import implementer
 from dmdelegation.client.database import (
     DEFAULT_DURABILITY,
     Durability,
+    close_database,
     database_of,
     open_database,
     transaction,
@@ -81,6 +82,7 @@ class ClientTreeStore:
     ) -> None:
         self.path = os.fspath(path)
         self.durability = durability
+        self.read_only = read_only
         self._conn = open_database(self.path, read_only=read_only, durability=durability)
         self.database = database_of(self.path)
         self._block = WriteBlock()
@@ -89,7 +91,10 @@ class ClientTreeStore:
             self._conn.executescript(SCHEMA)
 
     def close(self) -> None:
-        self._conn.close()
+        if self.read_only:
+            self._conn.close()
+        else:
+            close_database(self._conn, self.path)
 
     def device_ids(self) -> list[str]:
         return [d for (d,) in self._conn.execute("SELECT device_id FROM devices ORDER BY 1")]

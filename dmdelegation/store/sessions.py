@@ -26,6 +26,7 @@ from typing import Any
 
 from zope.interface import implementer
 
+from dmdelegation.client import checkpoints
 from dmdelegation.client.database import Durability
 from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
 from dmdelegation.store import audit
@@ -151,6 +152,7 @@ class SessionStore:
         self._db.row_factory = sqlite3.Row
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
+            checkpoints.writing(self._db, self.path)  # off the reactor's thread
         self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
         self._version = migrate_sqlite(self._db, time.time())
         self._cache: OrderedDict[str, Session] = OrderedDict()
@@ -166,6 +168,8 @@ class SessionStore:
     def close(self) -> None:
         self.flush()
         self._db.close()
+        if self.path != ":memory:":
+            checkpoints.closed(self.path)
 
     # sessions
 
@@ -263,6 +267,7 @@ class SessionStore:
         if not staged and not self._delivered:
             return []
         db = self._db
+        checkpoints.CHECKPOINTER.ensure_running()  # after a fork (twistd), from the first commit
         db.execute("BEGIN IMMEDIATE")
         try:
             if self._delivered:
