@@ -80,7 +80,7 @@ from dmdelegation.protocol import (
     ProtocolError,
     decode,
 )
-from dmdelegation.protocol.redaction import redacted, shown
+from dmdelegation.protocol.redaction import logged
 from dmdelegation.store import audit
 from dmdelegation.store.audit import Expiry, Record
 from dmdelegation.store.interfaces import Busy, ISessionStore
@@ -393,10 +393,13 @@ class Engine:
 
     # ------------------------------------------------------------------ inbound messages
 
-    def receive(self, peer: str, message: Message) -> Deferred[Message | None]:
+    def receive(
+        self, peer: str, message: Message, body: bytes | None = None
+    ) -> Deferred[Message | None]:
         """Handle a message from the authenticated peer ``peer`` (:meth:`_receive`), and tell
-        the observers how it was answered."""
-        d = self._receive(peer, message)
+        the observers how it was answered. ``body`` is the document ``message`` was decoded
+        from, if at hand: the message log keeps it as it came (``redaction.logged``)."""
+        d = self._receive(peer, message, body)
 
         def answered(result: object) -> object:
             if isinstance(result, Failure):
@@ -411,7 +414,7 @@ class Engine:
         return d.addBoth(answered)
 
     def _receive(
-        self, peer: str, message: Message, *, _again: bool = False
+        self, peer: str, message: Message, body: bytes | None, *, _again: bool = False
     ) -> Deferred[Message | None]:
         """Handle a message from the authenticated peer ``peer``.
 
@@ -423,21 +426,21 @@ class Engine:
         """
         try:
             if isinstance(message, DelegationRequest):
-                return self._receive_request(peer, message)
+                return self._receive_request(peer, message, body)
             session_id = getattr(message, "session_id", None)
             with self._hold(str(session_id) if session_id else None) as session:
                 if session is None:
-                    return self._receive_unknown(peer, message)
+                    return self._receive_unknown(peer, message, body)
                 self._check_party(session, peer)
                 replay = self._replay(session, message)
                 if replay is not None:
                     return replay
                 try:
-                    return self._consume(session, message)
+                    return self._consume(session, message, body)
                 except Refused as e:
                     if e.status != 409 or _again or session.session_id not in self._in_flight:
                         raise
-                    return self._after_request(session.session_id, peer, message)
+                    return self._after_request(session.session_id, peer, message, body)
         except Refused as e:
             self.log.warn(
                 "refused {root} from {peer}: {status} {reason}",
@@ -449,13 +452,13 @@ class Engine:
             return fail(e)
 
     def _after_request(
-        self, session_id: str, peer: str, message: Message
+        self, session_id: str, peer: str, message: Message, body: bytes | None
     ) -> Deferred[Message | None]:
         held: Deferred[Message | None] = Deferred()
 
         def again() -> None:
             if not held.called:
-                self._receive(peer, message, _again=True).chainDeferred(held)
+                self._receive(peer, message, body, _again=True).chainDeferred(held)
 
         def too_late(f: Failure) -> Failure:
             if isinstance(f.value, TimeoutError):
@@ -487,7 +490,9 @@ class Engine:
         answer = decode(seen)
         return self.durable().addCallback(lambda _: answer)
 
-    def _receive_request(self, peer: str, request: DelegationRequest) -> Deferred[Message | None]:
+    def _receive_request(
+        self, peer: str, request: DelegationRequest, body: bytes | None
+    ) -> Deferred[Message | None]:
         if request.server_id != peer:
             raise Refused(403, f"serverId {request.server_id!r} is not the sender {peer!r}")
         subtree = canonical_subtree(request.dm_tree_uri)
@@ -513,7 +518,7 @@ class Engine:
                 if existing is not None:
                     raise Refused(409, f"session {request.session_id} already exists")
                 self._lock_device(request.device_id)
-                return self._create(request, decision, role, peer, subtree)
+                return self._create(request, body, decision, role, peer, subtree)
 
         def refused(f: Failure) -> Failure:
             e = f.value
@@ -531,6 +536,7 @@ class Engine:
     def _create(
         self,
         request: DelegationRequest,
+        body: bytes | None,
         decision: PolicyDecided,
         role: Role,
         peer: str,
@@ -550,9 +556,11 @@ class Engine:
             device_man=request.device_man,
             device_mod=request.device_mod,
         )
-        return self._consume(session, request, decision, created=True)
+        return self._consume(session, request, body, decision, created=True)
 
-    def _receive_unknown(self, peer: str, message: Message) -> Deferred[Message | None]:
+    def _receive_unknown(
+        self, peer: str, message: Message, body: bytes | None
+    ) -> Deferred[Message | None]:
         """A message that starts a process at our end, or one for a session we don't know."""
         if isinstance(message, DelegationTerminationRequest):
             delegation = self._held(message.device_id, None, Role.DMS2, peer)
@@ -585,12 +593,13 @@ class Engine:
             initiator=Role.DMS1 if role is Role.DMS2 else Role.DMS2,
             notify=True,
         )
-        return self._consume(session, message, Received(message), created=True)
+        return self._consume(session, message, body, Received(message), created=True)
 
     def _consume(
         self,
         session: Session,
         message: Message,
+        body: bytes | None,
         inp: Input | None = None,
         *,
         created: bool = False,
@@ -607,7 +616,9 @@ class Engine:
             responder = Deferred()
             responder.addTimeout(self.timeouts.request, self.clock)
             self._responders[session.session_id] = (message.ROOT, responder)
-        done = self._apply(session if not created else None, transition, inbound=message)
+        done = self._apply(
+            session if not created else None, transition, inbound=message, inbound_body=body
+        )
 
         def unrecorded(f: Failure) -> Failure:
             if responder is not None:
@@ -773,17 +784,20 @@ class Engine:
         transition: Transition,
         *,
         inbound: Message | None = None,
+        inbound_body: bytes | None = None,
         cause: str | None = None,
         extra: Sequence[Record] = (),
     ) -> Deferred[None]:
-        """Stage ``transition`` (with its audit events and the ``extra`` records); its effects
-        are carried out once the group commit has written it. Fires when they have been (fails
-        if the group commit failed)."""
+        """Stage ``transition`` (with its audit events and the ``extra`` records; ``inbound``
+        is the message it consumed, ``inbound_body`` the document that message came as, if at
+        hand); its effects are carried out once the group commit has written it. Fires when
+        they have been (fails if the group commit failed)."""
         session = transition.session
         now = self.clock.seconds()
         log: list[LogLine] = []
         if inbound is not None:
-            log.append(LogLine(session.session_id, "in", inbound.ROOT, shown(inbound)))
+            document = logged(inbound, inbound_body)
+            log.append(LogLine(session.session_id, "in", inbound.ROOT, document))
         outbox: list[tuple[str, bytes]] = []
         response: tuple[str, bytes] | None = None
         register: Delegation | None = None
@@ -792,8 +806,7 @@ class Engine:
             if isinstance(effect, Send | Request | Respond):
                 m = effect.message
                 body = bodies[id(effect)] = m.encode()
-                document = body.decode("utf-8") if redacted(m) is m else shown(m)
-                log.append(LogLine(session.session_id, "out", m.ROOT, document))
+                log.append(LogLine(session.session_id, "out", m.ROOT, logged(m, body)))
             if isinstance(effect, Send):
                 outbox.append((session.peer, body))
             if isinstance(effect, Respond):
@@ -1121,10 +1134,10 @@ class Engine:
         d: Deferred[bytes] = maybeDeferred(self.transport.request, peer, body)
         d.addTimeout(max(remaining, 0.001), self.clock)
 
-        def answered(body: bytes) -> None:
+        def answered(answer_body: bytes) -> None:
             took = self.clock.seconds() - started
             try:
-                answer = decode(body)
+                answer = decode(answer_body)
             except ProtocolError as e:
                 self.observer.sent(peer, message.ROOT, 0, took, attempt)
                 bad = PeerUnreachable(f"bad answer: {e.reason}")
@@ -1138,7 +1151,7 @@ class Engine:
                 self._run(lambda: self._request_done(session_id))
                 return
             self.observer.sent(peer, message.ROOT, 200, took, attempt)
-            self._run(lambda: self._answered(session_id, answer))
+            self._run(lambda: self._answered(session_id, answer, answer_body))
             self._run(lambda: self._request_done(session_id))
 
         def failed(f: Failure) -> None:
@@ -1169,7 +1182,7 @@ class Engine:
         for waiter in self._in_flight.pop(session_id, []):
             waiter()
 
-    def _answered(self, session_id: str, answer: Message) -> None:
+    def _answered(self, session_id: str, answer: Message, body: bytes) -> None:
         try:
             with self.coordination.hold(session_id) as session:
                 if session is None or not session.is_open:
@@ -1181,9 +1194,11 @@ class Engine:
                 except OutOfOrder as e:
                     self._feed(session_id, PeerUnreachable(f"unexpected answer: {e.reason}"))
                     return
-                self._apply(session, transition, inbound=answer).addErrback(_logged_by_flush)
+                self._apply(session, transition, inbound=answer, inbound_body=body).addErrback(
+                    _logged_by_flush
+                )
         except Busy:
-            self._later(BUSY_RETRY, self._answered, session_id, answer)
+            self._later(BUSY_RETRY, self._answered, session_id, answer, body)
 
     def _deliver(self, item_id: int, attempt: int) -> None:
         item = self.store.outbox_item(item_id)
