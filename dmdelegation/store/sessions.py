@@ -140,7 +140,10 @@ class SessionStore:
     Recently used sessions are kept in a small LRU cache (reads of a session between two of its
     transitions cost nothing). Deliveries are acknowledged lazily: ``delivered`` removes the
     item from view at once and from disk with the next commit; a crash in between only means
-    the message is sent again, which the receiver recognises as a replay.
+    the message is sent again, which the receiver recognises as a replay. The outbox items this
+    store has written and not yet seen delivered or cancelled are also kept in memory (one
+    instance writes the file, so they are exactly its rows): ``outbox_item`` reads the file only
+    for the others, those found there at start.
     """
 
     CACHE_SIZE = 4096
@@ -155,6 +158,8 @@ class SessionStore:
         self._version = migrate_sqlite(self._db, time.time())
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._delivered: set[int] = set()
+        self._outbox: dict[int, OutboxItem] = {}  # written since open, in the file, undelivered
+        self._outbox_of: dict[str, list[int]] = {}  # session -> its items in _outbox
         self._staged: list[tuple[Commit, float]] = []  # with the time each was staged
         self._staged_sessions: dict[str, Session] = {}  # newest staged state of each session
         self._staged_devices: dict[str, set[str]] = {}  # device -> its staged sessions
@@ -285,10 +290,22 @@ class SessionStore:
             raise
         db.execute("COMMIT")
         self._delivered.clear()
-        written = [c for c, _ in staged]
-        for c in written:
+        for c, now in staged:
             self._remember(c.session)
-        return written
+            self._track_outbox(c, now)
+        return [c for c, _ in staged]
+
+    def _track_outbox(self, c: Commit, now: float) -> None:
+        """Mirror in memory what ``c`` did to the outbox (``_write``: cancel, then add)."""
+        session_id = c.session.session_id
+        if c.cancel_outbox:
+            for item_id in self._outbox_of.pop(session_id, ()):
+                self._outbox.pop(item_id, None)
+        if c.outbox_ids:
+            ids = self._outbox_of.setdefault(session_id, [])
+            for (peer, body), item_id in zip(c.outbox, c.outbox_ids, strict=True):
+                self._outbox[item_id] = OutboxItem(item_id, session_id, peer, body, now)
+                ids.append(item_id)
 
     def commit(self, c: Commit, now: float) -> Commit:
         """Make ``c`` (and anything staged before it) durable now; fills ``c.outbox_ids``."""
@@ -367,6 +384,9 @@ class SessionStore:
     def outbox_item(self, item_id: int) -> OutboxItem | None:
         if item_id in self._delivered:
             return None
+        item = self._outbox.get(item_id)
+        if item is not None:
+            return item
         r = self._db.execute(
             "SELECT id, session_id, peer, body, created FROM outbox WHERE id = ?", (item_id,)
         ).fetchone()
@@ -375,6 +395,12 @@ class SessionStore:
     def delivered(self, item_id: int) -> None:
         """The item reached its peer: gone now, and from disk with the next flush."""
         self._delivered.add(item_id)
+        item = self._outbox.pop(item_id, None)
+        if item is not None:
+            ids = self._outbox_of[item.session_id]
+            ids.remove(item_id)
+            if not ids:
+                del self._outbox_of[item.session_id]
 
     # registry
 
