@@ -118,6 +118,14 @@ class Refused(Exception):
         self.reason = reason
 
 
+def _timeout(d: Deferred[Any], seconds: float, clock: IReactorTime) -> None:
+    """``d.addTimeout(seconds, clock)``, unless ``d`` has its result already (a local action
+    or a policy that answered at once): that timeout could never fire, and would cost a timer
+    set and cancelled at once."""
+    if not d.called or d.paused:
+        d.addTimeout(seconds, clock)
+
+
 def _logged_by_flush(f: Failure) -> None:
     """A transition the group commit could not write: ``_flush`` has logged it."""
 
@@ -506,7 +514,7 @@ class Engine:
         role = self.policy.role_for(peer, request)
         self._check_free(request.device_id, subtree, peer)
         decided: Deferred[PolicyDecided] = maybeDeferred(self.policy.decide, role, peer, request)
-        decided.addTimeout(self.timeouts.local, self.clock)
+        _timeout(decided, self.timeouts.local, self.clock)
 
         def go(decision: PolicyDecided) -> Deferred[Message | None]:
             if not isinstance(decision, PolicyDecided):
@@ -979,7 +987,7 @@ class Engine:
         done: Callable[[Any], Input],
         failed: Callable[[Failure], Input] | None,
     ) -> None:
-        d.addTimeout(self.timeouts.local, self.clock)
+        _timeout(d, self.timeouts.local, self.clock)
 
         def ok(value: Any) -> None:
             self._run(lambda: self._feed(session_id, done(value)))
@@ -1035,7 +1043,7 @@ class Engine:
             done = URLSupplied
         elif duty is Duty.AWAIT_CLIENT_BOOTSTRAP:
             d = maybeDeferred(server.await_client_bootstrap, session)
-            d.addTimeout(self.timeouts.client_bootstrap, self.clock)
+            _timeout(d, self.timeouts.client_bootstrap, self.clock)
         elif duty is Duty.OPEN_DM_SESSION:
             d = maybeDeferred(server.open_dm_session, session)
         elif duty is Duty.STOP_ACTIVITY:
@@ -1132,7 +1140,7 @@ class Engine:
         started = self.clock.seconds()
         remaining = deadline - started
         d: Deferred[bytes] = maybeDeferred(self.transport.request, peer, body)
-        d.addTimeout(max(remaining, 0.001), self.clock)
+        _timeout(d, max(remaining, 0.001), self.clock)
 
         def answered(answer_body: bytes) -> None:
             took = self.clock.seconds() - started
@@ -1206,7 +1214,7 @@ class Engine:
             return  # delivered, or cancelled
         started = self.clock.seconds()
         d: Deferred[None] = maybeDeferred(self.transport.deliver, item.peer, item.body)
-        d.addTimeout(self.timeouts.request, self.clock)
+        _timeout(d, self.timeouts.request, self.clock)
 
         def delivered(_: object) -> None:
             self.store.delivered(item_id)
