@@ -140,10 +140,14 @@ class SessionStore:
     Recently used sessions are kept in a small LRU cache (reads of a session between two of its
     transitions cost nothing). Deliveries are acknowledged lazily: ``delivered`` removes the
     item from view at once and from disk with the next commit; a crash in between only means
-    the message is sent again, which the receiver recognises as a replay. The outbox items this
-    store has written and not yet seen delivered or cancelled are also kept in memory (one
-    instance writes the file, so they are exactly its rows): ``outbox_item`` reads the file only
-    for the others, those found there at start.
+    the message is sent again, which the receiver recognises as a replay.
+
+    One instance writes the file, so what this store wrote is what the file holds; two more
+    reads are answered from memory on that ground. The outbox items it has written and not yet
+    seen delivered or cancelled are kept: ``outbox_item`` reads the file only for the others,
+    those found there at start. And for a cached session it created, the roots of the inbound
+    messages it recorded are kept (not their answers): ``seen`` reads the file only for a
+    message taken already, to fetch its answer.
     """
 
     CACHE_SIZE = 4096
@@ -160,6 +164,8 @@ class SessionStore:
         self._delivered: set[int] = set()
         self._outbox: dict[int, OutboxItem] = {}  # written since open, in the file, undelivered
         self._outbox_of: dict[str, list[int]] = {}  # session -> its items in _outbox
+        # Of each cached session this store created: the root of every inbound message taken.
+        self._inbox_roots: dict[str, frozenset[str]] = {}
         self._staged: list[tuple[Commit, float]] = []  # with the time each was staged
         self._staged_sessions: dict[str, Session] = {}  # newest staged state of each session
         self._staged_devices: dict[str, set[str]] = {}  # device -> its staged sessions
@@ -195,7 +201,8 @@ class SessionStore:
         self._cache[session.session_id] = session
         self._cache.move_to_end(session.session_id)
         if len(self._cache) > self.CACHE_SIZE:
-            self._cache.popitem(last=False)
+            evicted, _ = self._cache.popitem(last=False)
+            self._inbox_roots.pop(evicted, None)  # from now on, seen() reads the file
 
     def open_sessions(self) -> Iterator[Session]:
         for row in self._db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL"):
@@ -291,9 +298,19 @@ class SessionStore:
         db.execute("COMMIT")
         self._delivered.clear()
         for c, now in staged:
+            self._track_inbox(c)
             self._remember(c.session)
             self._track_outbox(c, now)
         return [c for c, _ in staged]
+
+    def _track_inbox(self, c: Commit) -> None:
+        """Keep the inbox roots of a session created here, as ``_write`` recorded them."""
+        session_id = c.session.session_id
+        if c.created:
+            self._inbox_roots[session_id] = frozenset()
+        roots = self._inbox_roots.get(session_id)
+        if roots is not None and c.inbound_root is not None and c.inbound_root not in roots:
+            self._inbox_roots[session_id] = roots | {c.inbound_root}
 
     def _track_outbox(self, c: Commit, now: float) -> None:
         """Mirror in memory what ``c`` did to the outbox (``_write``: cancel, then add)."""
@@ -367,6 +384,9 @@ class SessionStore:
         key = (session_id, root)
         if key in self._staged_inbox:
             return self._staged_inbox[key]
+        roots = self._inbox_roots.get(session_id)
+        if roots is not None and root not in roots:
+            return NO_RESPONSE
         row = self._db.execute(
             "SELECT response FROM inbox WHERE session_id = ? AND root = ?", (session_id, root)
         ).fetchone()
