@@ -17,9 +17,10 @@ from __future__ import annotations
 import heapq
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from functools import partial
+from types import TracebackType
 from typing import Any
 
 from attrs import frozen
@@ -83,7 +84,7 @@ from dmdelegation.protocol import (
 from dmdelegation.protocol.redaction import logged
 from dmdelegation.store import audit
 from dmdelegation.store.audit import Expiry, Record
-from dmdelegation.store.interfaces import Busy, ISessionStore
+from dmdelegation.store.interfaces import Busy, ICoordination, ISessionStore
 from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine
 from dmdelegation.tree.uri import URI, URIError
 
@@ -128,6 +129,40 @@ def _timeout(d: Deferred[Any], seconds: float, clock: IReactorTime) -> None:
 
 def _logged_by_flush(f: Failure) -> None:
     """A transition the group commit could not write: ``_flush`` has logged it."""
+
+
+class _BusyRefused:
+    """``with coordination.hold(session_id)``, a :class:`Busy` from it or from the block
+    raised as ``Refused(503)``. (A plain class, not a generator: one is entered per input.)"""
+
+    __slots__ = ("_coordination", "_held", "_session_id")
+
+    def __init__(self, coordination: ICoordination, session_id: str | None) -> None:
+        self._coordination = coordination
+        self._session_id = session_id
+        self._held: AbstractContextManager[Session | None] | None = None
+
+    def __enter__(self) -> Session | None:
+        try:
+            held = self._held = self._coordination.hold(self._session_id)
+            return held.__enter__()
+        except Busy as e:
+            raise Refused(503, str(e)) from None
+
+    def __exit__(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        assert self._held is not None
+        try:
+            suppressed = self._held.__exit__(typ, value, traceback)
+        except Busy as e:
+            raise Refused(503, str(e)) from None
+        if not suppressed and isinstance(value, Busy):
+            raise Refused(503, str(value)) from None
+        return suppressed
 
 
 @frozen
@@ -249,14 +284,9 @@ class Engine:
                     d.callback(ended)
         self._later(self.coordination.interval, self._tick)
 
-    @contextmanager
-    def _hold(self, session_id: str | None) -> Iterator[Session | None]:
+    def _hold(self, session_id: str | None) -> _BusyRefused:
         """:meth:`ICoordination.hold`, another instance's hold refused as 503 (try again)."""
-        try:
-            with self.coordination.hold(session_id) as session:
-                yield session
-        except Busy as e:
-            raise Refused(503, str(e)) from None
+        return _BusyRefused(self.coordination, session_id)
 
     def _lock_device(self, device_id: str) -> None:
         try:
