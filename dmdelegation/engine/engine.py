@@ -840,7 +840,12 @@ class Engine:
         response: tuple[str, bytes] | None = None
         register: Delegation | None = None
         bodies: dict[int, bytes] = {}  # each outgoing message is encoded once
+        cancel_outbox = unregister = False
         for effect in transition.effects:
+            if isinstance(effect, CancelOutbox):
+                cancel_outbox = True
+            elif isinstance(effect, Unregister):
+                unregister = True
             if isinstance(effect, Send | Request | Respond):
                 m = effect.message
                 body = bodies[id(effect)] = m.encode()
@@ -868,12 +873,12 @@ class Engine:
             session=session,
             created=before is None,
             outbox=outbox,
-            cancel_outbox=any(isinstance(e, CancelOutbox) for e in transition.effects),
+            cancel_outbox=cancel_outbox,
             inbound_root=inbound.ROOT if inbound is not None else None,
             response=response,
             log=log,
             register=register,
-            unregister=any(isinstance(e, Unregister) for e in transition.effects),
+            unregister=unregister,
             records=[*extra, *audit.events(before, session, transition.effects, cause)],
         )
         self.store.stage(commit, now)
