@@ -167,7 +167,7 @@ def serve_and_measure(args: argparse.Namespace) -> dict[str, float]:
     options = server_options(tls)
     registry = PeerRegistry([PeerConfig(CLIENT, "https://bench-client.example/d", CLIENT)])
 
-    def receive(peer: str, message: Message) -> Deferred[Message | None]:
+    def receive(peer: str, message: Message, body: bytes | None = None) -> Deferred[Message | None]:
         assert isinstance(message, DelegationRequest)
         assert message.server_id == peer
         return succeed(

@@ -17,9 +17,10 @@ from __future__ import annotations
 import heapq
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from functools import partial
+from types import TracebackType
 from typing import Any
 
 from attrs import frozen
@@ -80,10 +81,10 @@ from dmdelegation.protocol import (
     ProtocolError,
     decode,
 )
-from dmdelegation.protocol.redaction import redacted, shown
+from dmdelegation.protocol.redaction import logged
 from dmdelegation.store import audit
 from dmdelegation.store.audit import Expiry, Record
-from dmdelegation.store.interfaces import Busy, ISessionStore
+from dmdelegation.store.interfaces import Busy, ICoordination, ISessionStore
 from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine
 from dmdelegation.tree.uri import URI, URIError
 
@@ -118,8 +119,50 @@ class Refused(Exception):
         self.reason = reason
 
 
+def _timeout(d: Deferred[Any], seconds: float, clock: IReactorTime) -> None:
+    """``d.addTimeout(seconds, clock)``, unless ``d`` has its result already (a local action
+    or a policy that answered at once): that timeout could never fire, and would cost a timer
+    set and cancelled at once."""
+    if not d.called or d.paused:
+        d.addTimeout(seconds, clock)
+
+
 def _logged_by_flush(f: Failure) -> None:
     """A transition the group commit could not write: ``_flush`` has logged it."""
+
+
+class _BusyRefused:
+    """``with coordination.hold(session_id)``, a :class:`Busy` from it or from the block
+    raised as ``Refused(503)``. (A plain class, not a generator: one is entered per input.)"""
+
+    __slots__ = ("_coordination", "_held", "_session_id")
+
+    def __init__(self, coordination: ICoordination, session_id: str | None) -> None:
+        self._coordination = coordination
+        self._session_id = session_id
+        self._held: AbstractContextManager[Session | None] | None = None
+
+    def __enter__(self) -> Session | None:
+        try:
+            held = self._held = self._coordination.hold(self._session_id)
+            return held.__enter__()
+        except Busy as e:
+            raise Refused(503, str(e)) from None
+
+    def __exit__(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        assert self._held is not None
+        try:
+            suppressed = self._held.__exit__(typ, value, traceback)
+        except Busy as e:
+            raise Refused(503, str(e)) from None
+        if not suppressed and isinstance(value, Busy):
+            raise Refused(503, str(value)) from None
+        return suppressed
 
 
 @frozen
@@ -241,14 +284,9 @@ class Engine:
                     d.callback(ended)
         self._later(self.coordination.interval, self._tick)
 
-    @contextmanager
-    def _hold(self, session_id: str | None) -> Iterator[Session | None]:
+    def _hold(self, session_id: str | None) -> _BusyRefused:
         """:meth:`ICoordination.hold`, another instance's hold refused as 503 (try again)."""
-        try:
-            with self.coordination.hold(session_id) as session:
-                yield session
-        except Busy as e:
-            raise Refused(503, str(e)) from None
+        return _BusyRefused(self.coordination, session_id)
 
     def _lock_device(self, device_id: str) -> None:
         try:
@@ -393,10 +431,13 @@ class Engine:
 
     # ------------------------------------------------------------------ inbound messages
 
-    def receive(self, peer: str, message: Message) -> Deferred[Message | None]:
+    def receive(
+        self, peer: str, message: Message, body: bytes | None = None
+    ) -> Deferred[Message | None]:
         """Handle a message from the authenticated peer ``peer`` (:meth:`_receive`), and tell
-        the observers how it was answered."""
-        d = self._receive(peer, message)
+        the observers how it was answered. ``body`` is the document ``message`` was decoded
+        from, if at hand: the message log keeps it as it came (``redaction.logged``)."""
+        d = self._receive(peer, message, body)
 
         def answered(result: object) -> object:
             if isinstance(result, Failure):
@@ -411,7 +452,7 @@ class Engine:
         return d.addBoth(answered)
 
     def _receive(
-        self, peer: str, message: Message, *, _again: bool = False
+        self, peer: str, message: Message, body: bytes | None, *, _again: bool = False
     ) -> Deferred[Message | None]:
         """Handle a message from the authenticated peer ``peer``.
 
@@ -423,21 +464,21 @@ class Engine:
         """
         try:
             if isinstance(message, DelegationRequest):
-                return self._receive_request(peer, message)
+                return self._receive_request(peer, message, body)
             session_id = getattr(message, "session_id", None)
             with self._hold(str(session_id) if session_id else None) as session:
                 if session is None:
-                    return self._receive_unknown(peer, message)
+                    return self._receive_unknown(peer, message, body)
                 self._check_party(session, peer)
                 replay = self._replay(session, message)
                 if replay is not None:
                     return replay
                 try:
-                    return self._consume(session, message)
+                    return self._consume(session, message, body)
                 except Refused as e:
                     if e.status != 409 or _again or session.session_id not in self._in_flight:
                         raise
-                    return self._after_request(session.session_id, peer, message)
+                    return self._after_request(session.session_id, peer, message, body)
         except Refused as e:
             self.log.warn(
                 "refused {root} from {peer}: {status} {reason}",
@@ -449,13 +490,13 @@ class Engine:
             return fail(e)
 
     def _after_request(
-        self, session_id: str, peer: str, message: Message
+        self, session_id: str, peer: str, message: Message, body: bytes | None
     ) -> Deferred[Message | None]:
         held: Deferred[Message | None] = Deferred()
 
         def again() -> None:
             if not held.called:
-                self._receive(peer, message, _again=True).chainDeferred(held)
+                self._receive(peer, message, body, _again=True).chainDeferred(held)
 
         def too_late(f: Failure) -> Failure:
             if isinstance(f.value, TimeoutError):
@@ -487,7 +528,9 @@ class Engine:
         answer = decode(seen)
         return self.durable().addCallback(lambda _: answer)
 
-    def _receive_request(self, peer: str, request: DelegationRequest) -> Deferred[Message | None]:
+    def _receive_request(
+        self, peer: str, request: DelegationRequest, body: bytes | None
+    ) -> Deferred[Message | None]:
         if request.server_id != peer:
             raise Refused(403, f"serverId {request.server_id!r} is not the sender {peer!r}")
         subtree = canonical_subtree(request.dm_tree_uri)
@@ -501,7 +544,7 @@ class Engine:
         role = self.policy.role_for(peer, request)
         self._check_free(request.device_id, subtree, peer)
         decided: Deferred[PolicyDecided] = maybeDeferred(self.policy.decide, role, peer, request)
-        decided.addTimeout(self.timeouts.local, self.clock)
+        _timeout(decided, self.timeouts.local, self.clock)
 
         def go(decision: PolicyDecided) -> Deferred[Message | None]:
             if not isinstance(decision, PolicyDecided):
@@ -513,7 +556,7 @@ class Engine:
                 if existing is not None:
                     raise Refused(409, f"session {request.session_id} already exists")
                 self._lock_device(request.device_id)
-                return self._create(request, decision, role, peer, subtree)
+                return self._create(request, body, decision, role, peer, subtree)
 
         def refused(f: Failure) -> Failure:
             e = f.value
@@ -531,6 +574,7 @@ class Engine:
     def _create(
         self,
         request: DelegationRequest,
+        body: bytes | None,
         decision: PolicyDecided,
         role: Role,
         peer: str,
@@ -550,9 +594,11 @@ class Engine:
             device_man=request.device_man,
             device_mod=request.device_mod,
         )
-        return self._consume(session, request, decision, created=True)
+        return self._consume(session, request, body, decision, created=True)
 
-    def _receive_unknown(self, peer: str, message: Message) -> Deferred[Message | None]:
+    def _receive_unknown(
+        self, peer: str, message: Message, body: bytes | None
+    ) -> Deferred[Message | None]:
         """A message that starts a process at our end, or one for a session we don't know."""
         if isinstance(message, DelegationTerminationRequest):
             delegation = self._held(message.device_id, None, Role.DMS2, peer)
@@ -585,12 +631,13 @@ class Engine:
             initiator=Role.DMS1 if role is Role.DMS2 else Role.DMS2,
             notify=True,
         )
-        return self._consume(session, message, Received(message), created=True)
+        return self._consume(session, message, body, Received(message), created=True)
 
     def _consume(
         self,
         session: Session,
         message: Message,
+        body: bytes | None,
         inp: Input | None = None,
         *,
         created: bool = False,
@@ -607,7 +654,9 @@ class Engine:
             responder = Deferred()
             responder.addTimeout(self.timeouts.request, self.clock)
             self._responders[session.session_id] = (message.ROOT, responder)
-        done = self._apply(session if not created else None, transition, inbound=message)
+        done = self._apply(
+            session if not created else None, transition, inbound=message, inbound_body=body
+        )
 
         def unrecorded(f: Failure) -> Failure:
             if responder is not None:
@@ -773,27 +822,34 @@ class Engine:
         transition: Transition,
         *,
         inbound: Message | None = None,
+        inbound_body: bytes | None = None,
         cause: str | None = None,
         extra: Sequence[Record] = (),
     ) -> Deferred[None]:
-        """Stage ``transition`` (with its audit events and the ``extra`` records); its effects
-        are carried out once the group commit has written it. Fires when they have been (fails
-        if the group commit failed)."""
+        """Stage ``transition`` (with its audit events and the ``extra`` records; ``inbound``
+        is the message it consumed, ``inbound_body`` the document that message came as, if at
+        hand); its effects are carried out once the group commit has written it. Fires when
+        they have been (fails if the group commit failed)."""
         session = transition.session
         now = self.clock.seconds()
         log: list[LogLine] = []
         if inbound is not None:
-            log.append(LogLine(session.session_id, "in", inbound.ROOT, shown(inbound)))
+            document = logged(inbound, inbound_body)
+            log.append(LogLine(session.session_id, "in", inbound.ROOT, document))
         outbox: list[tuple[str, bytes]] = []
         response: tuple[str, bytes] | None = None
         register: Delegation | None = None
         bodies: dict[int, bytes] = {}  # each outgoing message is encoded once
+        cancel_outbox = unregister = False
         for effect in transition.effects:
+            if isinstance(effect, CancelOutbox):
+                cancel_outbox = True
+            elif isinstance(effect, Unregister):
+                unregister = True
             if isinstance(effect, Send | Request | Respond):
                 m = effect.message
                 body = bodies[id(effect)] = m.encode()
-                document = body.decode("utf-8") if redacted(m) is m else shown(m)
-                log.append(LogLine(session.session_id, "out", m.ROOT, document))
+                log.append(LogLine(session.session_id, "out", m.ROOT, logged(m, body)))
             if isinstance(effect, Send):
                 outbox.append((session.peer, body))
             if isinstance(effect, Respond):
@@ -817,12 +873,12 @@ class Engine:
             session=session,
             created=before is None,
             outbox=outbox,
-            cancel_outbox=any(isinstance(e, CancelOutbox) for e in transition.effects),
+            cancel_outbox=cancel_outbox,
             inbound_root=inbound.ROOT if inbound is not None else None,
             response=response,
             log=log,
             register=register,
-            unregister=any(isinstance(e, Unregister) for e in transition.effects),
+            unregister=unregister,
             records=[*extra, *audit.events(before, session, transition.effects, cause)],
         )
         self.store.stage(commit, now)
@@ -966,7 +1022,7 @@ class Engine:
         done: Callable[[Any], Input],
         failed: Callable[[Failure], Input] | None,
     ) -> None:
-        d.addTimeout(self.timeouts.local, self.clock)
+        _timeout(d, self.timeouts.local, self.clock)
 
         def ok(value: Any) -> None:
             self._run(lambda: self._feed(session_id, done(value)))
@@ -1022,7 +1078,7 @@ class Engine:
             done = URLSupplied
         elif duty is Duty.AWAIT_CLIENT_BOOTSTRAP:
             d = maybeDeferred(server.await_client_bootstrap, session)
-            d.addTimeout(self.timeouts.client_bootstrap, self.clock)
+            _timeout(d, self.timeouts.client_bootstrap, self.clock)
         elif duty is Duty.OPEN_DM_SESSION:
             d = maybeDeferred(server.open_dm_session, session)
         elif duty is Duty.STOP_ACTIVITY:
@@ -1119,12 +1175,12 @@ class Engine:
         started = self.clock.seconds()
         remaining = deadline - started
         d: Deferred[bytes] = maybeDeferred(self.transport.request, peer, body)
-        d.addTimeout(max(remaining, 0.001), self.clock)
+        _timeout(d, max(remaining, 0.001), self.clock)
 
-        def answered(body: bytes) -> None:
+        def answered(answer_body: bytes) -> None:
             took = self.clock.seconds() - started
             try:
-                answer = decode(body)
+                answer = decode(answer_body)
             except ProtocolError as e:
                 self.observer.sent(peer, message.ROOT, 0, took, attempt)
                 bad = PeerUnreachable(f"bad answer: {e.reason}")
@@ -1138,7 +1194,7 @@ class Engine:
                 self._run(lambda: self._request_done(session_id))
                 return
             self.observer.sent(peer, message.ROOT, 200, took, attempt)
-            self._run(lambda: self._answered(session_id, answer))
+            self._run(lambda: self._answered(session_id, answer, answer_body))
             self._run(lambda: self._request_done(session_id))
 
         def failed(f: Failure) -> None:
@@ -1169,7 +1225,7 @@ class Engine:
         for waiter in self._in_flight.pop(session_id, []):
             waiter()
 
-    def _answered(self, session_id: str, answer: Message) -> None:
+    def _answered(self, session_id: str, answer: Message, body: bytes) -> None:
         try:
             with self.coordination.hold(session_id) as session:
                 if session is None or not session.is_open:
@@ -1181,9 +1237,11 @@ class Engine:
                 except OutOfOrder as e:
                     self._feed(session_id, PeerUnreachable(f"unexpected answer: {e.reason}"))
                     return
-                self._apply(session, transition, inbound=answer).addErrback(_logged_by_flush)
+                self._apply(session, transition, inbound=answer, inbound_body=body).addErrback(
+                    _logged_by_flush
+                )
         except Busy:
-            self._later(BUSY_RETRY, self._answered, session_id, answer)
+            self._later(BUSY_RETRY, self._answered, session_id, answer, body)
 
     def _deliver(self, item_id: int, attempt: int) -> None:
         item = self.store.outbox_item(item_id)
@@ -1191,7 +1249,7 @@ class Engine:
             return  # delivered, or cancelled
         started = self.clock.seconds()
         d: Deferred[None] = maybeDeferred(self.transport.deliver, item.peer, item.body)
-        d.addTimeout(self.timeouts.request, self.clock)
+        _timeout(d, self.timeouts.request, self.clock)
 
         def delivered(_: object) -> None:
             self.store.delivered(item_id)

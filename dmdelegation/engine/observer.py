@@ -9,6 +9,7 @@ Nothing an observer is given holds a credential: messages are named by their roo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -80,10 +81,13 @@ class Observers:
             self._each("refused", source, what, status)
 
 
+_NAME_END = re.compile(rb"[ >/\t\r\n]")
+
+
 def root_of(body: bytes) -> str:
     """The root element's name of one of our encoded documents (without parsing it)."""
     start = body.find(b"<", body.find(b"?>") + 1 if body.startswith(b"<?") else 0)
-    end = start + 1
-    while end < len(body) and body[end : end + 1] not in b" >/\t\r\n":
-        end += 1
-    return body[start + 1 : end].decode("ascii", "replace") if start >= 0 else "?"
+    if start < 0:
+        return "?"
+    end = _NAME_END.search(body, start + 1)
+    return body[start + 1 : len(body) if end is None else end.start()].decode("ascii", "replace")

@@ -142,6 +142,13 @@ class SessionStore:
     transitions cost nothing). Deliveries are acknowledged lazily: ``delivered`` removes the
     item from view at once and from disk with the next commit; a crash in between only means
     the message is sent again, which the receiver recognises as a replay.
+
+    One instance writes the file, so what this store wrote is what the file holds; two more
+    reads are answered from memory on that ground. The outbox items it has written and not yet
+    seen delivered or cancelled are kept: ``outbox_item`` reads the file only for the others,
+    those found there at start. And for a cached session it created, the roots of the inbound
+    messages it recorded are kept (not their answers): ``seen`` reads the file only for a
+    message taken already, to fetch its answer.
     """
 
     CACHE_SIZE = 4096
@@ -157,6 +164,10 @@ class SessionStore:
         self._version = migrate_sqlite(self._db, time.time())
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._delivered: set[int] = set()
+        self._outbox: dict[int, OutboxItem] = {}  # written since open, in the file, undelivered
+        self._outbox_of: dict[str, list[int]] = {}  # session -> its items in _outbox
+        # Of each cached session this store created: the root of every inbound message taken.
+        self._inbox_roots: dict[str, frozenset[str]] = {}
         self._staged: list[tuple[Commit, float]] = []  # with the time each was staged
         self._staged_sessions: dict[str, Session] = {}  # newest staged state of each session
         self._staged_devices: dict[str, set[str]] = {}  # device -> its staged sessions
@@ -194,7 +205,8 @@ class SessionStore:
         self._cache[session.session_id] = session
         self._cache.move_to_end(session.session_id)
         if len(self._cache) > self.CACHE_SIZE:
-            self._cache.popitem(last=False)
+            evicted, _ = self._cache.popitem(last=False)
+            self._inbox_roots.pop(evicted, None)  # from now on, seen() reads the file
 
     def open_sessions(self) -> Iterator[Session]:
         for row in self._db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL"):
@@ -290,10 +302,32 @@ class SessionStore:
             raise
         db.execute("COMMIT")
         self._delivered.clear()
-        written = [c for c, _ in staged]
-        for c in written:
+        for c, now in staged:
+            self._track_inbox(c)
             self._remember(c.session)
-        return written
+            self._track_outbox(c, now)
+        return [c for c, _ in staged]
+
+    def _track_inbox(self, c: Commit) -> None:
+        """Keep the inbox roots of a session created here, as ``_write`` recorded them."""
+        session_id = c.session.session_id
+        if c.created:
+            self._inbox_roots[session_id] = frozenset()
+        roots = self._inbox_roots.get(session_id)
+        if roots is not None and c.inbound_root is not None and c.inbound_root not in roots:
+            self._inbox_roots[session_id] = roots | {c.inbound_root}
+
+    def _track_outbox(self, c: Commit, now: float) -> None:
+        """Mirror in memory what ``c`` did to the outbox (``_write``: cancel, then add)."""
+        session_id = c.session.session_id
+        if c.cancel_outbox:
+            for item_id in self._outbox_of.pop(session_id, ()):
+                self._outbox.pop(item_id, None)
+        if c.outbox_ids:
+            ids = self._outbox_of.setdefault(session_id, [])
+            for (peer, body), item_id in zip(c.outbox, c.outbox_ids, strict=True):
+                self._outbox[item_id] = OutboxItem(item_id, session_id, peer, body, now)
+                ids.append(item_id)
 
     def commit(self, c: Commit, now: float) -> Commit:
         """Make ``c`` (and anything staged before it) durable now; fills ``c.outbox_ids``."""
@@ -355,6 +389,9 @@ class SessionStore:
         key = (session_id, root)
         if key in self._staged_inbox:
             return self._staged_inbox[key]
+        roots = self._inbox_roots.get(session_id)
+        if roots is not None and root not in roots:
+            return NO_RESPONSE
         row = self._db.execute(
             "SELECT response FROM inbox WHERE session_id = ? AND root = ?", (session_id, root)
         ).fetchone()
@@ -372,6 +409,9 @@ class SessionStore:
     def outbox_item(self, item_id: int) -> OutboxItem | None:
         if item_id in self._delivered:
             return None
+        item = self._outbox.get(item_id)
+        if item is not None:
+            return item
         r = self._db.execute(
             "SELECT id, session_id, peer, body, created FROM outbox WHERE id = ?", (item_id,)
         ).fetchone()
@@ -380,6 +420,12 @@ class SessionStore:
     def delivered(self, item_id: int) -> None:
         """The item reached its peer: gone now, and from disk with the next flush."""
         self._delivered.add(item_id)
+        item = self._outbox.pop(item_id, None)
+        if item is not None:
+            ids = self._outbox_of[item.session_id]
+            ids.remove(item_id)
+            if not ids:
+                del self._outbox_of[item.session_id]
 
     # registry
 

@@ -11,7 +11,8 @@ Checks, in this order, each answered with a ``text/plain`` reason and one log li
 400   a body that is not a well-formed, schema-valid message (``decode``'s status and reason)
 ====  =========================================================================================
 
-Only then is the message handed to ``receive(server_id, message)``: a message comes back as
+Only then is the message handed to ``receive(server_id, message, body)`` (``body`` as it came,
+for the engine's message log): a message comes back as
 200 with the encoded document, ``None`` as 204, ``Refused(status, reason)`` as that status with
 its reason (``receive`` logs its own refusals, as the engine does), anything else as 500 with
 a generic reason and the failure logged. A refusal never reaches ``receive``.
@@ -26,8 +27,7 @@ import contextlib
 import ctypes
 import gc
 import io
-from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from weakref import WeakKeyDictionary
 
 from attrs import frozen
@@ -50,7 +50,15 @@ from dmdelegation.tls import address
 
 log = Logger(namespace="dmdelegation.web")
 
-Receive = Callable[[str, Message], "Deferred[Message | None]"]
+
+class Receive(Protocol):
+    """What the resource hands a message to (``Engine.receive``): the peer's ServerID, the
+    message, and the body it was decoded from."""
+
+    def __call__(
+        self, peer: str, message: Message, body: bytes | None = None, /
+    ) -> Deferred[Message | None]: ...
+
 
 _MEDIA_TYPE = CONTENT_TYPE.encode("ascii")
 _CONTENT_TYPE = [_MEDIA_TYPE]
@@ -220,7 +228,7 @@ class DelegationResource(Resource):
             message = decode(body, max_size=self.max_body)
         except ProtocolError as e:
             return refuse(request, e.status, e.reason, peer=server_id)
-        return self._hand_over(request, server_id, message)
+        return self._hand_over(request, server_id, message, body)
 
     def _refuse(self, request: IRequest, status: int, reason: str) -> bytes:
         """A refusal before the identity check: its log line still names the peer if known."""
@@ -245,10 +253,12 @@ class DelegationResource(Resource):
         certificate = peer_certificate(request)
         return None if certificate is None else self.registry.identify(certificate)
 
-    def _hand_over(self, request: IRequest, server_id: str, message: Message) -> bytes | int:
+    def _hand_over(
+        self, request: IRequest, server_id: str, message: Message, body: bytes
+    ) -> bytes | int:
         outcome: list[Message | Failure | None] = []
         try:
-            answer: Deferred[Message | None] = self.receive(server_id, message)
+            answer: Deferred[Message | None] = self.receive(server_id, message, body)
         except Exception:
             return self._answer(request, server_id, message, Failure())
         answer.addBoth(outcome.append)

@@ -132,7 +132,7 @@ class Wire:
         self.trace.append((sender, peer, message.ROOT))
         if peer in self.down or message.ROOT in self.drop:
             return fail(ConnectionRefusedError(f"{peer} is down"))
-        d = maybeDeferred(self.engines[peer].receive, sender, message)
+        d = maybeDeferred(self.engines[peer].receive, sender, message, body)
 
         def refused(f: Failure) -> Failure:
             if isinstance(f.value, Refused):

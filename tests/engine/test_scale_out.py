@@ -95,7 +95,9 @@ class Balancer:
         self.turns: Counter[str] = Counter()
         self.sessions: dict[str, set[str]] = {}  # session -> instances that took its messages
 
-    def receive(self, peer: str, message: Message) -> Deferred[Message | None]:
+    def receive(
+        self, peer: str, message: Message, body: bytes | None = None
+    ) -> Deferred[Message | None]:
         alive = [e for e in self.instances if not e.store.dead]  # type: ignore[attr-defined]
         if not alive:
             return fail(ConnectionRefusedError("no DMS-1 instance"))
@@ -103,7 +105,7 @@ class Balancer:
         engine = alive[self.turns[key] % len(alive)]
         self.turns[key] += 1
         self.sessions.setdefault(key, set()).add(engine.coordination.instance_id)
-        return engine.receive(peer, message)
+        return engine.receive(peer, message, body)
 
 
 class LossyWire(Wire):

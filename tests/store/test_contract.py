@@ -147,6 +147,48 @@ def test_cancelling_the_outbox_drops_the_sessions_messages_only(opener: Opener) 
     assert [i.id for i in store.outbox()] == other.outbox_ids
 
 
+def test_an_outbox_item_reads_as_written_until_delivered_or_cancelled(opener: Opener) -> None:
+    store = opener()
+    first = store.commit(Commit(session(1), created=True, outbox=[("p", b"<a/>")]), 1.0)
+    (item_id,) = first.outbox_ids
+    item = store.outbox_item(item_id)
+    assert item is not None
+    assert (item.id, item.session_id, item.peer, item.body, item.created) == (
+        item_id,
+        "s1",
+        "p",
+        b"<a/>",
+        1.0,
+    )
+    assert opener().outbox_item(item_id) == item  # as another opening of the store reads it
+    # Cancelled in the commit that adds the session's next message: only that one is left.
+    second = store.commit(
+        Commit(session(1, state="x"), cancel_outbox=True, outbox=[("p", b"<b/>")]), 2.0
+    )
+    assert store.outbox_item(item_id) is None
+    assert opener().outbox_item(item_id) is None
+    (next_id,) = second.outbox_ids
+    again = store.outbox_item(next_id)
+    assert again is not None
+    assert again.body == b"<b/>"
+    store.delivered(next_id)
+    assert store.outbox_item(next_id) is None
+    store.flush()
+    assert store.outbox_item(next_id) is None
+    assert opener().outbox_item(next_id) is None
+
+
+def test_a_message_cancelled_in_the_batch_that_wrote_it_is_never_an_item(opener: Opener) -> None:
+    store = opener()
+    first = Commit(session(1), created=True, outbox=[("p", b"<a/>")])
+    store.stage(first, 1.0)
+    store.stage(Commit(session(1, state="x"), cancel_outbox=True), 1.0)
+    store.flush()
+    (item_id,) = first.outbox_ids
+    assert store.outbox_item(item_id) is None
+    assert store.outbox() == []
+
+
 def test_the_inbox_recognises_a_replay_and_keeps_its_answer(opener: Opener) -> None:
     store = opener()
     assert store.seen("s1", "DELEGATION_REQ") is NO_RESPONSE

@@ -63,10 +63,14 @@ class Recorder:
     are unknown (404) or out of order (409); a DELEGATION_REQ is answered, the rest 204."""
 
     calls: list[tuple[str, Message]] = field(factory=list)
+    bodies: list[bytes | None] = field(factory=list)  # the body handed over with each call
     raise_instead: Exception | None = None
 
-    def __call__(self, peer: str, message: Message) -> Deferred[Message | None]:
+    def __call__(
+        self, peer: str, message: Message, body: bytes | None = None
+    ) -> Deferred[Message | None]:
         self.calls.append((peer, message))
+        self.bodies.append(body)
         if self.raise_instead is not None:
             return fail(self.raise_instead)
         session = getattr(message, "session_id", "")

@@ -93,6 +93,7 @@ class HTTPRefusals(SocketTest):
         assert got.headers[b"content-type"] == b"application/vnd.dm.delegation+xml"
         assert decode(got.body).session_id == REQUEST.session_id  # type: ignore[attr-defined]
         assert self.server.receive.calls == [(PEER, REQUEST)]
+        assert self.server.receive.bodies == [REQUEST.encode()]  # as it came, for the log
         assert self.log.warnings() == []
 
     async def test_charset_parameter_is_accepted_and_async_message_gets_204(self) -> None:
@@ -180,6 +181,7 @@ class HTTPRefusals(SocketTest):
         got = await self.answer(head, b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
         assert got.status == 200
         assert self.server.receive.calls == [(PEER, REQUEST)]
+        assert self.server.receive.bodies == [body]
 
     async def test_not_xml_is_400(self) -> None:
         got = await self.answer(post(b"this is not XML"))
