@@ -139,7 +139,8 @@ class SessionStore:
     """SQLite-backed durable state of one engine.
 
     Recently used sessions are kept in a small LRU cache (reads of a session between two of its
-    transitions cost nothing). Deliveries are acknowledged lazily: ``delivered`` removes the
+    transitions cost nothing), and so are the session ids read and found missing (a new
+    request's, read twice before it is created): this store is its file's one writer. Deliveries are acknowledged lazily: ``delivered`` removes the
     item from view at once and from disk with the next commit; a crash in between only means
     the message is sent again, which the receiver recognises as a replay.
 
@@ -168,6 +169,7 @@ class SessionStore:
         self._outbox_of: dict[str, list[int]] = {}  # session -> its items in _outbox
         # Of each cached session this store created: the root of every inbound message taken.
         self._inbox_roots: dict[str, frozenset[str]] = {}
+        self._absent: set[str] = set()  # session ids read and found missing (a new session's)
         self._staged: list[tuple[Commit, float]] = []  # with the time each was staged
         self._staged_sessions: dict[str, Session] = {}  # newest staged state of each session
         self._staged_devices: dict[str, set[str]] = {}  # device -> its staged sessions
@@ -192,10 +194,15 @@ class SessionStore:
         if cached is not None:
             self._cache.move_to_end(session_id)
             return cached
+        if session_id in self._absent:
+            return None
         row = self._db.execute(
             f"SELECT {_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
         ).fetchone()
         if row is None:
+            if len(self._absent) >= self.CACHE_SIZE:
+                self._absent.clear()
+            self._absent.add(session_id)
             return None
         session = _session(row)
         self._remember(session)
@@ -249,6 +256,7 @@ class SessionStore:
         """Take ``c`` into the next :meth:`flush`; the engine's reads see it at once."""
         self._staged.append((c, now))
         s = c.session
+        self._absent.discard(s.session_id)
         self._staged_sessions[s.session_id] = s
         self._staged_devices.setdefault(s.device_id, set()).add(s.session_id)
         if c.inbound_root is not None:

@@ -71,3 +71,33 @@ def test_a_failed_group_commit_leaves_the_inbox_as_the_file_has_it(tmp_path: Pat
     store.commit(Commit(session(2, device="IMEI:2"), created=True, inbound_root=ROOTS[2]), 3.0)
     agrees(store, path, ["s1", "s2"])
     store.close()
+
+
+def test_a_session_found_missing_is_not_read_again_until_it_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    store = SessionStore(path)
+    reads: list[str] = []
+    store._db.set_trace_callback(lambda sql: reads.append(sql) if "FROM sessions" in sql else None)
+    assert store.get("s1") is None
+    assert store.get("s1") is None
+    assert len(reads) == 1  # the second answer came from memory
+    store.stage(Commit(session(1), created=True), 1.0)
+    assert store.get("s1") == session(1)  # staged: known at once
+    store.stage(Commit(session(2, device="IMEI:2"), created=True), 1.0)
+    store.stage(Commit(session(2, device="IMEI:2"), created=True), 1.0)  # the batch fails
+    with pytest.raises(Exception):  # noqa: B017, PT011
+        store.flush()
+    fresh = SessionStore(path)
+    try:
+        for session_id in ("s1", "s2"):  # neither written: both missing, as in the file
+            assert store.get(session_id) is None
+            assert fresh.get(session_id) is None
+    finally:
+        fresh.close()
+    store.commit(Commit(session(1), created=True), 2.0)  # this store is the file's one writer
+    fresh = SessionStore(path)
+    try:
+        assert store.get("s1") == fresh.get("s1") == session(1)
+    finally:
+        fresh.close()
+        store.close()
