@@ -26,14 +26,23 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._heapclock import HeapClock
 from dmdelegation import gc_tuning
+from dmdelegation.engine.engine import Engine
 from dmdelegation.engine.model import Outcome
-from tests.engine.harness import DMS2, Pair, open_sessions_awaiting_bootstrap, provision_devices
+from tests.engine.harness import (
+    DMS1,
+    DMS2,
+    Pair,
+    open_sessions_awaiting_bootstrap,
+    provision_devices,
+)
 
 DELEGATIONS = 500
 RUNS = 3
@@ -69,6 +78,52 @@ def _delegate(pair: Pair, devices: list[str], clock: HeapClock) -> float:
     outcomes = {pair.dms1.store.get(s.session_id).outcome for s in sessions}  # type: ignore[union-attr]
     assert outcomes == {Outcome.DELEGATED}, outcomes
     return DELEGATIONS / elapsed
+
+
+class RoleClock:
+    """Wall time spent in each engine's own work: every entry into an engine (a message
+    received, work it runs from its queue or its timers) is timed, and time spent in the other
+    engine while it waits (a request's answer is computed synchronously) is the other's."""
+
+    def __init__(self, *engines: Engine) -> None:
+        self.spent: dict[str, float] = {e.server_id: 0.0 for e in engines}
+        self._stack: list[list[Any]] = []  # [server_id, time entered or resumed]
+        for engine in engines:
+            for name in ("receive", "_run"):
+                setattr(engine, name, self._timed(engine.server_id, getattr(engine, name)))
+
+    def _timed(self, server_id: str, f: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            now = time.perf_counter()
+            if self._stack:
+                self.spent[self._stack[-1][0]] += now - self._stack[-1][1]
+            self._stack.append([server_id, now])
+            try:
+                return f(*args, **kwargs)
+            finally:
+                now = time.perf_counter()
+                sid, since = self._stack.pop()
+                self.spent[sid] += now - since
+                if self._stack:
+                    self._stack[-1][1] = now
+
+        return timed
+
+
+def per_role(tmp: Path) -> dict[str, float]:
+    """Microseconds of each role's engine per delegation (daemon collector settings)."""
+    clock = HeapClock(1_000_000)
+    pair = Pair(tmp, clock=clock)
+    devices = provision_devices(pair, (f"IMEI:{i:015d}" for i in range(DELEGATIONS)))
+    roles = RoleClock(pair.dms1, pair.dms2)
+    threshold = gc.get_threshold()
+    gc_tuning.apply()
+    try:
+        _delegate(pair, devices, clock)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+    return {sid: spent / DELEGATIONS * 1e6 for sid, spent in roles.spent.items()}
 
 
 def bytes_per_open_session(tmp: Path, n: int) -> tuple[float, float]:
@@ -115,10 +170,18 @@ def main() -> None:
             )
             for daemon_gc in (False, True)
         }
+        roles = min(
+            (per_role(Path(d) / f"roles-{i}") for i in range(RUNS)), key=lambda r: sum(r.values())
+        )
+    dms1_us, dms2_us = roles[DMS1], roles[DMS2]
     print(
         f"complete DMAcc delegations (both engines, {DELEGATIONS} devices, best of {RUNS}):"
         f" {rates[True]:,.0f}/s with the daemon's collector settings,"
         f" {rates[False]:,.0f}/s with CPython's defaults"
+    )
+    print(
+        f"each role's engine per delegation: DMS-1 {dms1_us:,.0f} us ({1e6 / dms1_us:,.0f}/s"
+        f" alone), DMS-2 {dms2_us:,.0f} us ({1e6 / dms2_us:,.0f}/s alone)"
     )
     print(f"memory per open session, 10 000 open:  {rss10:,.0f} B resident, {heap10:,.0f} B heap")
     print(f"memory per open session, 100 000 open: {rss100:,.0f} B resident, {heap100:,.0f} B heap")
@@ -127,6 +190,10 @@ def main() -> None:
             {
                 "delegations_per_s": round(rates[True], 1),
                 "delegations_per_s_default_gc": round(rates[False], 1),
+                "dms1_us_per_delegation": round(dms1_us),
+                "dms2_us_per_delegation": round(dms2_us),
+                "dms1_alone_per_s": round(1e6 / dms1_us, 1),
+                "dms2_alone_per_s": round(1e6 / dms2_us, 1),
                 "bytes_per_session_10k": round(rss10),
                 "bytes_per_session_100k": round(rss100),
                 "heap_bytes_per_session_10k": round(heap10),
