@@ -140,9 +140,10 @@ class SessionStore:
 
     Recently used sessions are kept in a small LRU cache (reads of a session between two of its
     transitions cost nothing), and so are the session ids read and found missing (a new
-    request's, read twice before it is created): this store is its file's one writer. Deliveries are acknowledged lazily: ``delivered`` removes the
-    item from view at once and from disk with the next commit; a crash in between only means
-    the message is sent again, which the receiver recognises as a replay.
+    request's, read twice before it is created): this store is its file's one writer.
+    Deliveries are acknowledged lazily: ``delivered`` removes the item from view at once and
+    from disk with the next commit; a crash in between only means the message is sent again,
+    which the receiver recognises as a replay.
 
     One instance writes the file, so what this store wrote is what the file holds; two more
     reads are answered from memory on that ground. The outbox items it has written and not yet
