@@ -31,22 +31,15 @@ from zope.interface import implementer
 from dmdelegation.engine.effects import ChangeClient, Effect, Finish, TreeChange
 from dmdelegation.engine.model import Session
 from dmdelegation.engine.observer import IEngineObserver
+from dmdelegation.protocol import BY_ROOT
+from dmdelegation.refusals import (
+    INTERFACE_REASONS,
+    REFUSAL_REASONS,
+    UNKNOWN_TYPE,
+    IRequestRefusals,
+    refusal_reason,
+)
 from dmdelegation.store.interfaces import ISessionStore
-
-REFUSAL_REASONS = {
-    400: "unusable-content",
-    403: "not-party",
-    404: "unknown-session",
-    409: "conflict",
-    413: "too-large",
-    415: "bad-media-type",
-    503: "unavailable",
-}
-
-
-def refusal_reason(status: int) -> str:
-    """A bounded label for a refusal's status (reasons themselves are free text)."""
-    return REFUSAL_REASONS.get(status, f"status-{status}")
 
 
 class _OpenSessions(Collector):
@@ -64,9 +57,11 @@ class _OpenSessions(Collector):
         yield family
 
 
-@implementer(IEngineObserver)
+@implementer(IEngineObserver, IRequestRefusals)
 class EngineMetrics:
-    """An :class:`IEngineObserver` that counts; :meth:`exposition` is what ``/metrics`` serves."""
+    """An :class:`IEngineObserver` that counts, and the :class:`IRequestRefusals` of the
+    delegation interface in front of the same engine (so that ``messages_total`` in is every
+    answer the interface gave); :meth:`exposition` is what ``/metrics`` serves."""
 
     def __init__(self, store: ISessionStore) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -144,3 +139,16 @@ class EngineMetrics:
 
     def refused(self, source: str, what: str, status: int) -> None:
         self.refusals.labels(source, refusal_reason(status)).inc()
+
+    # IRequestRefusals
+
+    def request_refused(self, reason: str, status: int, root: str) -> None:
+        if reason not in INTERFACE_REASONS:  # a label from a closed set only
+            reason = refusal_reason(status)
+        self.refusals.labels("peer", reason).inc()
+        if status:
+            kind = root if root in BY_ROOT else UNKNOWN_TYPE
+            self.messages.labels("in", kind, str(status)).inc()
+
+
+__all__ = ["REFUSAL_REASONS", "EngineMetrics", "refusal_reason"]
