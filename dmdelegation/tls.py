@@ -52,6 +52,7 @@ from zope.interface import implementer
 
 from dmdelegation.config import PeerConfig, TLSConfig
 from dmdelegation.peers import PeerRegistry
+from dmdelegation.refusals import TLS_HANDSHAKE, UNKNOWN_TYPE, IRequestRefusals, tell
 
 log = Logger(namespace="dmdelegation.tls")
 
@@ -254,7 +255,8 @@ _CLOSED = Failure(ConnectionDone())
 @implementer(IHandshakeListener)
 class _HandshakeWatch(ProtocolWrapper):
     """Between TLS and the application: notices a handshake that never completed and logs it,
-    with the reason, when the connection goes."""
+    with the reason, when the connection goes (and tells its factory's ``refusals`` of a
+    refused one; a connection closed before the handshake for no fault is not a refusal)."""
 
     handshake_done = False
     refusal: str | None = None
@@ -273,6 +275,7 @@ class _HandshakeWatch(ProtocolWrapper):
                     peer=peer,
                     reason=self.refusal or _ssl_reason(reason),
                 )
+                tell(getattr(self.factory, "refusals", None), TLS_HANDSHAKE, 0, UNKNOWN_TYPE)
             else:
                 log.info(
                     "connection from {peer} closed before the TLS handshake completed: {reason}",
@@ -292,22 +295,33 @@ class _HandshakeWatchFactory(WrappingFactory[_HandshakeWatch]):
     protocol = _HandshakeWatch
     noisy = False
 
+    def __init__(
+        self, wrappedFactory: IProtocolFactory, refusals: IRequestRefusals | None = None
+    ) -> None:
+        super().__init__(wrappedFactory)
+        self.refusals = refusals
+
 
 def listen(
     reactor: Any,
     endpoint: str,
     options: CertificateOptions,
     factory: IProtocolFactory,
+    *,
+    refusals: IRequestRefusals | None = None,
 ) -> Deferred[IListeningPort]:
     """Listen on the plain ``endpoint`` string (``tcp:8443:interface=...``, ``unix:...``) with
-    mutual TLS per ``options`` around ``factory``."""
+    mutual TLS per ``options`` around ``factory``; each refused handshake is told to
+    ``refusals``."""
     if endpoint.split(":", 1)[0].lower() in ("ssl", "tls", "txsni"):
         raise ValueError(
             f"{endpoint!r}: give a plain endpoint (tcp:, unix:...); TLS is added from [tls]"
         )
     parsed = serverFromString(reactor, endpoint)
     clock: IReactorTime | None = reactor if IReactorTime.providedBy(reactor) else None
-    wrapped = TLSMemoryBIOFactory(options, False, _HandshakeWatchFactory(factory), clock=clock)
+    wrapped = TLSMemoryBIOFactory(
+        options, False, _HandshakeWatchFactory(factory, refusals), clock=clock
+    )
     listening: Deferred[IListeningPort] = parsed.listen(wrapped)
     return listening
 

@@ -44,8 +44,18 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
 
 from dmdelegation.engine.engine import Refused
+from dmdelegation.engine.observer import root_of
 from dmdelegation.peers import PeerRegistry
-from dmdelegation.protocol import CONTENT_TYPE, Message, ProtocolError, decode
+from dmdelegation.protocol import BY_ROOT, CONTENT_TYPE, Message, ProtocolError, decode
+from dmdelegation.refusals import (
+    MALFORMED_HTTP,
+    UNKNOWN_PATH,
+    UNKNOWN_PEER,
+    UNKNOWN_TYPE,
+    IRequestRefusals,
+    refusal_reason,
+    tell,
+)
 from dmdelegation.tls import address
 
 log = Logger(namespace="dmdelegation.web")
@@ -73,6 +83,13 @@ def _shown(value: bytes, limit: int = 64) -> str:
     return text + ("..." if len(value) > limit else "")
 
 
+def message_type(body: bytes) -> str:
+    """The root element of ``body`` if it is one of the protocol's messages, else
+    ``"unknown"``: a bounded label for a refused request (the body is not parsed)."""
+    root = root_of(body[:4096])
+    return root if root in BY_ROOT else UNKNOWN_TYPE
+
+
 def acceptable_content_type(values: list[bytes] | None) -> bool:
     """Exactly one Content-Type: the delegation media type, optionally ``charset=utf-8``."""
     if not values or len(values) != 1:
@@ -96,9 +113,12 @@ class BoundedRequest(Request):
 
     defaultContentType = None
 
-    def __init__(self, channel: HTTPChannel, *, max_body: int) -> None:
+    def __init__(
+        self, channel: HTTPChannel, *, max_body: int, refusals: IRequestRefusals | None = None
+    ) -> None:
         super().__init__(channel)
         self.max_body = max_body
+        self.refusals = refusals
         self.received = 0
         self.refused_while_receiving = False
 
@@ -113,6 +133,7 @@ class BoundedRequest(Request):
             status=413,
             reason=reason,
         )
+        tell(self.refusals, refusal_reason(413), 413, UNKNOWN_TYPE)
         body = reason.encode("utf-8") + b"\n"
         transport: Any = self.channel.transport
         transport.writeSequence(
@@ -155,16 +176,28 @@ class BoundedRequest(Request):
 @implementer(INonQueuedRequestFactory)
 @frozen
 class BoundedRequestFactory:
-    """The Site's ``requestFactory``: :class:`BoundedRequest` with this body limit."""
+    """The Site's ``requestFactory``: :class:`BoundedRequest` with this body limit, telling
+    ``refusals`` of a body refused while it arrives."""
 
     max_body: int
+    refusals: IRequestRefusals | None = None
 
     def __call__(self, channel: HTTPChannel) -> BoundedRequest:
-        return BoundedRequest(channel, max_body=self.max_body)
+        return BoundedRequest(channel, max_body=self.max_body, refusals=self.refusals)
 
 
-def refuse(request: IRequest, status: int, reason: str, *, peer: str | None = None) -> bytes:
-    """Set up a refusal's answer (``text/plain`` reason) and log its one line."""
+def refuse(
+    request: IRequest,
+    status: int,
+    reason: str,
+    *,
+    peer: str | None = None,
+    refusals: IRequestRefusals | None = None,
+    label: str | None = None,
+    root: str = UNKNOWN_TYPE,
+) -> bytes:
+    """Set up a refusal's answer (``text/plain`` reason), log its one line and tell
+    ``refusals`` (``label``: the bounded reason, by default the status's own)."""
     log.warn(
         "refused {method} {path} from {client} ({peer}): {status} {reason}",
         method=_shown(request.method, 16),
@@ -174,6 +207,7 @@ def refuse(request: IRequest, status: int, reason: str, *, peer: str | None = No
         status=status,
         reason=reason,
     )
+    tell(refusals, label or refusal_reason(status), status, root)
     return _text(request, status, reason)
 
 
@@ -181,6 +215,17 @@ def _text(request: IRequest, status: int, reason: str) -> bytes:
     request.setResponseCode(status)
     request.responseHeaders.setRawHeaders(b"Content-Type", _TEXT)
     return reason.encode("utf-8") + b"\n"
+
+
+def _peek(request: IRequest, size: int = 4096) -> bytes:
+    """The first bytes of the request's body, left to be read again."""
+    content: Any = request.content
+    if content is None:
+        return b""
+    position = content.tell()
+    first: bytes = content.read(size)
+    content.seek(position)
+    return first
 
 
 def peer_certificate(request: IRequest) -> x509.Certificate | None:
@@ -196,43 +241,77 @@ def peer_certificate(request: IRequest) -> x509.Certificate | None:
 
 
 class DelegationResource(Resource):
-    """POST a delegation message; the answer is the synchronous response, or 204."""
+    """POST a delegation message; the answer is the synchronous response, or 204. Each
+    refusal before ``receive`` is told to ``refusals``."""
 
     isLeaf = True
 
-    def __init__(self, receive: Receive, registry: PeerRegistry, max_body: int) -> None:
+    def __init__(
+        self,
+        receive: Receive,
+        registry: PeerRegistry,
+        max_body: int,
+        *,
+        refusals: IRequestRefusals | None = None,
+    ) -> None:
         super().__init__()
         self.receive = receive
         self.registry = registry
         self.max_body = max_body
+        self.refusals = refusals
         self._connections: WeakKeyDictionary[object, str | None] = WeakKeyDictionary()
 
     def render(self, request: IRequest) -> bytes | int:
+        assert request.content is not None
         if request.method != b"POST":
             request.responseHeaders.setRawHeaders(b"Allow", [b"POST"])
             return self._refuse(request, 405, f"method {_shown(request.method, 16)} not allowed")
         if not acceptable_content_type(request.requestHeaders.getRawHeaders(b"Content-Type")):
             return self._refuse(request, 415, f"content type must be {CONTENT_TYPE}")
-        assert request.content is not None
         body = request.content.read()
         if len(body) > self.max_body:
             return self._refuse(
-                request, 413, f"body larger than the limit of {self.max_body} bytes"
+                request, 413, f"body larger than the limit of {self.max_body} bytes", body
             )
         server_id = self._identify(request)
         if server_id is None:
             if getattr(request, "transport", None) is None or peer_certificate(request) is None:
-                return refuse(request, 403, "no client certificate on this connection")
-            return refuse(request, 403, "the client certificate is not that of a known peer")
+                why = "no client certificate on this connection"
+            else:
+                why = "the client certificate is not that of a known peer"
+            return refuse(
+                request,
+                403,
+                why,
+                refusals=self.refusals,
+                label=UNKNOWN_PEER,
+                root=message_type(body),
+            )
         try:
             message = decode(body, max_size=self.max_body)
         except ProtocolError as e:
-            return refuse(request, e.status, e.reason, peer=server_id)
+            return refuse(
+                request,
+                e.status,
+                e.reason,
+                peer=server_id,
+                refusals=self.refusals,
+                root=message_type(body),
+            )
         return self._hand_over(request, server_id, message, body)
 
-    def _refuse(self, request: IRequest, status: int, reason: str) -> bytes:
+    def _refuse(
+        self, request: IRequest, status: int, reason: str, body: bytes | None = None
+    ) -> bytes:
         """A refusal before the identity check: its log line still names the peer if known."""
-        return refuse(request, status, reason, peer=self._identify(request))
+        return refuse(
+            request,
+            status,
+            reason,
+            peer=self._identify(request),
+            refusals=self.refusals,
+            root=message_type(_peek(request) if body is None else body),
+        )
 
     def _identify(self, request: IRequest) -> str | None:
         """The peer's ServerID, read once per connection: its certificate cannot change
@@ -317,15 +396,25 @@ class _Root(Resource):
 
     isLeaf = True
 
-    def __init__(self, path: bytes, resource: IResource) -> None:
+    def __init__(
+        self, path: bytes, resource: IResource, refusals: IRequestRefusals | None = None
+    ) -> None:
         super().__init__()
         self.path = path
         self.resource = resource
+        self.refusals = refusals
 
     def render(self, request: IRequest) -> bytes | int:
         request.responseHeaders.removeHeader(b"Server")
         if request.path != self.path:
-            return refuse(request, 404, "no such resource")
+            return refuse(
+                request,
+                404,
+                "no such resource",
+                refusals=self.refusals,
+                label=UNKNOWN_PATH,
+                root=message_type(_peek(request)),
+            )
         rendered: bytes | int = self.resource.render(request)
         return rendered
 
@@ -336,6 +425,11 @@ class DeadlineChannel(HTTPChannel):
     is reset by every byte: a client trickling a request would hold the connection for ever."""
 
     _deadline: IDelayedCall | None = None
+    _malformed = False  # refused by the parser: told once, whatever the parser does after
+
+    def _refusals(self) -> IRequestRefusals | None:
+        site = getattr(self, "factory", None)
+        return site.refusals if isinstance(site, DelegationSite) else None
 
     def dataReceived(self, data: bytes) -> None:
         if self._deadline is None and self.timeOut:
@@ -356,16 +450,30 @@ class DeadlineChannel(HTTPChannel):
             client=address(self.transport.getPeer() if self.transport else None),
             timeout=self.timeOut,
         )
+        tell(self._refusals(), refusal_reason(408), 0, UNKNOWN_TYPE)
         if self.transport is not None:
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
+    def timeoutConnection(self) -> None:
+        """The idle timeout: while a request is being received, it is one that did not arrive
+        whole in time (the deadline and the idle timeout can fall due together)."""
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._too_slow()
+            return
+        super().timeoutConnection()
+
     def _respondToBadRequestAndDisconnect(self) -> None:
         """Twisted's parser refuses malformed HTTP (framing, request line, header syntax) with a
-        bare 400 and no log line; give it one."""
-        log.warn(
-            "refused request from {client}: 400 malformed HTTP (framing or syntax)",
-            client=address(self.transport.getPeer() if self.transport else None),
-        )
+        bare 400 and no log line; give it one, and tell the site's refusals."""
+        if not self._malformed:
+            self._malformed = True
+            log.warn(
+                "refused request from {client}: 400 malformed HTTP (framing or syntax)",
+                client=address(self.transport.getPeer() if self.transport else None),
+            )
+            tell(self._refusals(), MALFORMED_HTTP, 400, UNKNOWN_TYPE)
         super()._respondToBadRequestAndDisconnect()
 
     def connectionMade(self) -> None:
@@ -396,6 +504,7 @@ class DelegationSite(Site):
     log unless asked (refusals have their own log lines, messages the engine's)."""
 
     access_log = False
+    refusals: IRequestRefusals | None = None  # told of what the channels refuse
     protocol = DeadlineChannel  # type: ignore[assignment]
     connections = 0
     busiest = 0  # the most connections open at once since the last release
@@ -423,21 +532,25 @@ def make_site(
     *,
     reactor: IReactorTime | None = None,
     access_log: bool = False,
+    refusals: IRequestRefusals | None = None,
 ) -> Site:
     """The site serving ``resource`` at ``path``: bodies over ``max_body`` refused while they
-    arrive, ``timeout`` seconds both as the idle timeout and for a request to arrive whole."""
+    arrive, ``timeout`` seconds both as the idle timeout and for a request to arrive whole.
+    Its refusals (malformed HTTP, too slow, too large, another path) are told to ``refusals``
+    (give the resource the same: it tells of its own)."""
     if reactor is None:
         from twisted.internet import reactor as default_reactor
 
         reactor = cast(IReactorTime, default_reactor)
     assert reactor is not None
     site = DelegationSite(
-        _Root(path.encode("utf-8"), resource),
-        requestFactory=BoundedRequestFactory(max_body),
+        _Root(path.encode("utf-8"), resource, refusals),
+        requestFactory=BoundedRequestFactory(max_body, refusals),
         timeout=timeout,
         reactor=reactor,
         parsePOSTFormSubmission=False,
     )
     site.access_log = access_log
+    site.refusals = refusals
     site.displayTracebacks = False
     return site

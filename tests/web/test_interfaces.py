@@ -51,7 +51,7 @@ def test_the_server_side(tmp_path: Path) -> None:
     assert verifyObject(IProtocolNegotiationFactory, site)
     assert site.acceptableProtocols() == [b"http/1.1"]
     assert verifyObject(INonQueuedRequestFactory, BoundedRequestFactory(1024))
-    watch = _HandshakeWatch(_HandshakeWatchFactory(None), Protocol())
+    watch = _HandshakeWatch(_HandshakeWatchFactory(site), Protocol())
     assert verifyObject(IHandshakeListener, watch)
 
 
