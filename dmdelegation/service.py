@@ -200,11 +200,19 @@ class DelegationService(MultiService):
 
     def privilegedStartService(self) -> None:
         config = self.config
-        resource = DelegationResource(self.engine.receive, self.registry, config.max_body)
-        site = make_site(resource, config.path, config.max_body, reactor=self.reactor)
+        # The interface's own refusals are counted with the engine's, in the same registry.
+        refusals = self.metrics
+        resource = DelegationResource(
+            self.engine.receive, self.registry, config.max_body, refusals=refusals
+        )
+        site = make_site(
+            resource, config.path, config.max_body, reactor=self.reactor, refusals=refusals
+        )
         for endpoint in config.listen:
             try:
-                port = _now(listen(self.reactor, endpoint, self.server_tls, site))
+                port = _now(
+                    listen(self.reactor, endpoint, self.server_tls, site, refusals=refusals)
+                )
             except Exception as e:
                 self._close_ports()
                 raise StartError(f"delegation.listen {endpoint!r}: {e}") from None
