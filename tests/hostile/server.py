@@ -1,16 +1,20 @@
 """A real daemon's delegation interface on 127.0.0.1: mutual TLS, ``DelegationResource``,
 ``make_site`` and a real :class:`Engine` (session store, journaled client changes over a
 client tree store with provisioned devices, embedded delegated server, config policy, the
-reactor as clock), wired as ``dmdelegation/service.py`` wires them. The peer transport only
+reactor as clock), with one :class:`EngineMetrics` told by the engine and by the interface's
+refusals, wired as ``dmdelegation/service.py`` wires them. The peer transport only
 records what would be sent: the suite tests the inbound side."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import attrs
 from attrs import define, field
+from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, succeed
@@ -26,6 +30,7 @@ from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
 from dmdelegation.engine.interfaces import IPeerTransport
 from dmdelegation.engine.policy import ConfigPolicy, PeerRule
+from dmdelegation.metrics import EngineMetrics
 from dmdelegation.peers import PeerRegistry
 from dmdelegation.protocol import DelegationRequest, DelegationResponse, Message
 from dmdelegation.protocol.examples import EXAMPLE_DMACC, EXAMPLES
@@ -98,6 +103,7 @@ class Daemon:
     transport: RecordingTransport
     port: int
     listening: IListeningPort
+    metrics: EngineMetrics
 
     def snapshot(self) -> tuple[object, ...]:
         """Sessions, delegation registry, outbox, what was sent, and both device trees."""
@@ -150,6 +156,7 @@ async def start(test: TestCase, tmp: Path, *, timeout: float = TIMEOUT) -> Daemo
     clients.provision(second_provision())
     registry = PeerRegistry(peer_configs())
     transport = RecordingTransport()
+    metrics = EngineMetrics(store)
     engine = Engine(
         server_id=US,
         store=store,
@@ -167,6 +174,7 @@ async def start(test: TestCase, tmp: Path, *, timeout: float = TIMEOUT) -> Daemo
         ),
         clock=reactor,
         timeouts=TIMEOUTS,
+        observers=[metrics],
     )
     engine.start()
 
@@ -178,15 +186,52 @@ async def start(test: TestCase, tmp: Path, *, timeout: float = TIMEOUT) -> Daemo
 
     test.addCleanup(closed)
     tls = write_tls(tmp / "tls", certs().us)
-    resource = DelegationResource(engine.receive, registry, MAX_BODY)
-    site = make_site(resource, "/delegation", MAX_BODY, timeout, reactor=reactor)
+    resource = DelegationResource(engine.receive, registry, MAX_BODY, refusals=metrics)
+    site = make_site(resource, "/delegation", MAX_BODY, timeout, reactor=reactor, refusals=metrics)
     port: IListeningPort = await listen(
-        reactor, "tcp:0:interface=127.0.0.1", server_options(tls), site
+        reactor, "tcp:0:interface=127.0.0.1", server_options(tls), site, refusals=metrics
     )
     test.addCleanup(port.stopListening)  # runs before closed(): cleanups are last in, first out
     host = port.getHost()
     assert isinstance(host, IPv4Address)
-    return Daemon(engine, store, clients, transport, host.port, port)
+    return Daemon(engine, store, clients, transport, host.port, port, metrics)
+
+
+Count = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def counts(metrics: EngineMetrics) -> Counter[Count]:
+    """Every counter's non-zero samples, as ``/metrics`` shows them (``*_created`` left out)."""
+    found: Counter[Count] = Counter()
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for sample in family.samples:
+            if sample.name.endswith("_total") and sample.value:
+                found[(sample.name, tuple(sorted(sample.labels.items())))] = int(sample.value)
+    return found
+
+
+def refusal(reason: str, source: str = "peer") -> Count:
+    return ("dmdelegation_refusals_total", (("reason", reason), ("source", source)))
+
+
+def message_in(root: str, status: int) -> Count:
+    labels = (("direction", "in"), ("status", str(status)), ("type", root))
+    return ("dmdelegation_messages_total", labels)
+
+
+def answered_in(found: Counter[Count]) -> Counter[int]:
+    """The messages counted in, by the status they were answered with."""
+    by_status: Counter[int] = Counter()
+    for (name, labels), n in found.items():
+        label = dict(labels)
+        if name == "dmdelegation_messages_total" and label["direction"] == "in":
+            by_status[int(label["status"])] += n
+    return by_status
+
+
+def statuses(data: bytes) -> list[int]:
+    """The status of every HTTP answer in what a raw client received."""
+    return [int(s) for s in re.findall(rb"(?:^|\r\n)HTTP/1\.1 (\d{3})[ \r]", data)]
 
 
 __all__ = ["DEVICE", "PEER", "PINNED", "STATES", "SUBTREE"]

@@ -1,10 +1,13 @@
 """Every hostile case of ``cases.py`` against a real daemon's mutual-TLS endpoint: the
 documented status, nothing changed (sessions, delegation registry, outbox, what was sent, the
 device trees), and a valid DELEGATION_REQ from a known peer answered 200 meanwhile (while the
-hostile request is in progress) and afterwards."""
+hostile request is in progress) and afterwards; and in the daemon's metrics, every answer on
+the wire counted once in ``dmdelegation_messages_total{direction="in"}`` with its status, and
+the refusal counted once with its reason."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -18,11 +21,24 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from dmdelegation.protocol import DelegationResponse, decode
+from dmdelegation.refusals import MALFORMED_HTTP, UNKNOWN_PATH, UNKNOWN_PEER, refusal_reason
 from tests.web.certs import certs, client_creator, temp_dir
 from tests.web.serving import Exchange, exchange, post
 
 from .cases import CASES, CUT, Case
-from .server import DEVICE2, PEER, SESSION, TIMEOUT, Daemon, request_from, start
+from .server import (
+    DEVICE2,
+    PEER,
+    SESSION,
+    TIMEOUT,
+    Daemon,
+    answered_in,
+    counts,
+    refusal,
+    request_from,
+    start,
+    statuses,
+)
 
 CUT_WITHIN = 3 * TIMEOUT  # a connection to be cut must be cut by then (the client gives up)
 
@@ -92,6 +108,21 @@ async def served(daemon: Daemon) -> None:
     )
 
 
+def expected_refusal(case: Case) -> str | None:
+    """The reason the case's refusal is counted under (None: it is not refused)."""
+    if case.expected in (200, 204):
+        return None
+    if case.expected is CUT:
+        return refusal_reason(408)
+    if case.framing:
+        return MALFORMED_HTTP
+    if case.client == "stranger":
+        return UNKNOWN_PEER
+    if case.expected == 404 and case.name.startswith("path_"):
+        return UNKNOWN_PATH
+    return refusal_reason(case.expected)
+
+
 def without_device2(snapshot: tuple[Any, ...]) -> tuple[Any, ...]:
     """The snapshot without what the request that must still be served changes (DEVICE2)."""
     sessions, delegations, *rest = snapshot
@@ -109,6 +140,7 @@ class HostileInput(TestCase):
         daemon = await start(self, temp_dir(self))
         await daemon.reach(case.state)
         before = daemon.snapshot()
+        counted = counts(daemon.metrics)
         client = send(daemon, case)
         give_up = reactor.callLater(CUT_WITHIN, client.abort)
         await served(daemon)  # while the hostile request is in progress
@@ -131,6 +163,14 @@ class HostileInput(TestCase):
             assert got.headers[b"content-type"] == b"text/plain; charset=utf-8"
             assert got.body.strip(), "a refusal without a reason"
         await served(daemon)  # and after it
+        # Counted: each answer the transport carried once, with its status, and the refusal.
+        counted = counts(daemon.metrics) - counted
+        assert answered_in(counted) == Counter([200, 200, *statuses(got.data)])
+        refusals = Counter(
+            {key: n for key, n in counted.items() if key[0] == "dmdelegation_refusals_total"}
+        )
+        reason = expected_refusal(case)
+        assert refusals == (Counter({refusal(reason): 1}) if reason else Counter())
 
 
 def _test(case: Case) -> Callable[[HostileInput], Coroutine[Any, Any, None]]:
