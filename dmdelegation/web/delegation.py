@@ -454,16 +454,6 @@ class DeadlineChannel(HTTPChannel):
         if self.transport is not None:
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
-    def timeoutConnection(self) -> None:
-        """The idle timeout: while a request is being received, it is one that did not arrive
-        whole in time (the deadline and the idle timeout can fall due together)."""
-        if self._deadline is not None:
-            if self._deadline.active():
-                self._deadline.cancel()
-            self._too_slow()
-            return
-        super().timeoutConnection()
-
     def _respondToBadRequestAndDisconnect(self) -> None:
         """Twisted's parser refuses malformed HTTP (framing, request line, header syntax) with a
         bare 400 and no log line; give it one, and tell the site's refusals."""
