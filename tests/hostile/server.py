@@ -200,14 +200,23 @@ async def start(test: TestCase, tmp: Path, *, timeout: float = TIMEOUT) -> Daemo
 Count = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def counts(metrics: EngineMetrics) -> Counter[Count]:
-    """Every counter's non-zero samples, as ``/metrics`` shows them (``*_created`` left out)."""
-    found: Counter[Count] = Counter()
+def counts(metrics: EngineMetrics) -> dict[Count, float]:
+    """Every sample ``/metrics`` shows (but the ``*_created`` times), by name and labels."""
+    found: dict[Count, float] = {}
     for family in text_string_to_metric_families(metrics.exposition().decode()):
         for sample in family.samples:
-            if sample.name.endswith("_total") and sample.value:
-                found[(sample.name, tuple(sorted(sample.labels.items())))] = int(sample.value)
+            if not sample.name.endswith("_created"):
+                found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return found
+
+
+def changes(before: dict[Count, float], after: dict[Count, float]) -> dict[Count, float]:
+    """What changed between two :func:`counts`, by how much."""
+    return {
+        key: after.get(key, 0.0) - before.get(key, 0.0)
+        for key in before.keys() | after.keys()
+        if after.get(key, 0.0) != before.get(key, 0.0)
+    }
 
 
 def refusal(reason: str, source: str = "peer") -> Count:
@@ -219,13 +228,13 @@ def message_in(root: str, status: int) -> Count:
     return ("dmdelegation_messages_total", labels)
 
 
-def answered_in(found: Counter[Count]) -> Counter[int]:
+def answered_in(found: dict[Count, float]) -> Counter[int]:
     """The messages counted in, by the status they were answered with."""
     by_status: Counter[int] = Counter()
     for (name, labels), n in found.items():
         label = dict(labels)
         if name == "dmdelegation_messages_total" and label["direction"] == "in":
-            by_status[int(label["status"])] += n
+            by_status[int(label["status"])] += int(n)
     return by_status
 
 

@@ -158,3 +158,54 @@ class NoCertificate(SynchronousTestCase):
         assert b"no client certificate on this connection" in transport.value()
         assert receive.calls == []
         channel.connectionLost(Failure(ConnectionDone()))
+
+
+class RefusalsTold(SynchronousTestCase):
+    """The site's refusals are told to its IRequestRefusals, once each."""
+
+    def setUp(self) -> None:
+        from dmdelegation.web.delegation import DelegationResource
+
+        from .test_refusal_metrics import Told
+
+        self.clock = Clock()
+        self.told = Told()
+        self.log = LogLines(self)  # type: ignore[arg-type]
+        resource = DelegationResource(Recorder(), registry(), 1024, refusals=self.told)
+        self.site = make_site(
+            resource, "/delegation", 1024, timeout=10, reactor=self.clock, refusals=self.told
+        )
+        self.transport = StringTransport()
+        self.channel = self.site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        assert self.channel is not None
+        self.channel.makeConnection(self.transport)
+
+    def tearDown(self) -> None:
+        self.channel.connectionLost(Failure(ConnectionDone()))
+
+    def test_a_request_due_with_the_idle_timeout_is_too_slow_once(self) -> None:
+        """The deadline and the idle timeout fall due together (the request's only bytes
+        came at once): whichever fires first, the request is counted too slow, once."""
+        self.channel.dataReceived(b"POST /delegation HTTP/1.1\r\nContent-Length: 10\r\n\r\n")
+        self.clock.advance(10)
+        assert self.told.told == [("too-slow", 0, "unknown")]
+        assert sum("not received whole" in line for line in self.log.warnings()) == 1
+        self.clock.advance(20)  # the idle timeout's abort, if any, tells nothing more
+        assert self.told.told == [("too-slow", 0, "unknown")]
+
+    def test_an_idle_connection_between_requests_is_no_refusal(self) -> None:
+        self.channel.dataReceived(b"GET /delegation HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert self.told.told == [("bad-method", 405, "unknown")]
+        self.clock.advance(10)
+        assert self.transport.disconnecting  # closed for idleness...
+        assert self.told.told == [("bad-method", 405, "unknown")]  # ...which refuses nothing
+
+    def test_malformed_http_is_told_once(self) -> None:
+        self.channel.dataReceived(b"POST /delegation HTTP/1.1\r\nContent-Length: ten\r\n\r\n")
+        assert self.transport.value().startswith(b"HTTP/1.1 400 Bad Request")
+        assert self.told.told == [("malformed-http", 400, "unknown")]
+
+    def test_a_body_refused_while_it_arrives(self) -> None:
+        self.channel.dataReceived(b"POST /delegation HTTP/1.1\r\nContent-Length: 5000\r\n\r\n")
+        assert self.transport.value().startswith(b"HTTP/1.1 413 ")
+        assert self.told.told == [("too-large", 413, "unknown")]
