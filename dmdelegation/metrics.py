@@ -9,9 +9,19 @@ two daemons, or two engines in a test, never mix their counts).
                                              (read from the store when scraped: exact after a
                                              restart)
 ``dmdelegation_messages_total``              messages by ``direction`` (in/out), ``type`` (root
-                                             element) and HTTP ``status`` (0: no answer)
+                                             element) and HTTP ``status`` (0: no answer); in:
+                                             every answer of the delegation interface, those
+                                             it refused before the engine included (``type``
+                                             one of the 14 roots, else ``unknown``)
 ``dmdelegation_refusals_total``              refusals by ``source`` (peer/operator) and
-                                             ``reason``
+                                             ``reason``: the engine's (``unusable-content``,
+                                             ``not-party``, ``unknown-session``, ``conflict``,
+                                             ``unavailable``...) and the interface's own
+                                             (``tls-handshake``, ``unknown-peer``,
+                                             ``bad-method``, ``bad-media-type``,
+                                             ``too-large``, ``unusable-content``,
+                                             ``malformed-http``, ``unknown-path``,
+                                             ``too-slow``), always from a closed set
 ``dmdelegation_peer_latency_seconds``        time to a peer's answer, by ``peer``
 ``dmdelegation_peer_retries_total``          attempts repeated, by ``peer``
 ``dmdelegation_rollbacks_total``             DM Clients being restored after a failure, by
