@@ -19,6 +19,10 @@ a generic reason and the failure logged. A refusal never reaches ``receive``.
 
 A request must arrive whole (request line to last body byte) within the site's ``timeout``: a
 client that trickles bytes to stay under the idle timeout is cut off all the same.
+
+Every refusal here (and Twisted's parser's 400, a path other than the interface's, a request
+too slow) is also told to the ``refusals`` given to the resource and to :func:`make_site`
+(:class:`~dmdelegation.refusals.IRequestRefusals`: the daemon counts them in its metrics).
 """
 
 from __future__ import annotations
