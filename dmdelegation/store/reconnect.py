@@ -34,7 +34,10 @@ import psycopg
 from psycopg.rows import RowFactory
 from twisted.logger import Logger
 
+from dmdelegation.store.interfaces import StoreUnavailable
 from dmdelegation.store.location import shown
+
+__all__ = ["FIRST_DELAY", "MAX_DELAY", "Reconnecting", "StoreUnavailable"]
 
 log = Logger()
 
@@ -43,11 +46,6 @@ T = TypeVar("T")
 
 FIRST_DELAY = 0.5  # seconds before a second attempt to reach a database that refused one
 MAX_DELAY = 30.0  # the longest wait between two attempts
-
-
-class StoreUnavailable(Exception):
-    """The store's database cannot be reached: its connection was lost and could not be opened
-    again (yet)."""
 
 
 class Reconnecting(Generic[Row]):
