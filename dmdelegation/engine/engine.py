@@ -272,17 +272,21 @@ class Engine:
     def _tick(self) -> None:
         """Renew this instance's lease, take over the work of instances found dead, and answer
         the waits on processes that ended on another instance."""
-        adopted = self.coordination.tick(self.clock.seconds())
-        for session in adopted.sessions:
-            self._resume(session)
-        for item_id in adopted.outbox:
-            self._later(0, self._deliver, item_id, 0)
-        for session_id in list(self._waiters):
-            ended = self.store.get(session_id)
-            if ended is not None and not ended.is_open:
-                for d in self._waiters.pop(session_id, []):
-                    d.callback(ended)
-        self._later(self.coordination.interval, self._tick)
+        try:
+            adopted = self.coordination.tick(self.clock.seconds())
+            for session in adopted.sessions:
+                self._resume(session)
+            for item_id in adopted.outbox:
+                self._later(0, self._deliver, item_id, 0)
+            for session_id in list(self._waiters):
+                ended = self.store.get(session_id)
+                if ended is not None and not ended.is_open:
+                    for d in self._waiters.pop(session_id, []):
+                        d.callback(ended)
+        finally:
+            # The next tick even when this one failed (the database unreachable for a while):
+            # an instance that stopped renewing its lease would be taken for dead for good.
+            self._later(self.coordination.interval, self._tick)
 
     def _hold(self, session_id: str | None) -> _BusyRefused:
         """:meth:`ICoordination.hold`, another instance's hold refused as 503 (try again)."""
