@@ -114,12 +114,14 @@ class Reconnecting(Generic[Row]):
             if not failed_before:
                 log.error(
                     "{where}: cannot reach the database ({reason}); its calls fail until it "
-                    "can, tried again at most every {most:g} s",
+                    "can, tried again after {first:g} s, the wait doubling up to {most:g} s",
                     where=self.where,
                     reason=self._reason,
+                    first=FIRST_DELAY,
                     most=MAX_DELAY,
                 )
             raise self._unavailable(self._delay) from None
+        self.conn.close()  # the lost one's resources, at once
         self.conn = conn
         self.reopened += 1
         if self._delay:
