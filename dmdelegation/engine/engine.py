@@ -84,7 +84,7 @@ from dmdelegation.protocol import (
 from dmdelegation.protocol.redaction import logged
 from dmdelegation.store import audit
 from dmdelegation.store.audit import Expiry, Record
-from dmdelegation.store.interfaces import Busy, ICoordination, ISessionStore
+from dmdelegation.store.interfaces import Busy, ICoordination, ISessionStore, StoreUnavailable
 from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine
 from dmdelegation.tree.uri import URI, URIError
 
@@ -272,17 +272,21 @@ class Engine:
     def _tick(self) -> None:
         """Renew this instance's lease, take over the work of instances found dead, and answer
         the waits on processes that ended on another instance."""
-        adopted = self.coordination.tick(self.clock.seconds())
-        for session in adopted.sessions:
-            self._resume(session)
-        for item_id in adopted.outbox:
-            self._later(0, self._deliver, item_id, 0)
-        for session_id in list(self._waiters):
-            ended = self.store.get(session_id)
-            if ended is not None and not ended.is_open:
-                for d in self._waiters.pop(session_id, []):
-                    d.callback(ended)
-        self._later(self.coordination.interval, self._tick)
+        try:
+            adopted = self.coordination.tick(self.clock.seconds())
+            for session in adopted.sessions:
+                self._resume(session)
+            for item_id in adopted.outbox:
+                self._later(0, self._deliver, item_id, 0)
+            for session_id in list(self._waiters):
+                ended = self.store.get(session_id)
+                if ended is not None and not ended.is_open:
+                    for d in self._waiters.pop(session_id, []):
+                        d.callback(ended)
+        finally:
+            # The next tick even when this one failed (the database unreachable for a while):
+            # an instance that stopped renewing its lease would be taken for dead for good.
+            self._later(self.coordination.interval, self._tick)
 
     def _hold(self, session_id: str | None) -> _BusyRefused:
         """:meth:`ICoordination.hold`, another instance's hold refused as 503 (try again)."""
@@ -436,12 +440,15 @@ class Engine:
     ) -> Deferred[Message | None]:
         """Handle a message from the authenticated peer ``peer`` (:meth:`_receive`), and tell
         the observers how it was answered. ``body`` is the document ``message`` was decoded
-        from, if at hand: the message log keeps it as it came (``redaction.logged``)."""
-        d = self._receive(peer, message, body)
+        from, if at hand: the message log keeps it as it came (``redaction.logged``). An error
+        (the store out of reach, say) fails the Deferred; it is never raised."""
+        d = maybeDeferred(self._receive, peer, message, body)
 
         def answered(result: object) -> object:
             if isinstance(result, Failure):
                 status = result.value.status if isinstance(result.value, Refused) else 500
+                if isinstance(result.value, StoreUnavailable):
+                    status = 503  # as the delegation interface answers it
                 if isinstance(result.value, Refused):
                     self.observer.refused("peer", message.ROOT, status)
             else:

@@ -59,6 +59,11 @@ class Busy(Exception):
     device) right now; try again shortly. Nothing was changed."""
 
 
+class StoreUnavailable(Exception):
+    """The store's database cannot be reached (its connection was lost and could not be opened
+    again yet); try again later. The call changed nothing."""
+
+
 @frozen
 class Adopted:
     """What :meth:`ICoordination.tick` took over from instances found dead."""

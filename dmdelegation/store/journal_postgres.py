@@ -20,12 +20,20 @@ find marks held (a failed or undone mark, undo progress: rollbacks and refusals)
 itself. One instance writes a journal at a time (the engine's session lock and ownership see to
 that); were two to append to one journal at once, one append would fail on the primary key, and
 its change would not be sent.
+
+A lost connection (the database restarted, the backend was terminated, the network dropped) is
+opened again by the next call (:mod:`dmdelegation.store.reconnect`). Reads (the journals listed,
+a journal's steps, a journal opened: its header is added only if missing, so running that again
+changes nothing) run once more on the new connection. A write the loss cut short fails, its
+commit unknown (an append run again could add its step twice): the change it guarded is not
+sent, and the next call runs on the new connection. The *applied* marks held stay held until a
+write succeeds (writing one twice changes nothing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -39,6 +47,7 @@ from dmdelegation.client.journal_store import (
     rows_to_entries,
 )
 from dmdelegation.store.migrations import migrate_postgresql
+from dmdelegation.store.reconnect import Reconnecting
 from dmdelegation.tree.journal import JournalStep, encode_step
 
 # The header, added if missing, as it is now (the outer SELECT does not see the CTE's insert:
@@ -77,6 +86,8 @@ ENTRIES_SQL = (
 )
 
 Statement = tuple[str, Any]
+Connection = psycopg.Connection[tuple[Any, ...]]
+T = TypeVar("T")
 
 
 class _Writer:
@@ -91,18 +102,34 @@ class _Writer:
     before it is sent.
     """
 
-    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
-        self.conn = conn
+    def __init__(self, link: Reconnecting[tuple[Any, ...]]) -> None:
+        self.link = link
         self.applied: dict[tuple[str, int], None] = {}  # (journal_id, seq), in marking order
 
+    @property
+    def conn(self) -> Connection:
+        """The connection in use (lost, until the next call opens another)."""
+        return self.link.conn
+
     def check_open(self) -> None:
-        if self.conn.closed:
+        if self.conn.closed and not self.conn.broken:
             raise psycopg.InterfaceError("the journal store's connection is closed")
+
+    def read(self, call: Callable[[Connection], T]) -> T:
+        """``call`` (a read), once more on a new connection if the connection was lost."""
+        self.check_open()
+        return self.link.read(call)
+
+    def live(self) -> Connection:
+        """The connection for a write, a new one if the last was lost (the write itself is not
+        run again: its commit would be unknown)."""
+        self.check_open()
+        return self.link.live()
 
     def one(self, query: str, args: dict[str, Any], but: str | None = None) -> list[Any]:
         """Run ``query`` with the marks held (but those of journal ``but``) written along in
         its ``{marks}`` clause: one statement, its own transaction; the rows it returns."""
-        self.check_open()
+        conn = self.live()
         held = [key for key in self.applied if key[0] != but]
         marks = ""
         if held:
@@ -110,7 +137,7 @@ class _Writer:
             marks = _MARKS.format(keys) + ","
             for n, (journal_id, seq) in enumerate(held):
                 args[f"mj{n}"], args[f"ms{n}"] = journal_id, seq
-        cur = self.conn.execute(query.format(marks=marks), args)
+        cur = conn.execute(query.format(marks=marks), args)
         rows = cur.fetchall() if cur.description is not None else []
         self.applied.clear()
         return rows
@@ -118,8 +145,7 @@ class _Writer:
     def write(self, *statements: Statement) -> None:
         """Run ``statements`` after the marks held so far, in one transaction (a lone statement
         alone, which is its own transaction on this autocommit connection)."""
-        self.check_open()
-        conn = self.conn
+        conn = self.live()
         if not self.applied and len(statements) == 1:
             conn.execute(*statements[0])
             return
@@ -138,23 +164,29 @@ class _Writer:
 @implementer(IUndoJournalStore)
 class PostgresJournalStore:
     """The undo journals kept in the PostgreSQL database at ``url`` (a libpq URL, the
-    configuration's ``store.url``); the schema is migrated as the engine's store does."""
+    configuration's ``store.url``); the schema is migrated as the engine's store does.
+    ``clock`` (seconds, ``time.monotonic`` if not given) paces the attempts to reconnect."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, clock: Callable[[], float] | None = None) -> None:
         self.url = url
-        self._conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
-            url, autocommit=True, row_factory=tuple_row
+        link = Reconnecting(
+            url, name="the PostgreSQL undo journal store", row_factory=tuple_row, clock=clock
         )
         try:
-            migrate_postgresql(self._conn)
+            migrate_postgresql(link.conn)
         except BaseException:
-            self._conn.close()
+            link.conn.close()
             raise
-        self._writer = _Writer(self._conn)
+        self._writer = _Writer(link)
+
+    @property
+    def _conn(self) -> Connection:
+        """The connection in use (lost, until the next call opens another)."""
+        return self._writer.conn
 
     def close(self) -> None:
         """Write the marks still held, and close the connection."""
-        if self._conn.closed:
+        if self._conn.closed and not self._conn.broken:
             return
         try:
             self._writer.flush()
@@ -163,15 +195,16 @@ class PostgresJournalStore:
 
     def journal_ids(self) -> list[str]:
         """The journals that still hold steps, of every instance."""
-        rows = self._conn.execute("SELECT journal_id FROM journals ORDER BY 1")
+        rows = self._writer.read(
+            lambda db: db.execute("SELECT journal_id FROM journals ORDER BY 1").fetchall()
+        )
         return [journal_id for (journal_id,) in rows]
 
     def open(self, journal_id: str, device_id: str, server_id: str) -> PostgresUndoJournal:
         """The journal named ``journal_id``, created if new; the same journal after a restart,
         or from another instance."""
-        self._writer.check_open()
         args = {"j": journal_id, "device": device_id, "server": server_id}
-        row = self._conn.execute(OPEN_SQL, args).fetchone()
+        row = self._writer.read(lambda db: db.execute(OPEN_SQL, args).fetchone())
         assert row is not None
         check_header(row, journal_id, device_id, server_id)
         return PostgresUndoJournal(self._writer, journal_id, device_id, server_id)
@@ -213,8 +246,7 @@ class PostgresUndoJournal(DeferredUndoJournal):
 
     def _entries(self) -> Sequence[JournalEntry]:
         self._writer.flush()
-        self._writer.check_open()
-        rows = self._writer.conn.execute(ENTRIES_SQL, (self.journal_id,)).fetchall()
+        rows = self._writer.read(lambda db: db.execute(ENTRIES_SQL, (self.journal_id,)).fetchall())
         return rows_to_entries(rows)
 
     def _discard(self) -> None:

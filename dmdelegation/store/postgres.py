@@ -16,12 +16,21 @@ Same tables and the same one-transaction-per-transition rule as the SQLite store
   the row. Time is the engines' clock (the reactor's, i.e. the wall clock in production), so
   the instances' clocks must agree to well within ``lease``.
 - **No cache.** Every read goes to the database: another instance may have moved a session.
+- **A lost connection** (the database restarted, the backend was terminated, the network
+  dropped) is opened again by the next call (:mod:`dmdelegation.store.reconnect`). A call made
+  outside a transaction (a read, or an idempotent delete or update) runs once more on the new
+  connection. A transaction the loss cut short is gone, with its locks: the call that found it
+  fails (a group commit raises from :meth:`PostgresSessionStore.flush`, none of its commits
+  known to be written), and the next call runs on the new connection. No lock outlives a
+  transaction, and leases are rows, not connections, so nothing else is to be taken again; an
+  instance whose connection came back takes nobody for dead until it has been connected for a
+  lease (:meth:`PostgresCoordination.tick`): the others may have been cut off as long as it was.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,6 +51,7 @@ from dmdelegation.store.interfaces import (
 )
 from dmdelegation.store.location import DEFAULT_LEASE
 from dmdelegation.store.migrations import migrate_postgresql
+from dmdelegation.store.reconnect import Reconnecting
 from dmdelegation.store.sessions import (
     _COLUMNS,
     NO_RESPONSE,
@@ -60,16 +70,27 @@ def _lock_key(kind: str, name: str) -> str:
 
 @implementer(ISessionStore)
 class PostgresSessionStore:
-    """The shared store of the instance ``instance_id``; ``url`` is a libpq connection URL."""
+    """The shared store of the instance ``instance_id``; ``url`` is a libpq connection URL;
+    ``clock`` (seconds, ``time.monotonic`` if not given) paces the attempts to reconnect."""
 
     VERSIONS_KEPT = 4096
 
-    def __init__(self, url: str, *, instance_id: str, lease: float = DEFAULT_LEASE) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        instance_id: str,
+        lease: float = DEFAULT_LEASE,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.url = url
         self.instance_id = instance_id
         self.lease = lease
-        self._db: psycopg.Connection[dict[str, Any]] = psycopg.connect(
-            url, autocommit=True, row_factory=dict_row
+        self._link = Reconnecting(
+            url,
+            name=f"the PostgreSQL store of instance {instance_id}",
+            row_factory=dict_row,
+            clock=clock,
         )
         self._in_transaction = False
         self._depth = 0
@@ -81,27 +102,60 @@ class PostgresSessionStore:
         self._version = self._migrate()
         self._coordination = PostgresCoordination(self)
 
+    @property
+    def _db(self) -> psycopg.Connection[dict[str, Any]]:
+        """The connection in use (lost, until the next call opens another)."""
+        return self._link.conn
+
     # transactions
 
     def _x(self, query: str, args: Sequence[Any] = ()) -> psycopg.Cursor[dict[str, Any]]:
-        return self._db.execute(query, args)
+        """Run ``query``: in the open transaction, if any (its loss fails the call, and the
+        group commit with it); else on its own, once more on a new connection if the
+        connection was lost under it. Outside a transaction this store runs only reads, and
+        deletes and updates that change nothing when run twice (delivered outbox rows, the
+        lease given up on close), so running one again is safe."""
+        if not self._in_transaction:
+            return self._link.read(lambda db: db.execute(query, args))
+        try:
+            return self._db.execute(query, args)
+        except psycopg.Error as e:
+            if self._link.lost(e):
+                self._transaction_lost(e)
+            raise
+
+    def _transaction_lost(self, error: BaseException) -> None:
+        """The connection went with the open transaction: the server rolled it back and freed
+        its locks. What was staged in it is lost: the next flush says so."""
+        self._in_transaction = False
+        self._locked.clear()
+        if self._staged and self._poisoned is None:
+            self._poisoned = error
 
     def _begin(self) -> None:
         if not self._in_transaction:
-            self._db.execute("BEGIN")
+            # No transaction is open: BEGIN on a connection found lost is run again on a new
+            # one (nothing was in progress on the old).
+            self._link.read(lambda db: db.execute("BEGIN"))
             self._in_transaction = True
 
     def _end(self, commit: bool) -> None:
         self._locked.clear()  # transaction-level locks end with the transaction
         if self._in_transaction:
             self._in_transaction = False
-            self._db.execute("COMMIT" if commit else "ROLLBACK")
+            if not commit and self._db.broken:
+                return  # the server rolled it back when the connection went
+            try:
+                self._db.execute("COMMIT" if commit else "ROLLBACK")
+            except psycopg.Error as e:
+                if commit or not self._link.lost(e):
+                    raise  # a COMMIT cut short may or may not have been written: it failed
 
     def _migrate(self) -> int:
         return migrate_postgresql(self._db)
 
     def close(self) -> None:
-        if not self._db.closed:
+        if not self._db.closed or self._db.broken:  # a lost connection: give up the lease
             try:
                 self.flush()  # what is staged is written, as on SQLite
                 # A clean stop gives up the lease at once: the next tick of another instance
@@ -219,6 +273,7 @@ class PostgresSessionStore:
             self._ack_delivered()
             self._end(True)
         except BaseException:
+            self._poisoned = None  # set if the connection went: this error says it
             self._lose_staged()
             raise
         written, self._staged = self._staged, []
@@ -473,6 +528,8 @@ class PostgresCoordination:
         self.instance_id = store.instance_id
         self.interval = store.lease / 3
         self._joined = False
+        self._reopened = 0  # the store's reconnections seen by the last tick
+        self._judge_from = 0.0  # no instance is taken for dead before this time
 
     @contextmanager
     def hold(self, session_id: str | None) -> Iterator[Session | None]:
@@ -514,6 +571,12 @@ class PostgresCoordination:
         if store._staged:  # a group commit is pending in this turn: renew at the next tick
             return Adopted()
         store._begin()
+        if store._link.reopened != self._reopened:
+            # The connection came back after a loss: the others may have been cut off from the
+            # database as long as this instance was, and had no way to renew their leases.
+            # Taken for dead only once they have had a lease's time to renew since.
+            self._reopened = store._link.reopened
+            self._judge_from = now + store.lease
         try:
             renewed = store._x(
                 "UPDATE instances SET seen = %s WHERE instance_id = %s", (now, me)
@@ -523,14 +586,18 @@ class PostgresCoordination:
                     "INSERT INTO instances (instance_id, started, seen) VALUES (%s, %s, %s)",
                     (me, now, now),
                 )
-            dead = [
-                r["instance_id"]
-                for r in store._x(
-                    "SELECT instance_id FROM instances WHERE instance_id <> %s AND seen < %s "
-                    "ORDER BY instance_id FOR UPDATE SKIP LOCKED",
-                    (me, now - store.lease),
-                )
-            ]
+            dead = (
+                [
+                    r["instance_id"]
+                    for r in store._x(
+                        "SELECT instance_id FROM instances WHERE instance_id <> %s AND seen < %s "
+                        "ORDER BY instance_id FOR UPDATE SKIP LOCKED",
+                        (me, now - store.lease),
+                    )
+                ]
+                if now >= self._judge_from
+                else []
+            )
             sessions: list[Session] = []
             outbox: list[int] = []
             for other in dead:

@@ -14,8 +14,10 @@ Checks, in this order, each answered with a ``text/plain`` reason and one log li
 Only then is the message handed to ``receive(server_id, message, body)`` (``body`` as it came,
 for the engine's message log): a message comes back as
 200 with the encoded document, ``None`` as 204, ``Refused(status, reason)`` as that status with
-its reason (``receive`` logs its own refusals, as the engine does), anything else as 500 with
-a generic reason and the failure logged. A refusal never reaches ``receive``.
+its reason (``receive`` logs its own refusals, as the engine does), the store's database out of
+reach (``StoreUnavailable``) as 503, "not now" (the store logs the outage once; the reason sent
+does not name the database), anything else as 500 with a generic reason and the failure
+logged. A refusal never reaches ``receive``.
 
 A request must arrive whole (request line to last body byte) within the site's ``timeout``: a
 client that trickles bytes to stay under the idle timeout is cut off all the same.
@@ -60,6 +62,7 @@ from dmdelegation.refusals import (
     refusal_reason,
     tell,
 )
+from dmdelegation.store.interfaces import StoreUnavailable
 from dmdelegation.tls import address
 
 log = Logger(namespace="dmdelegation.web")
@@ -372,6 +375,14 @@ class DelegationResource(Resource):
                     reason=result.value.reason,
                 )
                 return _text(request, result.value.status, result.value.reason)
+            if isinstance(result.value, StoreUnavailable):
+                log.debug(
+                    "{root} from {peer} answered 503: {reason}",
+                    root=message.ROOT,
+                    peer=server_id,
+                    reason=str(result.value),
+                )
+                return _text(request, 503, "the state store is unreachable; try again later")
             log.failure(
                 "{root} from {peer} could not be handled: answered 500",
                 result,

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from dmdelegation.client.testing import fired_failure
 from dmdelegation.metrics import refusal_reason
+from dmdelegation.protocol import DelegationConfirmed
+from dmdelegation.store.interfaces import StoreUnavailable
 from tests.engine.harness import SUBTREE
 
 from .helpers import DEVICE, DMS1, DMS2, Observed
@@ -150,3 +154,23 @@ def test_rollback_and_peer_refusal_counted(tmp_path: Path) -> None:
     by_reason = Counter(refusal_reason(s) for s in refused_by_two)
     for reason, n in by_reason.items():
         assert value(two, "dmdelegation_refusals_total", source="peer", reason=reason) == n
+
+
+def test_a_message_met_by_a_store_out_of_reach_is_counted_as_the_503_it_is_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pair = Observed(tmp_path)
+    admin = pair.admin(DMS1)
+
+    def down(*_: object) -> None:
+        raise StoreUnavailable("the state store is out of reach")
+
+    monkeypatch.setattr(pair.dms1.store, "get", down)
+    confirmed = DelegationConfirmed(reason_code=200, session_id="f" * 32)
+    failure = fired_failure(pair.dms1.receive(DMS2, confirmed))
+    assert isinstance(failure.value, StoreUnavailable)
+    monkeypatch.undo()
+    m = samples(admin.raw("GET", "/metrics")[1].decode())
+    messages = "dmdelegation_messages_total"
+    assert value(m, messages, direction="in", type=confirmed.ROOT, status="503") == 1
+    assert value(m, messages, direction="in", type=confirmed.ROOT, status="500") == 0

@@ -11,6 +11,7 @@ from twisted.trial.unittest import TestCase
 from dmdelegation.peers import PeerRegistry
 from dmdelegation.protocol import decode
 from dmdelegation.protocol.examples import EXAMPLES
+from dmdelegation.store.interfaces import StoreUnavailable
 
 from .certs import PEER, PINNED, certs, client_creator, peer_configs, temp_dir
 from .serving import (
@@ -245,6 +246,18 @@ class HTTPRefusals(SocketTest):
         assert b"hunter2" not in got.data
         assert "internal error" in got.body.decode()
         assert len(self.flushLoggedErrors(RuntimeError)) == 1
+
+    async def test_a_store_out_of_reach_is_503_not_now(self) -> None:
+        """The database is down (restarting, say): the peer is told to try again, and not
+        where the database is."""
+        self.server.receive.raise_instead = StoreUnavailable(
+            "the PostgreSQL store of instance a at postgresql://u:***@db.internal/dm: ..."
+        )
+        got = await self.answer(post(REQUEST.encode()))
+        assert got.status == 503
+        assert b"db.internal" not in got.data
+        assert "try again" in got.body.decode()
+        assert self.flushLoggedErrors() == []
 
 
 class CountingRegistry(PeerRegistry):
