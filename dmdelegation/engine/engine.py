@@ -89,6 +89,7 @@ from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine
 from dmdelegation.tree.uri import URI, URIError
 
 BUSY_RETRY = 0.05  # seconds before an input another instance held up is tried again
+STORE_RETRY = 1.0  # seconds before work that found the store out of reach is tried again
 
 SYNCHRONOUS_REQUESTS = (DelegationRequest, BootstrapServerURLRequest, DelegationTerminationRequest)
 
@@ -924,11 +925,24 @@ class Engine:
                 staged.done.errback(failure)
             for d in waiters:
                 d.errback(failure)
+            # Their sessions are as they were on disk, with the inputs of this turn consumed:
+            # each is taken up again as after a restart, once the store can be read.
+            recover = dict.fromkeys(s.transition.session.session_id for s in batch)
+            for session_id in recover:
+                self._later(STORE_RETRY, self._recover, session_id)
             return
         for staged in batch:
             self._run(partial(self._committed, staged))
         for d in waiters:
             self._run(partial(d.callback, None))
+
+    def _recover(self, session_id: str) -> None:
+        """A group commit that held a transition of ``session_id`` failed: the session, as it
+        is on disk, is resumed as a restart would (its timer re-armed, an interrupted change to
+        the client undone, a request sent again: all safe to repeat)."""
+        session = self.store.get(session_id)
+        if session is not None and session.is_open:
+            self._resume(session)
 
     def _committed(self, staged: _Staged) -> None:
         before, transition, commit = staged.before, staged.transition, staged.commit
@@ -1007,7 +1021,10 @@ class Engine:
     # ------------------------------------------------------------------ local actions
 
     def _run(self, work: Callable[[], None]) -> None:
-        """Run ``work`` now, or after the work in hand if called from inside it."""
+        """Run ``work`` now, or after the work in hand if called from inside it. Work that finds
+        the store out of reach (`StoreUnavailable`, raised before it changed anything: it
+        reads first) is run again `STORE_RETRY` seconds later, until the store is back: a
+        timer due, a delivery, a local result are never lost to a database restart."""
         self._queue.append(work)
         if self._draining:
             return
@@ -1017,6 +1034,8 @@ class Engine:
                 item = self._queue.popleft()
                 try:
                     item()
+                except StoreUnavailable:
+                    self._later(STORE_RETRY, item)  # the store logs the outage, once
                 except Exception:
                     self.log.failure("engine work failed")
         finally:
