@@ -41,6 +41,9 @@ def _daemon(lab: Lab, server_id: str) -> Daemon:
     return lab.dms1 if server_id == DMS1 else lab.dms2
 
 
+_LAST: dict[str, str] = {}  # what the last run's command printed, and the victim's log
+
+
 def _one(tmp: Path, name: str, victim_id: str, k: int) -> bool:
     """Kill after commit k; True if the process reached it (so k + 1 is worth trying)."""
     delegated_first, initiator_id, command = PROCESSES[name]
@@ -51,12 +54,16 @@ def _one(tmp: Path, name: str, victim_id: str, k: int) -> bool:
             _delegate(lab)
         victim = _daemon(lab, victim_id)
         lab.relaunch(victim, {CRASH_ENV: str(k)})
-        _daemon(lab, initiator_id).cli(*command, "--wait", "--timeout", "60")
+        ran = _daemon(lab, initiator_id).cli(*command, "--wait", "--timeout", "60")
         assert victim.process is not None
         try:
             victim.process.wait(timeout=3)
         except subprocess.TimeoutExpired:
             fired = False
+            _LAST["run"] = (
+                f"command exited {ran.returncode}\nstdout: {ran.stdout[-1500:]}\n"
+                f"stderr: {ran.stderr[-1500:]}\nvictim's log:\n{lab.tail(victim, 40)}"
+            )
         else:
             fired = True
             assert "test hook: killed after commit" in lab.tail(victim, 80)
@@ -80,6 +87,7 @@ def _one(tmp: Path, name: str, victim_id: str, k: int) -> bool:
 def test_every_persisted_step(tmp_path: Path, name: str, victim_id: str) -> None:
     for k in range(1, MAX_STEPS + 1):
         if not _one(tmp_path / f"k{k}", name, victim_id, k):
-            assert k > 1 or PROCESSES[name][1] != victim_id  # the initiator commits at least once
+            # The initiator commits at least once.
+            assert k > 1 or PROCESSES[name][1] != victim_id, _LAST.get("run", "")
             return
     raise AssertionError(f"{name}: more than {MAX_STEPS} commits on {victim_id}")
