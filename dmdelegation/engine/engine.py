@@ -284,6 +284,8 @@ class Engine:
                 if ended is not None and not ended.is_open:
                     for d in self._waiters.pop(session_id, []):
                         d.callback(ended)
+        except StoreUnavailable:
+            pass  # the store logs the outage; the next tick, below, is the retry
         finally:
             # The next tick even when this one failed (the database unreachable for a while):
             # an instance that stopped renewing its lease would be taken for dead for good.
