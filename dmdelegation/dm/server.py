@@ -61,11 +61,17 @@ class MessageTooLarge(Exception):
     """A single command does not fit the device's MaxMsgSize."""
 
 
+_XML = (xml_codec.decode, xml_codec.encode)
+_WBXML = (wbxml.decode, wbxml.encode)
 _CODECS: dict[str, tuple[Callable[[bytes, int], sm.Message], Callable[[sm.Message], bytes]]] = {
-    xml_codec.CONTENT_TYPE: (xml_codec.decode, xml_codec.encode),
-    wbxml.CONTENT_TYPE: (wbxml.decode, wbxml.encode),
+    xml_codec.CONTENT_TYPE: _XML,
+    "application/vnd.syncml+xml": _XML,  # the SyncML (DS) type, which some DM clients send
+    wbxml.CONTENT_TYPE: _WBXML,
+    "application/vnd.syncml+wbxml": _WBXML,
 }
 CONTENT_TYPES = tuple(_CODECS)
+"""The media types a client may post (parameters such as ``charset`` aside); the answer is in
+the type the client used."""
 
 
 class _Refusal(Exception):
@@ -367,12 +373,13 @@ class DMSessionServer:
             if command.data == sm.ALERT_SESSION_ABORT:
                 session.client_package_open = False
             return self._status(msg_ref, command.cmd_id, "Alert", 200)
-        if command.name == "Replace" and all(
-            (i.target or "").startswith("./DevInfo/") for i in command.items
-        ):
-            for item in command.items:
-                if isinstance(item.data, str) and item.target is not None:
-                    session.devinfo[item.target.rsplit("/", 1)[1]] = item.data
+        # DevInfo's items name their node in <Source> (the OMA DM 1.2 representation's
+        # example) or in <Target> (many clients): either is read.
+        uris = [i.target or i.source or "" for i in command.items]
+        if command.name == "Replace" and all(u.startswith("./DevInfo/") for u in uris):
+            for uri, item in zip(uris, command.items, strict=True):
+                if isinstance(item.data, str):
+                    session.devinfo[uri.rsplit("/", 1)[1]] = item.data
             dev_id = session.devinfo.get("DevId")
             code = 200 if dev_id in (None, session.device_id) else 400
             return self._status(msg_ref, command.cmd_id, "Replace", code)
