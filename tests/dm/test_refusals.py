@@ -14,7 +14,7 @@ from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublish
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
-from dmdelegation.dm import auth, wbxml, xml_codec
+from dmdelegation.dm import auth, backoff, wbxml, xml_codec
 from dmdelegation.dm import message as sm
 from dmdelegation.dm.devices import MemoryDeviceList
 from dmdelegation.dm.pending import OutcomeUnknown
@@ -313,6 +313,40 @@ class Refusals(TestCase):
         assert got.node.children == ("Radio",)
         assert self.server.queued(DEVICE) == 0
 
+    # Back-off.
+
+    async def test_repeated_wrong_credentials_back_off(self) -> None:
+        from .harness import CLIENT_SECRET
+
+        for source in (DEVICE, STRANGER):  # known and unknown DevIds alike
+            for _ in range(backoff.FREE_FAILURES - 1):
+                assert (await self.wrong_credentials(source)).header_status().code == 401
+            assert self.server.backoff.remaining(source) == 0
+            assert (await self.wrong_credentials(source)).header_status().code == 401
+            assert self.server.backoff.remaining(source) == backoff.FIRST_DELAY
+        self.assert_nothing_changed()
+        # During the back-off even the right credentials are not checked.
+        refused = await self.send(opening(self.url), self.nonce(), CLIENT_SECRET)
+        status = refused.header_status()
+        assert (status.code, status.chal) == (417, None)
+        assert refused.headers["retry-after"] == str(int(backoff.FIRST_DELAY))
+        assert (await self.wrong_credentials(STRANGER)).header_status().code == 417
+        self.assert_nothing_changed()
+        self.clock.advance(backoff.FIRST_DELAY - 1)
+        assert (await self.wrong_credentials(DEVICE)).header_status().code == 417
+        self.clock.advance(1)
+        # One more failure after it: twice as long.
+        assert (await self.wrong_credentials(DEVICE)).header_status().code == 401
+        assert self.server.backoff.remaining(DEVICE) == 2 * backoff.FIRST_DELAY
+        self.clock.advance(2 * backoff.FIRST_DELAY)
+        self.assert_nothing_changed()
+        accepted = await self.send(opening(self.url), self.nonce(), CLIENT_SECRET)
+        assert accepted.header_status().code == 212
+        # A success forgets the failures: the next wrong one is free again.
+        assert self.server.sessions[DEVICE].session_id == "1"
+        assert (await self.wrong_credentials(DEVICE)).header_status().code == 401
+        assert self.server.backoff.remaining(DEVICE) == 0
+
 
 class HMACRefusals(Refusals):
     auth_type = AuthType.HMAC
@@ -393,3 +427,24 @@ class HMACRefusals(Refusals):
         self.assert_nothing_changed()
         self.clock.advance(self.server.session_timeout)
         self.failureResultOf(self.queued, OutcomeUnknown)
+
+
+def test_the_back_off_is_bounded() -> None:
+    clock = Clock()
+    table = backoff.AuthBackoff(clock, max_tracked=3)
+    delays = [table.failed("dev") for _ in range(12)]
+    assert delays[: backoff.FREE_FAILURES - 1] == [0.0] * (backoff.FREE_FAILURES - 1)
+    assert delays[backoff.FREE_FAILURES - 1 : backoff.FREE_FAILURES + 1] == [
+        backoff.FIRST_DELAY,
+        2 * backoff.FIRST_DELAY,
+    ]
+    assert max(delays) == backoff.MAX_DELAY == delays[-1]
+    clock.advance(backoff.MAX_DELAY)
+    assert table.remaining("dev") == 0
+    clock.advance(backoff.FORGET)
+    assert table.failed("dev") == 0.0  # an hour without failure forgets the earlier ones
+    for name in ("a", "b", "c", "d"):
+        table.failed(name)
+    assert len(table) == 3  # the oldest DevId ("dev") was forgotten
+    table.succeeded("d")
+    assert len(table) == 2
