@@ -8,13 +8,14 @@ from attrs import evolve
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
-from dmdelegation.dm import wbxml, xml_codec
+from dmdelegation.dm import auth, wbxml, xml_codec
 from dmdelegation.dm import message as sm
 from dmdelegation.dm.devices import MemoryDeviceList
+from dmdelegation.dm.server import MAX_AUTH_RESENDS
 from dmdelegation.protocol import AuthType
-from dmdelegation.tree import URI
+from dmdelegation.tree import URI, Status
 
-from .harness import DEVICE, DMS1, Endpoint, dm_device
+from .harness import DEVICE, DMS1, SERVER_SECRET, Endpoint, dm_device
 from .raw import digest, opening, post
 
 
@@ -81,3 +82,91 @@ class Tolerances(TestCase):
             assert answer.code == 415, kind
         assert self.server.sessions == {}
         assert self.nonce() == b""  # no nonce was issued
+
+    # Commands refused for our credentials.
+
+    def hdr(self, reply: sm.Message) -> sm.Status:
+        (status,) = [s for s in reply.statuses if s.cmd == sm.SYNCHDR]
+        return status
+
+    async def answer_401(self, reply: sm.Message, msg_id: str, device_nonce: bytes) -> sm.Message:
+        """The device's answer when our credentials fail with its nonce: SyncHdr 401 with its
+        new nonce in <Chal>, and every command refused 401."""
+        chal = self.hdr(reply).chal
+        assert chal is not None
+        body: list[sm.BodyElement] = [
+            sm.Status(
+                "1",
+                reply.header.msg_id,
+                "0",
+                sm.SYNCHDR,
+                401,
+                chal=sm.Chal(type=auth.MD5_TYPE, next_nonce=device_nonce),
+            )
+        ]
+        for i, command in enumerate(reply.commands):
+            body.append(
+                sm.Status(str(i + 2), reply.header.msg_id, command.cmd_id, command.name, 401)
+            )
+        header = sm.Header(
+            session_id="1",
+            msg_id=msg_id,
+            target=self.url,
+            source=DEVICE,
+            cred=digest(chal.next_nonce),
+        )
+        answer = await post(self.url, xml_codec.encode(sm.Message(header, tuple(body))))
+        return answer.message()
+
+    async def test_commands_refused_for_our_credentials_are_sent_again(self) -> None:
+        read = self.server.session_for(DEVICE).get(URI.parse("./Vendor"))
+        first = await post(self.url, xml_codec.encode(opening(self.url, cred=digest(self.nonce()))))
+        reply = first.message()
+        assert reply.header.cred is not None
+        (get,) = reply.commands
+        # The device's nonce for us changed: it refuses our credentials and the Get.
+        reply = await self.answer_401(reply, "2", b"the device's new nonce")
+        assert reply.header.cred == sm.Cred(
+            type=auth.MD5_TYPE,
+            data=auth.md5_digest(DMS1, SERVER_SECRET, b"the device's new nonce"),
+        )
+        (again,) = reply.commands
+        assert (again.name, again.items) == ("Get", get.items)
+        assert not read.called
+        chal = self.hdr(reply).chal
+        assert chal is not None
+        header = sm.Header(
+            session_id="1", msg_id="3", target=self.url, source=DEVICE, cred=digest(chal.next_nonce)
+        )
+        body = (
+            sm.Status("1", reply.header.msg_id, "0", sm.SYNCHDR, 212),
+            sm.Status("2", reply.header.msg_id, again.cmd_id, "Get", 200),
+            sm.Results(
+                "3",
+                reply.header.msg_id,
+                again.cmd_id,
+                (sm.Item(source="./Vendor", meta=sm.Meta(format="node"), data="Radio"),),
+            ),
+        )
+        last = (await post(self.url, xml_codec.encode(sm.Message(header, body)))).message()
+        assert last.final
+        assert not last.commands
+        got = self.successResultOf(read)
+        assert (got.status, got.node and got.node.children) == (Status.OK, ("Radio",))
+        assert self.server.sessions == {}
+
+    async def test_commands_are_sent_again_a_bounded_number_of_times(self) -> None:
+        read = self.server.session_for(DEVICE).get(URI.parse("./Vendor"))
+        first = await post(self.url, xml_codec.encode(opening(self.url, cred=digest(self.nonce()))))
+        reply = first.message()
+        sent = len(reply.commands)
+        msg_id = 2
+        while reply.commands:
+            reply = await self.answer_401(reply, str(msg_id), b"nonce %d" % msg_id)
+            sent += len(reply.commands)
+            msg_id += 1
+            assert msg_id < 10
+        assert sent == 1 + MAX_AUTH_RESENDS
+        assert self.successResultOf(read).status is Status.COMMAND_FAILED
+        assert self.server.sessions == {}
+        assert self.server.queued(DEVICE) == 0
