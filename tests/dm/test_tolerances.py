@@ -4,6 +4,8 @@ what such a client puts on the wire."""
 
 from __future__ import annotations
 
+import base64
+
 from attrs import evolve
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
@@ -11,6 +13,7 @@ from twisted.trial.unittest import TestCase
 from dmdelegation.dm import auth, wbxml, xml_codec
 from dmdelegation.dm import message as sm
 from dmdelegation.dm.devices import MemoryDeviceList
+from dmdelegation.dm.pending import OutcomeUnknown
 from dmdelegation.dm.server import MAX_AUTH_RESENDS
 from dmdelegation.protocol import AuthType
 from dmdelegation.tree import URI, Status
@@ -170,3 +173,99 @@ class Tolerances(TestCase):
         assert self.successResultOf(read).status is Status.COMMAND_FAILED
         assert self.server.sessions == {}
         assert self.server.queued(DEVICE) == 0
+
+    # Session ids.
+
+    async def test_a_client_numbering_every_session_1_opens_a_new_one(self) -> None:
+        """The device left session 1 open (it was cut off) and opens its next session, again
+        with SessionID 1 and MsgID 1: a new session, the old one's command outcome unknown."""
+        read = self.server.session_for(DEVICE).get(URI.parse("./Vendor"))
+        first = await post(self.url, xml_codec.encode(opening(self.url, cred=digest(self.nonce()))))
+        assert self.hdr(first.message()).code == 212
+        old = self.server.sessions[DEVICE]
+        self.server.session_for(DEVICE).get(URI.parse("./Vendor/Radio"))
+        again = await post(self.url, xml_codec.encode(opening(self.url, cred=digest(self.nonce()))))
+        reply = again.message()
+        assert self.hdr(reply).code == 212
+        assert reply.header.session_id == "1"
+        assert reply.header.msg_id == "1"
+        (get,) = reply.commands
+        assert get.items[0].target == "./Vendor/Radio"
+        new = self.server.sessions[DEVICE]
+        assert new is not old
+        assert new.client_msg_id == 1
+        self.failureResultOf(read, OutcomeUnknown)
+
+    # Nonces.
+
+    async def test_a_nonce_in_cdata_is_taken_as_raw_bytes(self) -> None:
+        """A client that puts its nonce for us, raw, in a CDATA section (here one that would
+        also read as base64): the server digests with those bytes."""
+        read = self.server.session_for(DEVICE).get(URI.parse("./Vendor"))
+        reply = (
+            await post(self.url, xml_codec.encode(opening(self.url, cred=digest(self.nonce()))))
+        ).message()
+        (get,) = reply.commands
+        chal = self.hdr(reply).chal
+        assert chal is not None
+        raw = b"Zm9vYmFyYmF6cXV4"  # also valid base64 ("foobarbazqux")
+        header = sm.Header(
+            session_id="1", msg_id="2", target=self.url, source=DEVICE, cred=digest(chal.next_nonce)
+        )
+        body = (
+            sm.Status(
+                "1",
+                "1",
+                "0",
+                sm.SYNCHDR,
+                212,
+                chal=sm.Chal(type=auth.MD5_TYPE, next_nonce=b"<placeholder>"),
+            ),
+            sm.Status("2", "1", get.cmd_id, "Get", 404),
+        )
+        data = xml_codec.encode(sm.Message(header, body))
+        placeholder = base64.b64encode(b"<placeholder>")
+        data = data.replace(placeholder, b"<![CDATA[" + raw + b"]]>")
+        answer = await post(self.url, data)
+        assert self.hdr(answer.message()).code == 212
+        device = self.devices.device(DEVICE)
+        assert device is not None
+        assert device.server.nonce == raw
+        assert self.successResultOf(read).status is Status.NOT_FOUND
+
+
+def _status_with_nonce(text: bytes, fmt: bytes = b"<Format>b64</Format>") -> bytes:
+    return (
+        b'<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>'
+        b"<VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>2</MsgID>"
+        b"<Target><LocURI>http://dm</LocURI></Target><Source><LocURI>dev</LocURI></Source>"
+        b"</SyncHdr><SyncBody><Status><CmdID>1</CmdID><MsgRef>1</MsgRef><CmdRef>0</CmdRef>"
+        b'<Cmd>SyncHdr</Cmd><Chal><Meta><Type xmlns="syncml:metinf">syncml:auth-md5</Type>'
+        + fmt.replace(b"<Format>", b'<Format xmlns="syncml:metinf">')
+        + b'<NextNonce xmlns="syncml:metinf">'
+        + text
+        + b"</NextNonce></Meta></Chal><Data>401</Data></Status><Final/></SyncBody></SyncML>"
+    )
+
+
+def _nonce_read(data: bytes) -> bytes:
+    (status,) = xml_codec.decode(data, 1 << 16).statuses
+    assert status.chal is not None
+    return status.chal.next_nonce
+
+
+def test_nonces_are_base64_and_raw_ones_are_tolerated() -> None:
+    assert _nonce_read(_status_with_nonce(b"bm9uY2U=")) == b"nonce"  # the spec's b64
+    assert _nonce_read(_status_with_nonce(b"bm9uY2U=", b"")) == b"nonce"  # no Format
+    assert _nonce_read(_status_with_nonce(b"<![CDATA[bm9uY2U=]]>")) == b"bm9uY2U="
+    assert _nonce_read(_status_with_nonce(b"<![CDATA[n0nce:1;]]>")) == b"n0nce:1;"
+    assert _nonce_read(_status_with_nonce(b"n0nce:1;")) == b"n0nce:1;"  # not base64: raw
+    # What we send is base64, with Format b64.
+    chal = sm.Chal(type=auth.MD5_TYPE, next_nonce=b"\x00\xffnonce")
+    status = sm.Status("1", "1", "0", sm.SYNCHDR, 212, chal=chal)
+    message = sm.Message(sm.Header(session_id="1", msg_id="1", target="d", source="s"), (status,))
+    sent = xml_codec.encode(message)
+    assert b'<Format xmlns="syncml:metinf">b64</Format>' in sent
+    assert base64.b64encode(b"\x00\xffnonce") in sent
+    assert xml_codec.decode(sent, 1 << 16) == message
+    assert wbxml.decode(wbxml.encode(message), 1 << 16) == message
