@@ -20,6 +20,8 @@ from attrs import frozen
 
 from dmdelegation.protocol.dmacc import AuthType
 
+NONCE_SIZE = 16
+"""Bytes of the nonces this server issues."""
 MD5_TYPE = "syncml:auth-md5"
 HMAC_TYPE = "syncml:auth-MAC"
 HMAC_HEADER = "x-syncml-hmac"
@@ -80,6 +82,13 @@ def parse_hmac_header(value: str) -> HMACHeader | None:
     if algorithm.upper() != "MD5":
         return None
     return HMACHeader(username=params["username"], mac=params["mac"], algorithm="MD5")
+
+
+def stand_in_nonce(key: bytes, dev_id: str) -> bytes:
+    """The nonce offered to a DevId that is not a device: as long as the nonces we issue, and
+    the same from one refusal to the next (as a device's current nonce is), so that the answer
+    does not tell an unknown DevId from a device with wrong credentials."""
+    return hmac.new(key, dev_id.encode("utf-8"), hashlib.sha256).digest()[:NONCE_SIZE]
 
 
 def same(a: str, b: str) -> bool:

@@ -32,6 +32,9 @@ SYNCML_NS = "SYNCML:SYNCML1.2"
 METINF_NS = "syncml:metinf"
 OPAQUE = "{urn:dmdelegation:wbxml}opaque"
 """Attribute marking base64 text that is binary data (WBXML opaque)."""
+RAW = "{urn:dmdelegation:xml}raw"
+"""Attribute marking the text of a ``<NextNonce>`` that came in a CDATA section: raw bytes, not
+base64 (the XML codec sets it)."""
 
 MAX_BODY_ELEMENTS = 512
 MAX_ITEMS = 256
@@ -213,11 +216,19 @@ def _loc_uri(el: etree._Element, name: str) -> str | None:
     return _req_text(child, "LocURI")
 
 
-def _nonce(text: str) -> bytes:
+def _nonce(el: etree._Element) -> bytes:
+    """The nonce of ``<NextNonce>``: base64 text decoded (the spec's ``<Format>b64</Format>``;
+    the Format is not relied on, some clients leave it out). Tolerated and taken as the bytes
+    they are: text in a CDATA section, text that is not base64; WBXML opaque data too."""
+    if el.get(RAW) is not None:
+        return (el.text or "").encode("utf-8")
+    text = _leaf_text(el)
+    if el.get(OPAQUE) is not None:
+        return base64.b64decode(text.encode("ascii"))
     try:
         return base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
-        raise MalformedMessage("<NextNonce> is not base64") from None
+        return text.encode("utf-8")
 
 
 def _int(text: str, what: str) -> int:
@@ -232,7 +243,7 @@ def _read_meta(el: etree._Element | None) -> Meta | None:
     inner = _find(el, "MetInf")  # a MetInf wrapper is allowed
     source = el if inner is None else inner
     size = _opt_text(source, "MaxMsgSize")
-    nonce = _opt_text(source, "NextNonce")
+    nonce = _find(source, "NextNonce")
     return Meta(
         format=_opt_text(source, "Format"),
         type=_opt_text(source, "Type"),

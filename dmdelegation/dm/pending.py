@@ -38,6 +38,7 @@ class Pending:
     sent_in: str | None = None  # our MsgID that carried it
     answer: Answer = field(factory=Answer)
     abandoned: bool = False
+    auth_resends: int = 0  # times sent again after the device refused our credentials
     on_cancel: Callable[[Pending], None] | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -56,6 +57,18 @@ class Pending:
             self.ids[str(index)] = next_id()
             children.append(evolve(child, cmd_id=self.ids[str(index)]))
         return evolve(self.command, cmd_id=self.ids[""], children=tuple(children))
+
+    def rewind(self) -> None:
+        """Forget the answers of a send the device refused (401, 407): it is sent again."""
+        self.auth_resends += 1
+        self.ids = {}
+        self.sent_in = None
+        self.answer = Answer()
+
+    @property
+    def refused_for_credentials(self) -> bool:
+        """The device answered a part 401 or 407: it refused our credentials, not the command."""
+        return any(s.code in (401, 407) for s in self.answer.statuses.values())
 
     @property
     def complete(self) -> bool:

@@ -1,5 +1,7 @@
-"""The DM session endpoint: POST of ``application/vnd.syncml.dm+xml`` or ``+wbxml`` (with the
-``x-syncml-hmac`` header when the device authenticates with HMAC), answered in the same codec.
+"""The DM session endpoint: POST of ``application/vnd.syncml.dm+xml`` or ``+wbxml`` (or the
+SyncML types ``application/vnd.syncml+xml`` and ``+wbxml``, which some clients send; parameters
+such as ``; charset=utf-8`` are ignored), with the ``x-syncml-hmac`` header when the device
+authenticates with HMAC; answered in the codec and the media type the client used.
 
 Serve it behind `dmdelegation.web.delegation.make_site` (which refuses a body over its limit as
 it arrives) or any twisted.web site; TLS, if any, is the host's listener's.
@@ -39,7 +41,7 @@ class DMSessionResource(Resource):
             log.info("DM endpoint: content type {kind!r} refused (415)", kind=kind[:64])
             request.setResponseCode(415)
             request.setHeader("content-type", "text/plain; charset=utf-8")
-            return b"expected application/vnd.syncml.dm+xml or +wbxml\n"
+            return b"expected application/vnd.syncml.dm+xml or +wbxml (or vnd.syncml+xml, +wbxml)\n"
         assert request.content is not None
         body = request.content.read()
         finished: list[bool] = []

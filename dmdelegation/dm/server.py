@@ -6,22 +6,29 @@ A client message goes through, in this order, each refusal changing nothing (no 
 created or advanced, no nonce is issued, no queued operation moves, and a log line says why):
 
 1. size (413) and codec (400; 415 for another character set);
-2. the SyncML and DM versions (505);
-3. the device: the SyncHdr's Source must be in the device list (401, without a challenge);
+2. the back-off of its DevId (417, with ``Retry-After``): after repeated wrong credentials,
+   messages are refused without their credentials being checked (`dmdelegation.dm.backoff`);
+3. the SyncML and DM versions (505);
 4. the session: a new one must open with Alert 1200 or 1201 (400), a known one must carry the
-   next MsgID (400: a replayed or reordered message);
-5. authentication with the device's client credentials: HMAC on every message, MD5 digest on
-   the first of a session; missing 407, wrong 401 (a replayed nonce is a wrong one), each with a
-   ``<Chal>`` repeating the nonce the device must use;
+   next MsgID (400: a replayed or reordered message). A message with MsgID 1 and Alert 1200 or
+   1201 opens a new session even when it reuses the SessionID of the open one;
+5. authentication with the device's client credentials, on every message: HMAC in the
+   ``x-syncml-hmac`` header, or the MD5 digest in ``<Cred>`` with the nonce of our previous
+   answer's ``<Chal>``; missing 407, wrong 401 (a replayed nonce is a wrong one), each with a
+   ``<Chal>`` repeating the nonce the device must use. A DevId that is not in the device list
+   is answered exactly as a device with wrong (or missing) credentials;
 6. then the body: Status and Results answering our commands fire their operations' Deferreds
-   (with the device's status codes), Alert, DevInfo's Replace; anything else is answered 406.
+   (with the device's status codes; commands the device refused 401 or 407 because it refused
+   our credentials are sent again, `MAX_AUTH_RESENDS` times at most), Alert, DevInfo's Replace;
+   anything else is answered 406.
 
-The answer carries the queued operations that fit the client's MaxMsgSize; Final when they all
-did. A reply with nothing to send ends the session.
+The answer carries 212 and the next nonce, and the queued operations that fit the client's
+MaxMsgSize; Final when they all did. A reply with nothing to send ends the session.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections import deque
 from collections.abc import Callable
@@ -35,8 +42,9 @@ from twisted.logger import Logger
 from dmdelegation.client.interfaces import IDMClientSession
 from dmdelegation.dm import auth, wbxml, xml_codec
 from dmdelegation.dm import message as sm
+from dmdelegation.dm.backoff import AuthBackoff
 from dmdelegation.dm.client_session import AtomicDMClientSession, DMClientSession
-from dmdelegation.dm.devices import DMDevice, IDeviceList, INotificationTransport
+from dmdelegation.dm.devices import Credentials, DMDevice, IDeviceList, INotificationTransport
 from dmdelegation.dm.notification import build_package0
 from dmdelegation.dm.pending import OutcomeUnknown, Pending
 from dmdelegation.dm.session import DMSession, Event, IllegalInput, Phase
@@ -47,6 +55,9 @@ log = Logger()
 DEFAULT_MAX_MSG_SIZE = 64 * 1024
 SESSION_TIMEOUT = 300.0
 MAX_SERVER_AUTH_FAILURES = 3
+MAX_AUTH_RESENDS = MAX_SERVER_AUTH_FAILURES - 1
+"""A command the device refused for our credentials (401, 407) is sent again this many times
+at most; then the device's status is its answer."""
 
 
 @frozen
@@ -61,19 +72,28 @@ class MessageTooLarge(Exception):
     """A single command does not fit the device's MaxMsgSize."""
 
 
+_XML = (xml_codec.decode, xml_codec.encode)
+_WBXML = (wbxml.decode, wbxml.encode)
 _CODECS: dict[str, tuple[Callable[[bytes, int], sm.Message], Callable[[sm.Message], bytes]]] = {
-    xml_codec.CONTENT_TYPE: (xml_codec.decode, xml_codec.encode),
-    wbxml.CONTENT_TYPE: (wbxml.decode, wbxml.encode),
+    xml_codec.CONTENT_TYPE: _XML,
+    "application/vnd.syncml+xml": _XML,  # the SyncML (DS) type, which some DM clients send
+    wbxml.CONTENT_TYPE: _WBXML,
+    "application/vnd.syncml+wbxml": _WBXML,
 }
 CONTENT_TYPES = tuple(_CODECS)
+"""The media types a client may post (parameters such as ``charset`` aside); the answer is in
+the type the client used."""
 
 
 class _Refusal(Exception):
-    def __init__(self, code: int, reason: str, chal: sm.Chal | None = None) -> None:
+    def __init__(
+        self, code: int, reason: str, chal: sm.Chal | None = None, retry_after: float = 0.0
+    ) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
         self.chal = chal
+        self.retry_after = retry_after
 
 
 class DMSessionServer:
@@ -90,6 +110,7 @@ class DMSessionServer:
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         session_timeout: float = SESSION_TIMEOUT,
         linger: float = 0.0,
+        unknown_auth: AuthType = AuthType.HMAC,
     ) -> None:
         self.server_id = server_id
         self.url = url
@@ -99,10 +120,16 @@ class DMSessionServer:
         self.max_msg_size = max_msg_size
         self.session_timeout = session_timeout
         self.linger = linger
+        self.unknown_auth = unknown_auth
+        """The authentication asked of a DevId that is not a device when its message shows none
+        (the type most of the devices use: then a message without credentials does not tell a
+        device of another type from an unknown DevId either)."""
         self.queues: dict[str, deque[Pending]] = {}
         self.sessions: dict[str, DMSession] = {}  # by device
         self._notified: set[str] = set()
         self._admitting: set[str] = set()  # devices whose message is being authenticated
+        self.backoff = AuthBackoff(clock)
+        self._stand_in_key = secrets.token_bytes(32)  # for DevIds that are not devices
 
     # The tree operations' side.
 
@@ -187,12 +214,17 @@ class DMSessionServer:
         try:
             if len(body) > self.max_msg_size:
                 raise _Refusal(413, f"{len(body)} bytes exceed MaxMsgSize {self.max_msg_size}")
+            wait = self.backoff.remaining(source)
+            if wait > 0:
+                raise _Refusal(
+                    417, f"after wrong credentials, backing off {wait:.0f} s more", None, wait
+                )
             if source in self._admitting:
                 raise _Refusal(400, "another message of this device is being authenticated")
             device, session, new = self._admit(message)
             self._admitting.add(source)
             try:
-                issued = await self._authenticate(device, session, message, body, hmac_header)
+                issued = await self._authenticate(device, message, body, hmac_header)
             finally:
                 self._admitting.discard(source)
         except _Refusal as e:
@@ -206,6 +238,7 @@ class DMSessionServer:
                 reason=e.reason,
             )
             return self._refusal(message, e, encode, content_type)
+        assert device is not None  # a DevId that is not a device is never authenticated
         if new:
             old = self.sessions.get(device.device_id)
             if old is not None:
@@ -255,38 +288,54 @@ class DMSessionServer:
 
     # Admission and authentication.
 
-    def _admit(self, message: sm.Message) -> tuple[DMDevice, DMSession | None, bool]:
+    def _admit(self, message: sm.Message) -> tuple[DMDevice | None, DMSession | None, bool]:
+        """The device (None for a DevId that is not one: it is refused by `_authenticate`, as a
+        device with wrong credentials is), its session, and whether the message opens one."""
         header = message.header
         if header.ver_dtd != sm.VER_DTD or header.ver_proto != sm.VER_PROTO:
             raise _Refusal(505, f"version {header.ver_dtd}/{header.ver_proto} not supported")
         if not header.msg_id.isdigit() or len(header.msg_id) > 9:
             raise _Refusal(400, "MsgID is not a number")
         device = self.devices.device(header.source)
-        if device is None:
-            raise _Refusal(401, "not a device of the DM device list")
-        session = self.sessions.get(device.device_id)
-        if session is not None and session.session_id == header.session_id:
+        session = None if device is None else self.sessions.get(device.device_id)
+        alerts = [c.data for c in message.commands if c.name == "Alert"]
+        opens = any(a in (sm.ALERT_SERVER_INITIATED, sm.ALERT_CLIENT_INITIATED) for a in alerts)
+        # A client that numbers every session 1 opens a new one with MsgID 1 and its Alert.
+        reopens = opens and int(header.msg_id) == 1
+        if session is not None and session.session_id == header.session_id and not reopens:
             if session.phase is not Phase.WAITING:
                 raise _Refusal(400, "a message of this session is being answered already")
             if int(header.msg_id) != session.client_msg_id + 1:
                 raise _Refusal(400, f"MsgID {header.msg_id} is not the next of the session")
             return device, session, False
-        alerts = [c.data for c in message.commands if c.name == "Alert"]
-        if not any(a in (sm.ALERT_CLIENT_INITIATED, sm.ALERT_SERVER_INITIATED) for a in alerts):
+        if not opens:
             raise _Refusal(400, "no session open: Alert 1200 or 1201 expected")
         return device, None, True
 
+    def _stand_in(self, source: str, message: sm.Message, hmac_header: str | None) -> Credentials:
+        """Credentials for a DevId that is not a device, which no message can match: of the type
+        its message shows, with a nonce of the usual length that is the same every time."""
+        if hmac_header is not None:
+            kind = AuthType.HMAC
+        elif message.header.cred is not None:
+            kind = AuthType.DIGEST
+        else:
+            kind = self.unknown_auth
+        nonce = auth.stand_in_nonce(self._stand_in_key, source)
+        return Credentials(kind, source, self._stand_in_key.hex(), nonce)
+
     async def _authenticate(
         self,
-        device: DMDevice,
-        session: DMSession | None,
+        device: DMDevice | None,
         message: sm.Message,
         body: bytes,
         hmac_header: str | None,
-    ) -> sm.Chal | None:
-        """Check the client's credentials; the challenge (with a new nonce, saved) to send in
-        our SyncHdr Status, or None when this message needed no authentication."""
-        creds = device.client
+    ) -> sm.Chal:
+        """Check the client's credentials, on every message of a session; the challenge (with a
+        new nonce, saved) to send in our SyncHdr Status. A DevId that is not a device is refused
+        exactly as a device whose credentials are wrong (or missing)."""
+        source = message.header.source
+        creds = self._stand_in(source, message, hmac_header) if device is None else device.client
         if creds.auth_type not in auth.SUPPORTED:
             raise _Refusal(401, f"authentication type {creds.auth_type} not supported")
         kind = auth.chal_type(creds.auth_type)
@@ -296,25 +345,30 @@ class DMSessionServer:
             if parsed is None:
                 raise _Refusal(407, "no valid x-syncml-hmac header", chal)
             expected = auth.hmac_mac(creds.name, creds.secret, creds.nonce, body)
-            if parsed.username != creds.name or not auth.same(parsed.mac, expected):
-                raise _Refusal(401, "wrong HMAC (credentials or nonce)", chal)
+            right = parsed.username == creds.name and auth.same(parsed.mac, expected)
+            wrong = "wrong HMAC (credentials or nonce)"
         else:
-            if session is not None:
-                return None  # the session was authenticated by its first message
             cred = message.header.cred
             if cred is None:
                 raise _Refusal(407, "no credentials", chal)
             expected = auth.md5_digest(creds.name, creds.secret, creds.nonce)
-            if cred.type != auth.MD5_TYPE or not auth.same(cred.data, expected):
-                raise _Refusal(401, "wrong digest (credentials or nonce)", chal)
-        nonce = secrets.token_bytes(16)
+            right = cred.type == auth.MD5_TYPE and auth.same(cred.data, expected)
+            wrong = "wrong digest (credentials or nonce)"
+        if device is None or not right:
+            delay = self.backoff.failed(source)
+            reason = wrong if device is not None else "not a device of the DM device list"
+            if delay:
+                reason += f"; backing off {delay:.0f} s"
+            raise _Refusal(401, reason, chal)
+        self.backoff.succeeded(source)
+        nonce = secrets.token_bytes(auth.NONCE_SIZE)
         await self.devices.save_nonce(device.device_id, AuthLevel.CLIENT, nonce)
         return sm.Chal(type=kind, next_nonce=nonce)
 
     # The body.
 
     async def _take_body(
-        self, session: DMSession, message: sm.Message, issued: sm.Chal | None
+        self, session: DMSession, message: sm.Message, issued: sm.Chal
     ) -> list[sm.Status | sm.Command]:
         header = message.header
         msg_ref = header.msg_id
@@ -324,7 +378,7 @@ class DMSessionServer:
                 msg_ref=msg_ref,
                 cmd_ref="0",
                 cmd=sm.SYNCHDR,
-                code=200 if issued is None else 212,
+                code=212,
                 target_ref=header.target,
                 source_ref=header.source,
                 chal=issued,
@@ -355,9 +409,31 @@ class DMSessionServer:
             del session.in_flight[key]
         for pending in lost:
             pending.lose("the device's package ended without its answer")
+        resend = [
+            p
+            for p in done
+            if p.refused_for_credentials and p.auth_resends < MAX_AUTH_RESENDS and not p.abandoned
+        ]
+        if resend:
+            self._send_again(session, resend)
         for pending in done:  # their callbacks may queue the next operations
-            pending.settle()
+            if pending not in resend:
+                pending.settle()
         return out
+
+    def _send_again(self, session: DMSession, refused: list[Pending]) -> None:
+        """The device refused these commands for our credentials (its nonce for us changed, say):
+        they go first in the queue, to be sent again with our credentials anew."""
+        session.send_server_cred = True
+        queue = self.queues.setdefault(session.device_id, deque())
+        for pending in reversed(refused):
+            pending.rewind()
+            queue.appendleft(pending)
+        log.info(
+            "{device_id} refused {count} command(s) for our credentials: sending them again",
+            device_id=session.device_id,
+            count=len(refused),
+        )
 
     def _status(self, msg_ref: str, cmd_ref: str, cmd: str, code: int, **kw: Any) -> sm.Status:
         return sm.Status(cmd_id="", msg_ref=msg_ref, cmd_ref=cmd_ref, cmd=cmd, code=code, **kw)
@@ -367,12 +443,13 @@ class DMSessionServer:
             if command.data == sm.ALERT_SESSION_ABORT:
                 session.client_package_open = False
             return self._status(msg_ref, command.cmd_id, "Alert", 200)
-        if command.name == "Replace" and all(
-            (i.target or "").startswith("./DevInfo/") for i in command.items
-        ):
-            for item in command.items:
-                if isinstance(item.data, str) and item.target is not None:
-                    session.devinfo[item.target.rsplit("/", 1)[1]] = item.data
+        # DevInfo's items name their node in <Source> (the OMA DM 1.2 representation's
+        # example) or in <Target> (many clients): either is read.
+        uris = [i.target or i.source or "" for i in command.items]
+        if command.name == "Replace" and all(u.startswith("./DevInfo/") for u in uris):
+            for uri, item in zip(uris, command.items, strict=True):
+                if isinstance(item.data, str):
+                    session.devinfo[uri.rsplit("/", 1)[1]] = item.data
             dev_id = session.devinfo.get("DevId")
             code = 200 if dev_id in (None, session.device_id) else 400
             return self._status(msg_ref, command.cmd_id, "Replace", code)
@@ -549,7 +626,10 @@ class DMSessionServer:
             ),
             final=True,
         )
-        return Reply(200, content_type, encode(reply))
+        headers: tuple[tuple[str, str], ...] = ()
+        if refusal.retry_after > 0:
+            headers = (("retry-after", str(math.ceil(refusal.retry_after))),)
+        return Reply(200, content_type, encode(reply), headers)
 
     def _bare_refusal(
         self, code: int, encode: Callable[[sm.Message], bytes], content_type: str

@@ -202,7 +202,7 @@ class SimulatedDevice:
         retried = False
         while True:
             cred = None
-            if client.type is AuthType.DIGEST and msg_id == 1:
+            if client.type is AuthType.DIGEST:  # on every message, with the last <Chal>'s nonce
                 cred = sm.Cred(
                     type=auth.MD5_TYPE,
                     data=auth.md5_digest(client.name or "", client.secret or "", n.client),

@@ -5,6 +5,7 @@ and a log line says why."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from attrs import evolve
@@ -13,17 +14,24 @@ from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublish
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
-from dmdelegation.dm import auth, wbxml, xml_codec
+from dmdelegation.dm import auth, backoff, wbxml, xml_codec
 from dmdelegation.dm import message as sm
 from dmdelegation.dm.devices import MemoryDeviceList
 from dmdelegation.dm.pending import OutcomeUnknown
-from dmdelegation.protocol import AuthType
-from dmdelegation.tree import URI
+from dmdelegation.protocol import AuthLevel, AuthType
+from dmdelegation.tree import URI, Value
 
 from .harness import DEVICE, DMS1, Endpoint, dm_device
 from .raw import digest, hmac, opening, post
 
 MAX = 4096
+STRANGER = "IMEI:000000000000000"
+
+
+def without_ids(body: bytes, dev_id: str) -> bytes:
+    """``body`` with the DevId and the nonces it echoes blanked out."""
+    body = body.replace(dev_id.encode(), b"DEVID")
+    return re.sub(rb"(<NextNonce[^>]*>)[^<]*(</NextNonce>)", rb"\1\2", body)
 
 
 @implementer(ILogObserver)
@@ -157,10 +165,37 @@ class Refusals(TestCase):
     # Credentials.
 
     async def test_unknown_device(self) -> None:
-        message = opening(self.url, cred=digest(self.nonce()), source="IMEI:000000000000000")
-        answer = await post(self.url, xml_codec.encode(message))
+        answer = await self.wrong_credentials(STRANGER)
         status = answer.header_status()
-        assert (status.code, status.chal) == (401, None)
+        assert status.code == 401  # as wrong credentials: a challenge with a nonce
+        assert status.chal is not None
+        assert status.chal.type == auth.chal_type(self.auth_type)
+        assert len(status.chal.next_nonce) == auth.NONCE_SIZE
+        again = (await self.wrong_credentials(STRANGER)).header_status()
+        assert again.chal == status.chal  # the same nonce, as a device's current one
+        self.assert_nothing_changed()
+        assert self.server.devices.device(STRANGER) is None
+
+    async def wrong_credentials(self, source: str) -> Any:
+        message = opening(self.url, cred=digest(self.nonce(), secret="guess"), source=source)
+        return await post(self.url, xml_codec.encode(message))
+
+    async def no_credentials(self, source: str) -> Any:
+        return await post(self.url, xml_codec.encode(opening(self.url, source=source)))
+
+    async def test_an_unknown_device_is_answered_as_wrong_credentials(self) -> None:
+        """No oracle: the answers differ only by the DevId echoed and the nonce offered."""
+        self.devices.save_nonce(DEVICE, AuthLevel.CLIENT, b"N" * auth.NONCE_SIZE)
+        self.server.unknown_auth = self.auth_type  # what is asked when a message shows none
+        self.before = self.state()
+        for attempt in (self.wrong_credentials, self.no_credentials):
+            known, unknown = await attempt(DEVICE), await attempt(STRANGER)
+            assert known.header_status().code == unknown.header_status().code
+            assert known.header_status().code in (401, 407)
+            assert without_ids(known.body, DEVICE) == without_ids(unknown.body, STRANGER)
+            assert known.code == unknown.code
+            assert set(known.headers) == set(unknown.headers)
+            assert known.headers["content-type"] == unknown.headers["content-type"]
         self.assert_nothing_changed()
 
     async def test_wrong_secret(self) -> None:
@@ -210,8 +245,14 @@ class Refusals(TestCase):
         session = self.server.sessions[DEVICE]
         self.before = self.state()
         moved = (session.client_msg_id, session.server_msg_id, dict(session.in_flight))
-        again = await post(self.url, first)  # same session, same MsgID
-        assert again.header_status().code == 400
+        # MsgID 1 with Alert 1201 opens a new session even with the same SessionID (clients
+        # number every session 1), but its nonce was used: wrong credentials.
+        again = await post(self.url, first)
+        assert again.header_status().code == 401
+        self.assert_nothing_changed()
+        skipped = opening(self.url, msg_id="3", cred=digest(self.nonce()))
+        skipped = evolve(skipped, body=skipped.body[1:])  # not the next MsgID of the session
+        assert (await post(self.url, xml_codec.encode(skipped))).header_status().code == 400
         self.assert_nothing_changed()
         assert (session.client_msg_id, session.server_msg_id, dict(session.in_flight)) == moved
         assert not self.queued.called
@@ -220,6 +261,91 @@ class Refusals(TestCase):
         self.clock.advance(self.server.session_timeout)
         self.failureResultOf(self.queued, OutcomeUnknown)
         assert self.server.sessions == {}
+
+    # Every message is authenticated.
+
+    async def send(self, message: sm.Message, nonce: bytes, secret: str | None) -> Any:
+        """``message`` as the device sends it with ``secret`` (None: no credentials)."""
+        cred = None if secret is None else digest(nonce, secret)
+        body = xml_codec.encode(evolve(message, header=evolve(message.header, cred=cred)))
+        return await post(self.url, body)
+
+    async def test_a_second_client_cannot_answer_for_the_device(self) -> None:
+        """The hijack: a second client knows the DevId, the SessionID and the next MsgID, not
+        the secret. It gets no queued command, changes nothing, and the device goes on."""
+        from .harness import CLIENT_SECRET
+
+        first = await self.send(opening(self.url), self.nonce(), CLIENT_SECRET)
+        assert first.header_status().code == 212
+        (get,) = first.message().commands
+        key = self.server.session_for(DEVICE).replace(
+            URI.parse("./Vendor/Enterprise/VPN/Key"), Value.text("s3cret-value")
+        )
+        session = self.server.sessions[DEVICE]
+        self.before = self.state()
+        moved = (session.client_msg_id, session.server_msg_id, dict(session.in_flight))
+        answer = sm.Message(
+            sm.Header(session_id="1", msg_id="2", target=self.url, source=DEVICE),
+            (
+                sm.Status("1", "1", get.cmd_id, "Get", 200, target_ref="./Vendor"),
+                sm.Results(
+                    "2",
+                    "1",
+                    get.cmd_id,
+                    (sm.Item(source="./Vendor", meta=sm.Meta(format="node"), data="Radio"),),
+                ),
+            ),
+        )
+        for secret, code in ((None, 407), ("guess", 401)):
+            hijack = await self.send(answer, self.nonce(), secret)
+            assert hijack.header_status().code == code
+            assert not hijack.message().commands
+            assert b"s3cret-value" not in hijack.body
+            self.assert_nothing_changed()
+            assert (session.client_msg_id, session.server_msg_id, dict(session.in_flight)) == moved
+            assert not key.called
+        real = await self.send(answer, self.nonce(), CLIENT_SECRET)
+        assert real.header_status().code == 212
+        (replace,) = real.message().commands
+        assert replace.items[0].target == "./Vendor/Enterprise/VPN/Key"
+        got = self.successResultOf(self.queued)
+        assert got.node is not None
+        assert got.node.children == ("Radio",)
+        assert self.server.queued(DEVICE) == 0
+
+    # Back-off.
+
+    async def test_repeated_wrong_credentials_back_off(self) -> None:
+        from .harness import CLIENT_SECRET
+
+        for source in (DEVICE, STRANGER):  # known and unknown DevIds alike
+            for _ in range(backoff.FREE_FAILURES - 1):
+                assert (await self.wrong_credentials(source)).header_status().code == 401
+            assert self.server.backoff.remaining(source) == 0
+            assert (await self.wrong_credentials(source)).header_status().code == 401
+            assert self.server.backoff.remaining(source) == backoff.FIRST_DELAY
+        self.assert_nothing_changed()
+        # During the back-off even the right credentials are not checked.
+        refused = await self.send(opening(self.url), self.nonce(), CLIENT_SECRET)
+        status = refused.header_status()
+        assert (status.code, status.chal) == (417, None)
+        assert refused.headers["retry-after"] == str(int(backoff.FIRST_DELAY))
+        assert (await self.wrong_credentials(STRANGER)).header_status().code == 417
+        self.assert_nothing_changed()
+        self.clock.advance(backoff.FIRST_DELAY - 1)
+        assert (await self.wrong_credentials(DEVICE)).header_status().code == 417
+        self.clock.advance(1)
+        # One more failure after it: twice as long.
+        assert (await self.wrong_credentials(DEVICE)).header_status().code == 401
+        assert self.server.backoff.remaining(DEVICE) == 2 * backoff.FIRST_DELAY
+        self.clock.advance(2 * backoff.FIRST_DELAY)
+        self.assert_nothing_changed()
+        accepted = await self.send(opening(self.url), self.nonce(), CLIENT_SECRET)
+        assert accepted.header_status().code == 212
+        # A success forgets the failures: the next wrong one is free again.
+        assert self.server.sessions[DEVICE].session_id == "1"
+        assert (await self.wrong_credentials(DEVICE)).header_status().code == 401
+        assert self.server.backoff.remaining(DEVICE) == 0
 
 
 class HMACRefusals(Refusals):
@@ -241,6 +367,19 @@ class HMACRefusals(Refusals):
         answer = await self._post_hmac(opening(self.url))
         assert answer.header_status().code == 407
         self.assert_nothing_changed()
+
+    async def wrong_credentials(self, source: str) -> Any:
+        body = xml_codec.encode(opening(self.url, source=source))
+        from .harness import CLIENT_SECRET
+
+        headers = hmac(body, self.nonce(), CLIENT_SECRET + "x")
+        return await post(self.url, body, headers=headers)
+
+    async def send(self, message: sm.Message, nonce: bytes, secret: str | None) -> Any:
+        body = xml_codec.encode(message)
+        return await post(
+            self.url, body, headers={} if secret is None else hmac(body, nonce, secret)
+        )
 
     async def test_mac_of_another_body(self) -> None:
         body = xml_codec.encode(opening(self.url))
@@ -279,7 +418,33 @@ class HMACRefusals(Refusals):
         assert answer.header_status().code == 212
         self.before = self.state()
         again = await post(self.url, first, headers=headers)
-        assert again.header_status().code == 400
+        assert again.header_status().code == 401  # a new session; its nonce was used
+        self.assert_nothing_changed()
+        message = opening(self.url, msg_id="3")
+        skipped = xml_codec.encode(evolve(message, body=message.body[1:]))
+        headers = hmac(skipped, self.nonce(), CLIENT_SECRET)
+        assert (await post(self.url, skipped, headers=headers)).header_status().code == 400
         self.assert_nothing_changed()
         self.clock.advance(self.server.session_timeout)
         self.failureResultOf(self.queued, OutcomeUnknown)
+
+
+def test_the_back_off_is_bounded() -> None:
+    clock = Clock()
+    table = backoff.AuthBackoff(clock, max_tracked=3)
+    delays = [table.failed("dev") for _ in range(12)]
+    assert delays[: backoff.FREE_FAILURES - 1] == [0.0] * (backoff.FREE_FAILURES - 1)
+    assert delays[backoff.FREE_FAILURES - 1 : backoff.FREE_FAILURES + 1] == [
+        backoff.FIRST_DELAY,
+        2 * backoff.FIRST_DELAY,
+    ]
+    assert max(delays) == backoff.MAX_DELAY == delays[-1]
+    clock.advance(backoff.MAX_DELAY)
+    assert table.remaining("dev") == 0
+    clock.advance(backoff.FORGET)
+    assert table.failed("dev") == 0.0  # an hour without failure forgets the earlier ones
+    for name in ("a", "b", "c", "d"):
+        table.failed(name)
+    assert len(table) == 3  # the oldest DevId ("dev") was forgotten
+    table.succeeded("d")
+    assert len(table) == 2

@@ -219,7 +219,9 @@ class Sessions(TestCase):
         reply = answer.message()
         assert not reply.final
         assert [(c.name, c.data) for c in reply.commands] == [("Alert", sm.ALERT_NEXT_MESSAGE)]
-        second = opening(endpoint.url, msg_id="2")
+        (hdr,) = [s for s in reply.statuses if s.cmd == sm.SYNCHDR]
+        assert hdr.chal is not None  # every message is authenticated: the next nonce
+        second = opening(endpoint.url, msg_id="2", cred=digest(hdr.chal.next_nonce))
         second = sm.Message(second.header, second.body[1:], final=True)
         answer = await post(endpoint.url, xml_codec.encode(second))
         (get,) = [c for c in answer.message().commands if c.name == "Get"]
