@@ -169,6 +169,7 @@ class DelegationService(MultiService):
         if config.dm is not None:
             self.dm = DMEndpoint(config, reactor)
             session_for = self.dm.session_for(session_for)
+        self.session_for = session_for
         self.transport = HTTPSPeerTransport(
             reactor, self.registry, self.client_tls, timeout=config.timeouts.request
         )
@@ -221,7 +222,14 @@ class DelegationService(MultiService):
                 "delegation interface on {endpoint}{path}", endpoint=endpoint, path=config.path
             )
         admin_site = CommandLog(
-            Admin(self.engine, self.clients, self.reactor, metrics=self.metrics, expiry=self.expiry)
+            Admin(
+                self.engine,
+                self.clients,
+                self.reactor,
+                metrics=self.metrics,
+                expiry=self.expiry,
+                session_for=self.session_for,
+            )
         )
         admin_site.displayTracebacks = False
         try:

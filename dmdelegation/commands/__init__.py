@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 from typing import Any, Protocol
 
-from dmdelegation.commands import message, observe, operate, pki, tree
+from dmdelegation.commands import dm, message, observe, operate, pki, tree
 
 
 class CommandGroup(Protocol):
     def register(self, groups: argparse._SubParsersAction[Any]) -> None: ...
 
 
-COMMAND_GROUPS: list[CommandGroup] = [operate, observe, message, tree, pki]
+COMMAND_GROUPS: list[CommandGroup] = [operate, observe, message, tree, dm, pki]

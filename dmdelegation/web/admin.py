@@ -16,6 +16,7 @@ delegation endpoint). The ``dmdelegation`` command is its client.
     GET  /history?device=D                periods of authority over D's subtrees (audit)
     GET  /metrics                         Prometheus text exposition
     GET  /tree?device=D[&uri=U]           the device's tree, secrets masked
+    POST /dm  {device, command, uri, value, timeout}   one DM command as this server (admin_dm)
     POST /devices    (a provisioning file, TOML)                a new embedded device
 
 Errors: the status of the engine's refusal (404, 409, ...) or 400, with ``{"error": reason}``.
@@ -48,6 +49,7 @@ from dmdelegation.protocol import DelegationMethod
 from dmdelegation.tree.devinfo import DEVINFO_ROOT
 from dmdelegation.tree.display import display_lines
 from dmdelegation.tree.uri import URI, URIError
+from dmdelegation.web.admin_dm import DMCommandPage, SessionFor
 
 log = Logger()
 MAX_BODY = 64 * 1024
@@ -213,6 +215,7 @@ class Admin(Resource):
         *,
         metrics: EngineMetrics | None = None,
         expiry: ExpiryWatch | None = None,
+        session_for: SessionFor | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -235,6 +238,7 @@ class Admin(Resource):
         for name, (get, post) in routes.items():
             self.putChild(name.encode(), _Endpoint(self, get, post))
         self.putChild(b"metrics", MetricsPage(metrics))
+        self.putChild(b"dm", DMCommandPage(session_for, clock))
 
     def render_GET(self, request: Request) -> bytes:
         return _json(request, 404, {"error": "see /health, /status, /sessions, /tree"})
