@@ -91,8 +91,9 @@ class DelegationThroughDMSessions(TestCase):
 
         after = exact(world.device.records())
         assert after == exact(embedded.records())
-        # As with the embedded store, the top of the subtree keeps the ACL the grant made
-        # explicit, without DMS-2: every server has exactly the rights it had before.
+        # The device's tree, ACLs included, is exactly as before the delegation: the top of
+        # the subtree inherits its ACL again.
+        assert after == before
         assert rights(world.device.records(), world.device.tree) == rights_before
         assert DMS2 not in "\n".join(after)
         assert world.dms2_server.managed == {}
