@@ -27,6 +27,7 @@ what it could not do. Every change is journaled like any other.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
+from functools import partial
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -181,7 +182,7 @@ def strip_server(
         failures: list[OperationFailed] = []
         for uri in dict.fromkeys(uris):
             try:
-                result = await send(OPERATION, "Get ACL", uri, lambda u=uri: session.get_acl(u))
+                result = await send(OPERATION, "Get ACL", uri, partial(session.get_acl, uri))
                 if result.status is Status.OK and result.acl is not None:
                     await _strip(changes, uri, result.acl, server_id)
             except OperationFailed as e:

@@ -13,7 +13,7 @@ failed (the engine then ends the process *unrestored* or *compromised*).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -198,7 +198,7 @@ class JournaledClientChanges:
         async def once(client: IDMClientSession, journal: IUndoJournal) -> None:
             failures: list[OperationFailed] = []
 
-            async def attempt(work: Coroutine[Any, Any, object]) -> None:
+            async def attempt(work: Awaitable[object]) -> None:
                 try:
                     await work
                 except Incomplete as e:
