@@ -43,7 +43,7 @@ from dmdelegation.client.steps import (
     send,
     snapshot,
 )
-from dmdelegation.tree.acl import ACL
+from dmdelegation.tree.acl import ACL, EMPTY
 from dmdelegation.tree.bootconfig import BOOTCONFIG_ROOT
 from dmdelegation.tree.dmacc import DMACC_ROOT
 from dmdelegation.tree.journal import AddStep, JournalStep, ReplaceACLStep
@@ -61,6 +61,20 @@ def grant_record_id(device_id: str, subtree: str) -> str:
     """The name of the journal that keeps the grant record of the delegation of ``subtree`` of
     ``device_id`` (delegations in force never overlap, so device and subtree name one)."""
     return f"granted:{device_id}:{subtree}"
+
+
+RECORD_COMPLETE = ReplaceACLStep(ROOT, EMPTY, EMPTY)
+"""The last step of a grant record written to the end: a change no client can have made (the
+root's ACL is never empty). A record without it was cut short (the process died while writing
+it) and is not used; `record_of` says so."""
+
+
+def record_of(steps: Sequence[JournalStep]) -> list[JournalStep] | None:
+    """The grant record held by a record journal's ``steps``; None if there is none, or it was
+    cut short."""
+    if not steps or steps[-1] != RECORD_COMPLETE:
+        return None
+    return list(steps[:-1])
 
 
 def granted_steps(entries: Sequence[JournalEntry]) -> list[JournalStep]:
@@ -236,8 +250,10 @@ def revoke_delegation(
 
 
 __all__ = [
+    "RECORD_COMPLETE",
     "grant_record_id",
     "granted_steps",
+    "record_of",
     "revoke_delegation",
     "strip_server",
 ]

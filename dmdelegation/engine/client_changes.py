@@ -26,8 +26,10 @@ from zope.interface import implementer
 from dmdelegation.client import delegation as ops
 from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal, IUndoJournalStore
 from dmdelegation.client.revocation import (
+    RECORD_COMPLETE,
     grant_record_id,
     granted_steps,
+    record_of,
     revoke_delegation,
     strip_server,
 )
@@ -254,12 +256,10 @@ class JournaledClientChanges:
 
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
             record = self._grant_record(session)
-            if not await record.entries():
-                steps = granted_steps(await journal.entries())
-                for step in steps:
+            if record_of([entry.step for entry in await record.entries()]) is None:
+                await record.discard()  # a record cut short by a crash: written again
+                for step in (*granted_steps(await journal.entries()), RECORD_COMPLETE):
                     await record.append(step)
-                if not steps:
-                    await record.discard()
             await journal.discard()
 
         return self._run(session, work)
@@ -274,8 +274,17 @@ class JournaledClientChanges:
 
         async def once(client: IDMClientSession, journal: IUndoJournal) -> None:
             record = self._grant_record(session)
-            steps = [entry.step for entry in await record.entries()]
-            failures = await revoke_delegation(client, journal, session.peer, steps or None)
+            steps = record_of([entry.step for entry in await record.entries()])
+            if steps is None:
+                log.warn(
+                    "session {session_id}: no grant record of {subtree} on {device_id}; every"
+                    " ACL of the tree is cleaned of {peer} instead",
+                    session_id=session.session_id,
+                    subtree=session.subtree,
+                    device_id=session.device_id,
+                    peer=session.peer,
+                )
+            failures = await revoke_delegation(client, journal, session.peer, steps)
             if session.full:
                 try:
                     await rollback(client, self._own_account(session))

@@ -12,12 +12,13 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from dmdelegation.client.interfaces import IDMClientSession
-from dmdelegation.client.revocation import grant_record_id
+from dmdelegation.client.revocation import RECORD_COMPLETE, grant_record_id
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.model import Outcome, Session
 from dmdelegation.protocol import DelegationMethod
 from dmdelegation.tree import ACL, DMACC_ROOT, URI, Value
+from dmdelegation.tree.journal import ReplaceACLStep
 from dmdelegation.tree.results import ACLResult, GetResult, Result
 from dmdelegation.tree.status import Status
 
@@ -192,6 +193,27 @@ def test_a_delegation_without_a_record_is_revoked_by_the_walk(tmp_path: Path) ->
     assert DMS2 not in accounts(pair)
     assert named(pair, DMS2) == []
     assert sum(c.startswith("Get ACL") for c in device.commands) > 20  # the whole tree
+
+
+def test_a_record_cut_short_is_not_used(tmp_path: Path) -> None:
+    """The process died while writing the grant record: the part written is not taken for the
+    whole (DMS-2 would keep its rights on the nodes missing from it); the walk cleans the tree."""
+    pair = Pair(tmp_path)
+    delegate(pair, DelegationMethod.DMACC, False)
+    record = pair.journals.open(grant_record_id(DEVICE, SUBTREE), DEVICE, DMS1)
+    steps = [entry.step for entry in fired(record.entries())]
+    assert steps[-1] == RECORD_COMPLETE
+    assert any(isinstance(step, ReplaceACLStep) for step in steps[:-1])
+    fired(record.discard())
+    fired(record.append(steps[0]))  # the account's Add, and nothing else
+    device = quirky_dms1(pair)
+
+    assert revoke(pair, "asked").outcome is Outcome.REVOKED
+
+    assert DMS2 not in accounts(pair)
+    assert named(pair, DMS2) == []
+    assert sum(c.startswith("Get ACL") for c in device.commands) > 20  # the whole tree
+    assert pair.journals.journal_ids() == []
 
 
 class _NoDMSession(EmbeddedDelegatedServer):
