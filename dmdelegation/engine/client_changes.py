@@ -228,8 +228,10 @@ class JournaledClientChanges:
         journal = self.journals.open(
             f"{session.session_id}/stripped", session.device_id, self.server_id
         )
-        failures = await strip_server(client, journal, uris, session.peer)
-        await journal.discard()
+        try:
+            failures = await strip_server(client, journal, uris, session.peer)
+        finally:
+            await journal.discard()
         if failures:
             raise Incomplete(failures)
 
@@ -242,7 +244,8 @@ class JournaledClientChanges:
         except OperationFailed as e:
             if e.status != Status.NOT_FOUND:
                 raise
-        await cleanup.discard()
+        finally:
+            await cleanup.discard()  # it may hold the account's credentials: never kept
 
     def _grant_record(self, session: Session) -> IUndoJournal:
         """The grant record of the delegation of the session's subtree on its device."""
