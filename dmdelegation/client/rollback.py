@@ -9,6 +9,11 @@ to be, and no answer was recorded), a read first tells whether the client still 
 before-image; if so there is nothing to undo (and undoing could need rights the refused command
 never had). Once every step is undone, the journal is discarded with its before-images.
 
+A step the client refuses to undo (or whose answer is lost) does not stop the rollback: the older
+steps are undone all the same (those that let a delegated server in, its account above all, must
+not stay because an unrelated restore failed), and the failures are raised together at the end
+(`dmdelegation.client.steps.Incomplete`); the journal keeps exactly what is left.
+
 One shortcut (`dmdelegation.tree.journal.covering_add`): when the newest steps left are all at or
 below a node that an older step of them added (an account, and the nodes and rights given inside
 it), one Delete of that node undoes them all; they are then recorded undone together (newest
@@ -26,7 +31,7 @@ from twisted.logger import Logger
 
 from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal, IUndoJournalBatch
 from dmdelegation.client.journal_entry import JournalEntry, StepState
-from dmdelegation.client.steps import OperationFailed, check_pair, send, snapshot
+from dmdelegation.client.steps import Incomplete, OperationFailed, check_pair, send, snapshot
 from dmdelegation.tree.journal import (
     AddStep,
     DeleteStep,
@@ -169,11 +174,29 @@ async def _undo_covered(
         await journal.mark(seq, StepState.UNDONE)
 
 
+async def _settled_below(
+    journal: IUndoJournal, top: URI, failed: list[tuple[JournalEntry, OperationFailed]]
+) -> list[tuple[JournalEntry, OperationFailed]]:
+    """The node ``top`` that an older step added is deleted again: the newer steps at or below
+    it whose undo failed have nothing left to undo. They are recorded undone; the rest is
+    returned."""
+    left = []
+    for entry, error in failed:
+        if entry.step.uri.segments[: len(top.segments)] == top.segments:
+            await journal.mark(entry.seq, StepState.UNDONE)
+        else:
+            left.append((entry, error))
+    return left
+
+
 def rollback(session: IDMClientSession, journal: IUndoJournal) -> Deferred[int]:
     """Undo every step of ``journal`` through ``session``; fires with the number of steps undone.
 
-    ``session`` must act as the journal's server on the journal's device (else ValueError). On
-    failure (`OperationFailed`), the journal keeps what is left to undo.
+    ``session`` must act as the journal's server on the journal's device (else ValueError). A step
+    whose undo fails (refused, or its answer lost) does not stop the others, older ones included;
+    then `Incomplete` (an `OperationFailed`) names every failure and the journal keeps what is
+    left to undo: running `rollback` again tries exactly that. A failed step below a node an older
+    step added is settled when that node is deleted again.
     """
 
     async def run() -> int:
@@ -183,15 +206,31 @@ def rollback(session: IDMClientSession, journal: IUndoJournal) -> Deferred[int]:
             for entry in await journal.entries()
             if entry.state not in (StepState.FAILED, StepState.UNDONE)
         ]
+        failed: list[tuple[JournalEntry, OperationFailed]] = []
         end = len(live)
         while end > 0:
             start = covering_add([entry.step for entry in live[:end]])
-            if start is None:
-                await _undo_entry(session, journal, live[end - 1], live[: end - 1])
-                end -= 1
+            taken = [live[end - 1]] if start is None else live[start:end]
+            try:
+                if start is None:
+                    await _undo_entry(session, journal, taken[0], live[: end - 1])
+                else:
+                    await _undo_covered(session, journal, taken)
+            except OperationFailed as e:
+                failed.extend((entry, e) for entry in taken)
+                log.warn(
+                    "rollback of journal {journal_id} on {device_id}: {error}; the other steps"
+                    " go on",
+                    journal_id=journal.journal_id,
+                    device_id=session.device_id,
+                    error=str(e),
+                )
             else:
-                await _undo_covered(session, journal, live[start:end])
-                end = start
+                if isinstance(taken[0].step, AddStep):
+                    failed = await _settled_below(journal, taken[0].step.uri, failed)
+            end -= len(taken)
+        if failed:
+            raise Incomplete(list(dict.fromkeys(e for _, e in failed)))
         await journal.discard()
         log.info(
             "rolled back {count} steps of journal {journal_id} on {device_id}",

@@ -49,6 +49,19 @@ class OperationFailed(Exception):
         self.status = status
 
 
+class Incomplete(OperationFailed):
+    """Several steps failed while the others went on (a rollback, a revocation): ``failures``,
+    in the order met; the first one's operation, command, URI and status are this one's."""
+
+    def __init__(self, failures: Sequence[OperationFailed]) -> None:
+        if not failures:
+            raise ValueError("an Incomplete needs a failure")
+        first = failures[0]
+        super().__init__(first.operation, first.command, first.uri, first.status)
+        self.failures = tuple(failures)
+        self.args = ("; ".join(str(f) for f in self.failures),)
+
+
 def check_pair(session: IDMClientSession, journal: IUndoJournal) -> None:
     if (journal.device_id, journal.server_id) != (session.device_id, session.server_id):
         raise JournalMismatch(
@@ -201,7 +214,7 @@ class Changes:
         await self._apply(step, "Replace", lambda: self.session.replace(uri, value))
 
     async def replace_acl(self, uri: URI, acl: ACL, before: ACL) -> None:
-        step = ReplaceACLStep(uri, before)
+        step = ReplaceACLStep(uri, before, acl)
         await self._apply(step, "Replace ACL", lambda: self.session.replace_acl(uri, acl))
 
     async def delete(self, uri: URI, before: list[NodeRecord]) -> None:

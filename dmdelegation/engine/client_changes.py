@@ -2,26 +2,50 @@
 component, over any ``IDMClientSession``, with one durable undo journal per session.
 
 What each change does to the client (and why) is in docs/spec-notes.md, "Engine".
+
+A delegation that completes keeps its *grant record* (`dmdelegation.client.revocation`): what it
+created and the ACLs it changed, before and after, without a value, in the journal named
+`grant_record_id`, until it is revoked. The revocation restores exactly those nodes. Undo and
+revocation go on past a step the client refuses (the delegated server's account and rights
+first), and are tried again, a bounded number of times on the clock, before they are reported
+failed (the engine then ends the process *unrestored* or *compromised*).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from dmdelegation.client import delegation as ops
 from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal, IUndoJournalStore
+from dmdelegation.client.revocation import (
+    RECORD_COMPLETE,
+    grant_record_id,
+    granted_steps,
+    record_of,
+    revoke_delegation,
+    strip_server,
+)
 from dmdelegation.client.rollback import rollback
-from dmdelegation.client.steps import OperationFailed
+from dmdelegation.client.steps import Incomplete, OperationFailed
 from dmdelegation.client.unit import run_together
 from dmdelegation.engine.interfaces import ClientChangeFailed, IClientChanges
 from dmdelegation.engine.model import Process, Session
 from dmdelegation.protocol import DMAcc
-from dmdelegation.tree import ROOT, URI, BootConfigEntry, Status
+from dmdelegation.tree import URI, BootConfigEntry, Status
+
+log = Logger()
+
+RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0)
+"""Seconds between the attempts of an undo or a revocation that left steps undone (well within
+the engine's timeout of a local action)."""
 
 SessionFor = Callable[[str], IDMClientSession]
 """The DM session with a device (by DevId), acting as this server's ServerID."""
@@ -42,12 +66,57 @@ def _translate(e: Exception) -> ClientChangeFailed:
 
 @implementer(IClientChanges)
 class JournaledClientChanges:
-    """Every change of a session goes to the journal named by its session id first."""
+    """Every change of a session goes to the journal named by its session id first.
 
-    def __init__(self, server_id: str, session_for: SessionFor, journals: IUndoJournalStore):
+    ``clock`` times the further attempts of an undo or a revocation (``retry_delays`` apart);
+    without one they follow at once."""
+
+    def __init__(
+        self,
+        server_id: str,
+        session_for: SessionFor,
+        journals: IUndoJournalStore,
+        *,
+        clock: IReactorTime | None = None,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+    ):
         self.server_id = server_id
         self.session_for = session_for
         self.journals = journals
+        self.clock = clock
+        self.retry_delays = tuple(retry_delays)
+
+    def _pause(self, seconds: float) -> Deferred[None]:
+        if self.clock is None:
+            return succeed(None)
+        return deferLater(self.clock, seconds, lambda: None)
+
+    async def _attempts(
+        self,
+        session: Session,
+        what: str,
+        work: Callable[[], Coroutine[Any, Any, None]],
+    ) -> None:
+        """``work`` (which must be safe to run again: it finds what is done), tried again after
+        each `Incomplete` while ``retry_delays`` last; the last failure is raised."""
+        for delay in (*self.retry_delays, None):
+            try:
+                await work()
+                return
+            except Incomplete as e:
+                log.warn(
+                    "session {session_id}: {what} on {device_id} left {count} steps undone"
+                    " ({error}); {next}",
+                    session_id=session.session_id,
+                    what=what,
+                    device_id=session.device_id,
+                    count=len(e.failures),
+                    error=str(e),
+                    next="giving up" if delay is None else f"trying again in {delay:g} s",
+                )
+                if delay is None:
+                    raise
+                await self._pause(delay)
 
     def _run(
         self,
@@ -123,50 +192,122 @@ class JournaledClientChanges:
         """Roll the session's journal back. In the Bootstrap Server URL approach the client may
         also have bootstrapped from DMS-2 in the meantime (a change our entry caused, but did
         not make): that account goes too, through a journal of its own that is only discarded,
-        so that an undo interrupted by a restart and run again never re-creates it."""
+        so that an undo interrupted by a restart and run again never re-creates it. What lets
+        DMS-2 in goes first (the session's journal: its rights, its account or entry; then an
+        account it bootstrapped); our own account comes back last, after a full delegation.
+        A part that fails does not stop the others; the whole is tried again."""
+
+        async def once(client: IDMClientSession, journal: IUndoJournal) -> None:
+            failures: list[OperationFailed] = []
+
+            async def attempt(work: Awaitable[object]) -> None:
+                try:
+                    await work
+                except Incomplete as e:
+                    failures.extend(e.failures)
+                except OperationFailed as e:
+                    failures.append(e)
+
+            await attempt(rollback(client, journal))
+            refused = [f.uri for f in failures if f.command == "Replace ACL"]
+            if refused:  # at least DMS-2's rights go, where the old ACL cannot come back
+                await attempt(self._strip(client, session, refused))
+            if session.process is Process.DELEGATION_BOOTSTRAP:
+                await attempt(self._remove_bootstrapped(client, session))
+            if session.full:
+                await attempt(rollback(client, self._own_account(session)))
+            if failures:
+                raise Incomplete(failures)
 
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
-            if session.full:
-                await rollback(client, self._own_account(session))
-            await rollback(client, journal)
-            if session.process is Process.DELEGATION_BOOTSTRAP:
-                cleanup = self.journals.open(
-                    f"{session.session_id}/bootstrapped", session.device_id, self.server_id
-                )
-                try:
-                    await ops.remove_account(client, cleanup, session.peer)
-                except OperationFailed as e:
-                    if e.status != Status.NOT_FOUND:
-                        raise
-                await cleanup.discard()
+            await self._attempts(session, "undo", lambda: once(client, journal))
 
         return self._run(session, work)
 
+    async def _strip(self, client: IDMClientSession, session: Session, uris: list[URI]) -> None:
+        journal = self.journals.open(
+            f"{session.session_id}/stripped", session.device_id, self.server_id
+        )
+        try:
+            failures = await strip_server(client, journal, uris, session.peer)
+        finally:
+            await journal.discard()
+        if failures:
+            raise Incomplete(failures)
+
+    async def _remove_bootstrapped(self, client: IDMClientSession, session: Session) -> None:
+        cleanup = self.journals.open(
+            f"{session.session_id}/bootstrapped", session.device_id, self.server_id
+        )
+        try:
+            await ops.remove_account(client, cleanup, session.peer)
+        except OperationFailed as e:
+            if e.status != Status.NOT_FOUND:
+                raise
+        finally:
+            await cleanup.discard()  # it may hold the account's credentials: never kept
+
+    def _grant_record(self, session: Session) -> IUndoJournal:
+        """The grant record of the delegation of the session's subtree on its device."""
+        return self.journals.open(
+            grant_record_id(session.device_id, session.subtree), session.device_id, self.server_id
+        )
+
     def commit(self, session: Session) -> Deferred[None]:
+        """The delegation holds: its grant record is kept (written once: a commit run again
+        finds it), and the undo journal, with any credential it held, is discarded."""
+
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
+            record = self._grant_record(session)
+            if record_of([entry.step for entry in await record.entries()]) is None:
+                await record.discard()  # a record cut short by a crash: written again
+                for step in (*granted_steps(await journal.entries()), RECORD_COMPLETE):
+                    await record.append(step)
             await journal.discard()
 
         return self._run(session, work)
 
     def remove_delegate(self, session: Session) -> Deferred[None]:
-        """Account, rights anywhere in the tree, Bootstrap Config entry; what is already gone
-        (404) is skipped, so a removal interrupted by a restart completes when run again. After
-        a full delegation our own account comes back, exactly as it was."""
+        """Account, rights, Bootstrap Config entry: those the delegation's grant record names,
+        put back exactly as they were (without a record, from a delegation made before records
+        were kept: DMS-2's rights anywhere in the tree); what is already gone is skipped, so a
+        removal interrupted by a restart completes when run again. After a full delegation our
+        own account comes back, exactly as it was. A refused step does not stop the others;
+        the whole is tried again, then reported. The record goes once everything is done."""
+
+        async def once(client: IDMClientSession, journal: IUndoJournal) -> None:
+            record = self._grant_record(session)
+            steps = record_of([entry.step for entry in await record.entries()])
+            if steps is None:
+                log.warn(
+                    "session {session_id}: no grant record of {subtree} on {device_id}; every"
+                    " ACL of the tree is cleaned of {peer} instead",
+                    session_id=session.session_id,
+                    subtree=session.subtree,
+                    device_id=session.device_id,
+                    peer=session.peer,
+                )
+            failures = await revoke_delegation(client, journal, session.peer, steps)
+            if session.full:
+                try:
+                    await rollback(client, self._own_account(session))
+                except Incomplete as e:
+                    failures.extend(e.failures)
+                except OperationFailed as e:
+                    failures.append(e)
+            if failures:
+                raise Incomplete(failures)
+            await journal.discard()
+            await record.discard()
 
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
             try:
-                await ops.remove_account(client, journal, session.peer)
-            except OperationFailed as e:
-                if e.status != Status.NOT_FOUND:
-                    raise
-            await ops.revoke_rights(client, journal, ROOT, session.peer)
-            try:
-                await ops.remove_bootstrap_entry(client, journal, session.peer)
-            except OperationFailed as e:
-                if e.status != Status.NOT_FOUND:
-                    raise
-            if session.full:
-                await rollback(client, self._own_account(session))
-            await journal.discard()
+                await self._attempts(session, "revocation", lambda: once(client, journal))
+            except Exception:
+                # The revocation's own steps are final (nothing undoes them) and may hold the
+                # credentials of the account it deleted: they go with the process. The grant
+                # record stays, for a revocation asked again.
+                await journal.discard()
+                raise
 
         return self._run(session, work)

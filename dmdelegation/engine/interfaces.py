@@ -67,11 +67,13 @@ class IClientChanges(Interface):
         """Put the client back exactly as it was before the session (also after a restart)."""
 
     def commit(session: Session) -> Deferred[None]:
-        """The session's changes are final: forget its undo journal."""
+        """The session's changes are final: keep what its revocation will need (no credential),
+        and forget its undo journal."""
 
     def remove_delegate(session: Session) -> Deferred[None]:
         """Remove every trace of ``session.peer`` from the client: its account, its rights,
-        its Bootstrap Config entry. Resumable: a partial removal is completed."""
+        its Bootstrap Config entry, leaving the client as it was before the delegation.
+        Resumable: a partial removal is completed."""
 
 
 class ClientChangeFailed(Exception):

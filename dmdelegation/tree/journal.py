@@ -53,10 +53,13 @@ class ReplaceStep:
 
 @frozen
 class ReplaceACLStep:
-    """The ACL of ``uri`` was replaced; ``before`` is the node's own old ACL (maybe empty)."""
+    """The ACL of ``uri`` was replaced; ``before`` is the node's own old ACL (maybe empty),
+    ``after`` the ACL written (None in a step recorded before it was kept): a revocation restores
+    ``before`` only while the node still has ``after``."""
 
     uri: URI
     before: ACL
+    after: ACL | None = None
 
 
 @frozen
@@ -172,6 +175,8 @@ def encode_step(step: JournalStep) -> str:
         raw.update(kind="replace", before=encode_value(step.before))
     elif isinstance(step, ReplaceACLStep):
         raw.update(kind="replace_acl", before=step.before.render())
+        if step.after is not None:
+            raw["after"] = step.after.render()
     else:
         raw.update(
             kind="delete",
@@ -193,7 +198,10 @@ def decode_step(text: str) -> JournalStep:
         if kind == "replace":
             return ReplaceStep(uri, decode_value(raw["before"]))
         if kind == "replace_acl":
-            return ReplaceACLStep(uri, ACL.parse(raw["before"]))
+            after = raw.get("after")
+            return ReplaceACLStep(
+                uri, ACL.parse(raw["before"]), None if after is None else ACL.parse(after)
+            )
         if kind == "delete":
             records = tuple(
                 NodeRecord(URI.parse(r["uri"]), decode_value(r["value"]), ACL.parse(r["acl"]))

@@ -26,6 +26,7 @@ from dmdelegation.client import (
     set_no_auto_initial_session,
 )
 from dmdelegation.client.interfaces import ISubtreeWriter, IUndoJournalBatch
+from dmdelegation.client.steps import Incomplete
 from dmdelegation.client.testing import (
     FailingJournal,
     Fault,
@@ -374,3 +375,37 @@ def test_another_store_rolls_back_what_a_dead_one_was_in_the_middle_of(
         assert another.journal_ids() == []
     finally:
         another.close()
+
+
+def test_a_refused_undo_does_not_stop_the_rollback(client: Client) -> None:
+    """The client refuses to put back an ACL of the subtree (the first undo action): the account is
+    deleted all the same, the failure is raised at the end, and the journal keeps exactly the
+    refused step, which a rollback run again undoes."""
+    before = client.records()
+    fired(create_account(client.session(), client.journal(), DMS2_ACCOUNT))
+    fired(grant_rights(client.session(), client.journal(), URI.parse("./Vendor/Enterprise"), DMS2))
+    refusing = FaultyClientSession(client.session(), 1, Fault.REFUSE, counted=("replace_acl",))
+
+    error = fired_error(rollback(refusing, client.journal()), Incomplete)
+
+    assert (error.command, str(error.uri), error.status) == (
+        "Replace ACL",
+        "./Vendor/Enterprise/Apps",
+        Status.COMMAND_FAILED,
+    )
+    assert not any(r.uri.is_within(URI.parse("./DMAcc/2")) for r in client.records())
+    left = [e for e in fired(client.journal().entries()) if e.state is not StepState.UNDONE]
+    assert [str(e.step.uri) for e in left] == ["./Vendor/Enterprise/Apps"]
+    assert fired(rollback(client.session(), client.journal())) == 1
+    assert client.records() == before
+    assert client.journals.journal_ids() == []
+
+
+def test_a_refused_undo_below_a_node_deleted_later_is_settled(client: Client) -> None:
+    """A refused undo inside the account: the Delete of the account undoes it too."""
+    before = client.records()
+    fired(create_account(client.session(), client.journal(), DMS2_ACCOUNT))
+    refusing = FaultyClientSession(client.session(), 1, Fault.REFUSE, counted=("replace_acl",))
+    assert fired(rollback(refusing, client.journal())) > 0
+    assert client.records() == before
+    assert client.journals.journal_ids() == []

@@ -8,7 +8,9 @@ from twisted.trial.unittest import TestCase
 
 from dmdelegation.engine.model import Outcome
 from dmdelegation.protocol import AuthType, DelegationMethod
+from dmdelegation.tree import ACL, URI, Value, commands
 from dmdelegation.tree.dmacc import DMACC_ROOT
+from dmdelegation.tree.status import Status
 
 from ..web.certs import temp_dir
 from .flows import DMWorld, EmbeddedWorld, exact, rights
@@ -91,8 +93,9 @@ class DelegationThroughDMSessions(TestCase):
 
         after = exact(world.device.records())
         assert after == exact(embedded.records())
-        # As with the embedded store, the top of the subtree keeps the ACL the grant made
-        # explicit, without DMS-2: every server has exactly the rights it had before.
+        # The device's tree, ACLs included, is exactly as before the delegation: the top of
+        # the subtree inherits its ACL again.
+        assert after == before
         assert rights(world.device.records(), world.device.tree) == rights_before
         assert DMS2 not in "\n".join(after)
         assert world.dms2_server.managed == {}
@@ -163,3 +166,57 @@ class FailureThroughDMSessions(TestCase):
 
     async def test_without_atomic(self) -> None:
         await self._failed_delegation(atomic=False)
+
+
+class ExactRevocationThroughDMSessions(TestCase):
+    timeout = 120
+
+    async def test_a_node_dms1_may_not_read_and_few_commands(self) -> None:
+        """DMS-2 made a node inside the subtree that only allows Exec to anyone: the revocation,
+        through DM sessions, never reads it, sends commands for what the grant changed only, and
+        leaves the device's tree exactly as before the delegation (that node aside: DMS-2's)."""
+        tmp = temp_dir(self)
+        world = DMWorld(tmp / "dm", codec="xml", auth=AuthType.HMAC, atomic=True)
+        self.addCleanup(world.stop)
+        before = exact(world.device.records())
+        session = world.dms1.delegate(DEVICE, DMS2, SUBTREE, method=DelegationMethod.DMACC)
+        result = await world.run(session)
+        assert result.outcome is Outcome.DELEGATED, result.reason
+        own = URI.parse(SUBTREE + "/Run")
+        tree = world.device.tree
+        assert commands.add(tree, DMS2, own, Value.text("job")).status is Status.ITEM_ADDED
+        assert commands.replace_acl(tree, DMS2, own, ACL.parse("Exec=*")).status is Status.OK
+        assert commands.get(tree, DMS1, own).status is Status.PERMISSION_DENIED
+        received = len(world.device.received)
+
+        revocation = world.dms1.revoke(DEVICE, SUBTREE)
+        result = await world.run(revocation)
+
+        assert result.outcome is Outcome.REVOKED, result.reason
+        after = exact([r for r in world.device.records() if r.uri != own])
+        assert after == before
+        sent = [
+            (c.name, str(item.target))
+            for m in world.device.received[received:]
+            for c in m.commands
+            for item in getattr(c, "items", ())
+            if getattr(item, "target", None) is not None
+        ]
+        assert not any(own_target.startswith(str(own)) for _, own_target in sent)
+
+        # No walk: the account (read to journal its deletion, then deleted), the ACLs the grant
+        # changed (each read, then put back), the look for a Bootstrap Config entry; no other.
+        def within(path: str, top: str) -> bool:
+            return path == top or path.startswith(top + "/")
+
+        paths = [(name, target.split("?")[0], target) for name, target in sent]
+        in_subtree = [target for _, path, target in paths if within(path, SUBTREE)]
+        assert all(target.endswith("?prop=ACL") for target in in_subtree), in_subtree
+        assert len(in_subtree) <= 4, in_subtree
+        others = [
+            (name, target)
+            for name, path, target in paths
+            if not (within(path, SUBTREE) or within(path, "./DMAcc/2"))
+        ]
+        assert others == [("Get", "./BootConfig")], others
+        assert world.device.violations == []

@@ -204,7 +204,10 @@ class Pair:
             client_changes=overrides.pop(
                 "client_changes",
                 JournaledClientChanges(
-                    server_id, lambda d: self.clients.session(d, server_id), self.journals
+                    server_id,
+                    lambda d: self.clients.session(d, server_id),
+                    self.journals,
+                    clock=self.clock,
                 ),
             ),
             delegated=overrides.pop("delegated", self.dms2_server),

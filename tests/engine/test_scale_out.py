@@ -32,6 +32,7 @@ from zope.interface import implementer
 
 from dmdelegation.client.interfaces import IUndoJournalStore
 from dmdelegation.client.journal_store import SQLiteJournalStore
+from dmdelegation.client.revocation import grant_record_id
 from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
@@ -337,9 +338,15 @@ def _check(deployment: Deployment, started: list[Session], events: Events) -> No
             assert ended is not None
             assert ended.outcome is Outcome.DELEGATED, ended
     assert delegated >= 1
-    # Every journal is gone, those a left at its death too: the survivor rolled back or
-    # discarded each through the shared database.
-    assert deployment.journals["dms1-b"].journal_ids() == []
+    # Every undo journal is gone, those a left at its death too: the survivor rolled back or
+    # discarded each through the shared database. What is left is the grant record of each
+    # delegation in force, for its revocation.
+    in_force = {
+        grant_record_id(s.device_id, s.subtree)
+        for s in started
+        if (ended := dms1.get(s.session_id)) is not None and ended.outcome is Outcome.DELEGATED
+    }
+    assert set(deployment.journals["dms1-b"].journal_ids()) == in_force
     fired = events.timers()
     assert any(sid == started[7].session_id for sid, _, _ in fired), "the lost process's timer"
     assert len(fired) == len(set(fired)), f"a timer fired twice: {fired}"

@@ -32,7 +32,7 @@ RECORDS = st.builds(NodeRecord, uri=URIS, value=LEAF_VALUES | st.just(Value.inte
 STEPS: st.SearchStrategy[JournalStep] = st.one_of(
     st.builds(AddStep, uri=URIS),
     st.builds(ReplaceStep, uri=URIS, before=LEAF_VALUES),
-    st.builds(ReplaceACLStep, uri=URIS, before=ACLS),
+    st.builds(ReplaceACLStep, uri=URIS, before=ACLS, after=st.none() | ACLS),
     st.builds(DeleteStep, uri=URIS, before=st.lists(RECORDS, max_size=4).map(tuple)),
 )
 
