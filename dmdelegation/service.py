@@ -179,7 +179,7 @@ class DelegationService(MultiService):
             transport=self.transport,
             policy=policy,
             client_changes=self._client_changes(
-                JournaledClientChanges(server_id, session_for, self.journals)
+                JournaledClientChanges(server_id, session_for, self.journals, clock=reactor)
             ),
             delegated=EmbeddedDelegatedServer(
                 server_id,
