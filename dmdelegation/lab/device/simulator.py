@@ -84,6 +84,7 @@ class SimulatedDevice:
     notifications_refused: int = 0
     refuse: set[str] = field(factory=set)  # targets answered 500 with nothing changed (faults)
     nonce_store: NonceStore | None = None
+    commands_run: dict[str, int] = field(factory=dict)  # in the last session with each server
     keep_received: bool = True
 
     @property
@@ -214,7 +215,7 @@ class SimulatedDevice:
         n = self._nonces(server_id)
         codec = CODECS[self.codec]
         msg_id = 1
-        executed = 0
+        executed = self.commands_run[server_id] = 0
         server_trusted = False
         body: list[sm.BodyElement] = [sm.Command(name="Alert", cmd_id="1", data=alert)]
         body.append(
@@ -313,7 +314,7 @@ class SimulatedDevice:
             else:
                 for command in commands_in:
                     out.extend(self._execute(reply, command, server_id))
-                executed += len(commands_in)
+                executed = self.commands_run[server_id] = executed + len(commands_in)
             if hdr_code == 401 and not commands_in and reply.final:
                 raise DeviceError("the server did not authenticate itself")
             if not reply.final and not any(
