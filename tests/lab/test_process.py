@@ -17,7 +17,7 @@ from dmdelegation.tree import URI, Status, Value
 
 from ..dm.harness import DEVICE, Endpoint, dm_device
 from ..web.certs import temp_dir
-from .harness import HTTPNotifier, device_file, http, start_device
+from .harness import NOTIFY_TYPE, DeviceProcess, HTTPNotifier, device_file, http, start_device
 from .test_state import LOCKED, init
 
 
