@@ -71,7 +71,13 @@ def show(args: argparse.Namespace) -> int:
 def simulate(args: argparse.Namespace) -> int:
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
-    from twisted.logger import globalLogBeginner, textFileLogObserver
+    from twisted.logger import (
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        textFileLogObserver,
+    )
 
     from dmdelegation.lab.device.process import SimulateOptions, simulate
 
@@ -84,7 +90,10 @@ def simulate(args: argparse.Namespace) -> int:
         codec=args.codec,
         atomic=args.atomic,
     )
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    quiet = LogLevelFilterPredicate()
+    quiet.setLogLevelForNamespace("twisted.web.client", LogLevel.warn)  # a line per connection
+    observer = FilteringLogObserver(textFileLogObserver(sys.stdout), [quiet])
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     failed: list[str] = []
 
     def start() -> None:
