@@ -83,6 +83,17 @@ def simulate(args: argparse.Namespace) -> int:
 
     if args.every < 0:
         return _fail("simulate", "--every: must not be negative")
+    if args.notify is not None:
+        from twisted.internet.endpoints import serverFromString
+
+        try:
+            serverFromString(reactor, args.notify)
+        except ValueError as e:
+            return _fail("simulate", f"--notify {args.notify!r}: {e}")
+    try:
+        DeviceState.open(Path(args.state), read_only=True).close()
+    except StateError as e:
+        return _fail("simulate", str(e))
     options = SimulateOptions(
         state=Path(args.state),
         notify=args.notify,

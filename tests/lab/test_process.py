@@ -9,6 +9,7 @@ import signal
 from twisted.trial.unittest import TestCase
 
 from dmdelegation.devlab import free_port
+from dmdelegation.dm.client_session import AtomicDMClientSession
 from dmdelegation.dm.devices import MemoryDeviceList
 from dmdelegation.dm.notification import build_package0
 from dmdelegation.lab.device.dump import dump_lines
@@ -114,3 +115,21 @@ class DeviceProcessTests(TestCase):
         assert (garbage.code, wrong_type.code, bad.code) == (400, 400, 401)
         await process.line("notification refused", 3)
         assert b"not-the-secret" not in process.output
+
+    async def test_wbxml_and_a_device_without_atomic(self) -> None:
+        process = self.start("--codec", "wbxml", "--no-atomic")
+        await process.ready
+        band = URI.parse("./Vendor/Radio/Band")
+        assert (await self.session.replace(band, Value.text("3g"))).status is Status.OK
+        writer = self.session
+        assert isinstance(writer, AtomicDMClientSession)
+        top = URI.parse("./Vendor/Radio/New")
+        refused = await writer.add_subtree(top, [((), Value.interior())])
+        assert refused.status is Status.COMMAND_FAILED  # the device answered Atomic 406
+        assert await process.stop() == 0
+        stored = DeviceState.open(self.state, read_only=True)
+        self.addCleanup(stored.close)
+        assert stored.tree.node(top) is None
+        node = stored.tree.node(band)
+        assert node is not None
+        assert node.value == Value.text("3g")

@@ -16,6 +16,7 @@ from twisted.web.server import NOT_DONE_YET, Site
 from zope.interface import implementer
 
 from dmdelegation.client.provisioning import load_provision
+from dmdelegation.dm.client_session import AtomicDMClientSession
 from dmdelegation.dm.devices import MemoryDeviceList
 from dmdelegation.dm.notification import build_package0
 from dmdelegation.dm.resource import DMSessionResource
@@ -148,3 +149,21 @@ class RunnerTests(TestCase):
         node = self.state.tree.node(URI.parse("./Vendor/Radio/Band"))
         assert node is not None
         assert node.value == Value.text("5g")
+
+    async def test_atomic_is_all_or_nothing_in_the_stored_tree(self) -> None:
+        session = self.endpoint.server.session_for(DEVICE)
+        assert isinstance(session, AtomicDMClientSession)
+        top = URI.parse("./Vendor/Radio/New")
+        nodes = [((), Value.interior()), (("A",), Value.text("a")), (("A", "B"), Value.text("b"))]
+        refused = session.add_subtree(top, nodes)
+        self.runner.open_session(DMS1)
+        assert (await refused).status is Status.COMMAND_NOT_ALLOWED  # B under the leaf A
+        await self.settle()
+        reopened = DeviceState.open(self.state.directory, read_only=True)
+        self.addCleanup(reopened.close)
+        assert reopened.tree.node(top) is None
+        good = session.add_subtree(top, nodes[:2])
+        self.runner.open_session(DMS1)
+        assert (await good).status is Status.ITEM_ADDED
+        await self.settle()
+        assert reopened.tree.node(top.child("A")) is not None

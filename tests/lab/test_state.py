@@ -103,3 +103,16 @@ def test_show_masks_secrets_and_names_a_missing_node(
     assert "no node ./Nothing" in capsys.readouterr().err
     assert main(["device", "dump", "--state", str(tmp_path / "none")]) == 1
     assert "no device there" in capsys.readouterr().err
+
+
+def test_simulate_refuses_bad_arguments_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["device", "simulate", "--state", str(tmp_path / "none")]) == 1
+    assert "no device there" in capsys.readouterr().err
+    init(tmp_path, tmp_path / "s", device_file("http://127.0.0.1:1/dm"))
+    state = str(tmp_path / "s")
+    assert main(["device", "simulate", "--state", state, "--notify", "bogus:1"]) == 1
+    assert "--notify 'bogus:1'" in capsys.readouterr().err
+    assert main(["device", "simulate", "--state", state, "--every", "-1"]) == 1
+    assert "--every: must not be negative" in capsys.readouterr().err
