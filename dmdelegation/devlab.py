@@ -244,9 +244,9 @@ class Lab:
         p1, p2, a1, a2, d1, d2, notify = (free_port() for _ in range(7))
         dm: dict[str, str] = {DMS1: "", DMS2: ""}
         if self.device == "process":
-            (self.root / "dms1-devices.toml").write_text(
-                _device_list(f"http://127.0.0.1:{notify}/notify")
-            )
+            devices = self.root / "dms1-devices.toml"
+            devices.write_text(_device_list(f"http://127.0.0.1:{notify}/notify"))
+            devices.chmod(0o600)  # the device's credentials
             dm[DMS1] = _dm_section(d1, "dms1-devices.toml")
             if not _devices_optional():  # DMS-2's own device list is empty until it has one
                 (self.root / "dms2-devices.toml").write_text("")
