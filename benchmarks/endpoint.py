@@ -304,7 +304,7 @@ def daemons_delegations_per_s(count: int = DAEMON_DELEGATIONS) -> float:
     from dmdelegation.devlab import DMS2, SUBTREE, Lab, device_id
 
     with tempfile.TemporaryDirectory(prefix="dmdelegation-bench-") as tmp:
-        lab = Lab(Path(tmp), devices=count)
+        lab = Lab(Path(tmp), devices=count, device="embedded")
         lab.start()
         try:
             admin = AdminClient(lab.dms1.admin)

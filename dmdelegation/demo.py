@@ -193,18 +193,26 @@ def scenario(lab: Lab) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dmdelegation-demo")
     parser.add_argument("--keep", metavar="DIR", help="build the lab in DIR and keep it")
+    parser.add_argument(
+        "--device",
+        choices=("process", "embedded"),
+        default="process",
+        help="the device: a process of its own (default) or the daemons' shared embedded store",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dmdelegation-demo-") as tmp:
         root = Path(args.keep) if args.keep else Path(tmp)
         print(f"lab: {root} (development PKI, two configurations, one device)")
-        lab = Lab(root)
+        lab = Lab(root, device=args.device)
         lab.start()
         print(f"DMS-1 {DMS1} and DMS-2 {DMS2} are running")
+        if lab.sim is not None:
+            print(f"the device runs as a process of its own (state {lab.sim.state})")
         try:
             scenario(lab)
         finally:
             lab.stop()
-            print("\nboth daemons stopped")
+            print("\nthe daemons and the device stopped")
     if failures:
         print(f"\n{len(failures)} check(s) FAILED: " + "; ".join(failures))
         return 1

@@ -1,8 +1,11 @@
-"""Two real daemons on 127.0.0.1 with a development PKI and one embedded device: what
-``make demo`` shows and what the two-daemon tests drive.
+"""Two real daemons on 127.0.0.1 with a development PKI and one device: what ``make demo``
+shows and what the two-daemon tests drive.
 
-Both daemons share the embedded client store file, which stands for the one DM Client both
-servers manage (SQLite WAL allows the two processes at once).
+The device is either a process of its own (``Lab(device="process")``, the default: ``dmdelegation
+device simulate`` over its own state directory, which DMS-1 manages through its ``[dm]`` DM
+session endpoint, and DMS-2 through its own; three processes with no file shared), or the
+embedded one (``device="embedded"``): both daemons share the embedded client store file, which
+stands for the one DM Client both servers manage (SQLite WAL allows the two processes at once).
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import define, field
 
 from dmdelegation import pki
 from dmdelegation.client.provisioning import parse_provision
 from dmdelegation.client.store import ClientTreeStore
+from dmdelegation.config import DMConfig
+from dmdelegation.dm.device_file import DeviceListError, parse_devices
+from dmdelegation.lab.device.dump import dump_lines
 
 DMS1 = "dms1.operator.example"
 DMS2 = "dms2.enterprise.example"
@@ -61,6 +68,55 @@ AAuthSecret = "operator-client-secret"
 "./Vendor/Radio/Band" = "auto"
 "./BootConfig" = {{}}
 """
+
+
+DEVICE_LIST = f"""\
+[[device]]
+DevId = "{DEVICE}"
+atomic = true
+{{notify}}
+[device.client]
+AAuthType = "HMAC"
+AAuthName = "{DEVICE}"
+AAuthSecret = "operator-client-secret"
+
+[device.server]
+AAuthType = "HMAC"
+AAuthName = "{DMS1}"
+AAuthSecret = "operator-server-secret"
+"""
+
+DEVICE_EVERY = "0.5"  # seconds between the device's own sessions (until package #0 reaches it)
+
+
+def _device_list(notify_url: str) -> str:
+    """DMS-1's device list: the lab's device, with the credentials of its owner account; its
+    notification URL when the device list knows the ``notify`` key."""
+    line = f'notify = "{notify_url}"\n'
+    try:
+        parse_devices(tomllib.loads(DEVICE_LIST.format(notify=line)))
+    except DeviceListError:
+        line = ""  # package #0 over HTTP has not landed: the device's schedule brings it
+    return DEVICE_LIST.format(notify=line)
+
+
+def _dm_section(port: int, devices: str | None) -> str:
+    """A ``[dm]`` section listening on ``port``; ``devices`` the device list's file name."""
+    lines = [
+        "[dm]",
+        f'listen = ["tcp:{port}:interface=127.0.0.1"]',
+        f'url = "http://127.0.0.1:{port}/dm"',
+        'path = "/dm"',
+    ]
+    if devices is not None:
+        lines.append(f'devices = "{devices}"')
+    return "\n".join(lines) + "\n"
+
+
+def _devices_optional() -> bool:
+    """Whether ``[dm]`` may leave out ``devices`` (DMS-2 managing delegated devices only)."""
+    default: object = attrs.fields(DMConfig).devices.default
+    return default is not attrs.NOTHING
 
 
 def device_id(i: int) -> str:
@@ -140,31 +196,95 @@ class Daemon:
 
 
 @define
+class DeviceProcess:
+    """``dmdelegation device simulate`` over the lab's device state."""
+
+    state: Path
+    notify_port: int
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    ready: threading.Event = field(factory=threading.Event)
+    output: list[bytes] = field(factory=list)
+    written: threading.Condition = field(factory=threading.Condition)
+
+    def wait_for(self, text: str, timeout: float = 30) -> bool:
+        """Whether ``text`` appears in the device's log within ``timeout`` seconds (woken by each
+        line the log copier writes: no polling)."""
+        want = text.encode()
+        with self.written:
+            return self.written.wait_for(lambda: any(want in line for line in self.output), timeout)
+
+    def cli(self, *args: str) -> list[str]:
+        """``dmdelegation device ARGS --state <the device's state>``: its output lines."""
+        command = [sys.executable, "-m", "dmdelegation.cli", "device", *args[:1]]
+        command += ["--state", str(self.state), *args[1:]]
+        result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
+        return result.stdout.splitlines()
+
+
+@define
 class Lab:
     """A directory with a PKI, two configurations and a provisioned device."""
 
     root: Path
-    devices: int = 1  # DEVICE, then IMEI:000000000000001 ... for benchmarks
+    devices: int = 1  # DEVICE, then IMEI:000000000000001 ... for benchmarks (embedded only)
+    device: str = "process"  # or "embedded": the device in the store both daemons share
     dms1: Daemon = field(init=False)
     dms2: Daemon = field(init=False)
+    sim: DeviceProcess | None = field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
+        if self.device not in ("process", "embedded"):
+            raise ValueError(f"device must be 'process' or 'embedded', not {self.device!r}")
+        if self.device == "process" and self.devices != 1:
+            raise ValueError("the device process is one device: use device='embedded'")
         self.root.mkdir(parents=True, exist_ok=True)
         pki.init(self.root / "pki", [DMS1, DMS2])
         clients = self.root / "clients.sqlite3"
-        p1, p2, a1, a2 = (free_port() for _ in range(4))
+        p1, p2, a1, a2, d1, d2, notify = (free_port() for _ in range(7))
+        dm: dict[str, str] = {DMS1: "", DMS2: ""}
+        if self.device == "process":
+            devices = self.root / "dms1-devices.toml"
+            devices.write_text(_device_list(f"http://127.0.0.1:{notify}/notify"))
+            devices.chmod(0o600)  # the device's credentials
+            dm[DMS1] = _dm_section(d1, "dms1-devices.toml")
+            if not _devices_optional():  # DMS-2's own device list is empty until it has one
+                (self.root / "dms2-devices.toml").write_text("")
+            dm[DMS2] = _dm_section(d2, None if _devices_optional() else "dms2-devices.toml")
         daemons = {}
         for server_id, peer, port, peer_port, admin in (
             (DMS1, DMS2, p1, p2, a1),
             (DMS2, DMS1, p2, p1, a2),
         ):
             path = self.root / f"{server_id}.toml"
-            path.write_text(_config(server_id, peer, port, peer_port, admin, clients))
+            text = _config(server_id, peer, port, peer_port, admin, clients)
+            path.write_text(text + ("\n" + dm[server_id] if dm[server_id] else ""))
             daemons[server_id] = Daemon(
                 server_id, path, f"tcp:{admin}:interface=127.0.0.1", self.root / f"{server_id}.log"
             )
         self.dms1, self.dms2 = daemons[DMS1], daemons[DMS2]
         device = self.root / "device.toml"
+        if self.device == "process":
+            # the owner account points at DMS-1's DM endpoint
+            device.write_text(
+                DEVICE_FILE.replace(f"https://{DMS1}/dm", f"http://127.0.0.1:{d1}/dm")
+            )
+            self.sim = DeviceProcess(self.root / "device", notify, self.root / "device.log")
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "dmdelegation.cli",
+                    "device",
+                    "init",
+                    "--state",
+                    str(self.sim.state),
+                    str(device),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            return
         device.write_text(DEVICE_FILE)
         subprocess.run(
             [
@@ -192,12 +312,43 @@ class Lab:
         is read as it is written: no polling)."""
         for daemon in (self.dms1, self.dms2):
             self.launch(daemon)
+        if self.sim is not None:
+            self.launch_device(self.sim)
         for daemon in (self.dms1, self.dms2):
             started = daemon.ready.wait(timeout)
             assert daemon.process is not None
             if not started or daemon.process.poll() is not None:
                 self.stop()
                 raise RuntimeError(f"{daemon.server_id} did not start:\n{self.tail(daemon)}")
+        if self.sim is not None:
+            started = self.sim.ready.wait(timeout)
+            assert self.sim.process is not None
+            if not started or self.sim.process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"the device did not start:\n{self.tail(self.sim)}")
+
+    def launch_device(self, sim: DeviceProcess) -> None:
+        sim.ready = threading.Event()
+        sim.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dmdelegation.cli",
+                "device",
+                "simulate",
+                "--state",
+                str(sim.state),
+                "--notify",
+                f"tcp:{sim.notify_port}:interface=127.0.0.1",
+                "--every",
+                DEVICE_EVERY,
+            ],
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        threading.Thread(target=self._copy_log, args=(sim, b" ready"), daemon=True).start()
 
     def launch(self, daemon: Daemon, env: dict[str, str] | None = None) -> None:
         twistd = Path(sys.executable).with_name("twistd")
@@ -222,7 +373,7 @@ class Lab:
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
-        threading.Thread(target=self._copy_log, args=(daemon,), daemon=True).start()
+        threading.Thread(target=self._copy_log, args=(daemon, b"admin API on"), daemon=True).start()
 
     def relaunch(
         self, daemon: Daemon, env: dict[str, str] | None = None, timeout: float = 30
@@ -239,28 +390,35 @@ class Lab:
             raise RuntimeError(f"{daemon.server_id} did not start:\n{self.tail(daemon)}")
 
     @staticmethod
-    def _copy_log(daemon: Daemon) -> None:
+    def _copy_log(daemon: Daemon | DeviceProcess, ready: bytes) -> None:
         assert daemon.process is not None
         assert daemon.process.stdout is not None
         with open(daemon.log, "ab") as log:
             for line in daemon.process.stdout:
                 log.write(line)
                 log.flush()
-                if b"admin API on" in line:
+                if ready in line:
                     daemon.ready.set()
+                if isinstance(daemon, DeviceProcess):
+                    with daemon.written:
+                        daemon.output.append(line)
+                        daemon.written.notify_all()
         daemon.ready.set()  # the process ended: whoever waits finds out
 
-    def tail(self, daemon: Daemon, lines: int = 20) -> str:
+    def tail(self, daemon: Daemon | DeviceProcess, lines: int = 20) -> str:
         try:
             return "\n".join(daemon.log.read_text().splitlines()[-lines:])
         except OSError:
             return ""
 
     def stop(self) -> None:
-        for daemon in (self.dms1, self.dms2):
+        processes: list[Daemon | DeviceProcess] = [self.dms1, self.dms2]
+        if self.sim is not None:
+            processes.append(self.sim)
+        for daemon in processes:
             if daemon.process is not None and daemon.process.poll() is None:
                 daemon.process.send_signal(signal.SIGTERM)
-        for daemon in (self.dms1, self.dms2):
+        for daemon in processes:
             if daemon.process is not None:
                 try:
                     daemon.process.wait(timeout=15)
@@ -269,7 +427,10 @@ class Lab:
                     daemon.process.wait()
 
     def tree(self, uri: str = ".") -> list[str]:
-        """The device's tree as ``dmdelegation tree show`` prints it (secrets masked)."""
+        """The device's tree as ``dmdelegation device show`` (or, for the embedded device,
+        ``dmdelegation tree show``) prints it (secrets masked)."""
+        if self.sim is not None:
+            return self.sim.cli("show", uri)
         store = str(self.root / "clients.sqlite3")
         result = subprocess.run(
             [
@@ -288,3 +449,16 @@ class Lab:
             check=True,
         )
         return result.stdout.splitlines()
+
+    def dump(self, uri: str = ".") -> list[str]:
+        """The device's stored tree as ``dmdelegation device dump`` prints it (canonical;
+        secrets as their SHA-256); for the embedded device, the same lines from the store."""
+        if self.sim is not None:
+            return self.sim.cli("dump", uri)
+        from dmdelegation.tree.uri import URI
+
+        store = ClientTreeStore(self.root / "clients.sqlite3", read_only=True)
+        try:
+            return dump_lines(store.records(DEVICE, URI.parse(uri)))
+        finally:
+            store.close()

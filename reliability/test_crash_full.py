@@ -47,7 +47,7 @@ _LAST: dict[str, str] = {}  # what the last run's command printed, and the victi
 def _one(tmp: Path, name: str, victim_id: str, k: int) -> bool:
     """Kill after commit k; True if the process reached it (so k + 1 is worth trying)."""
     delegated_first, initiator_id, command = PROCESSES[name]
-    lab = Lab(tmp)
+    lab = Lab(tmp, device="embedded")
     lab.start()
     try:
         if delegated_first:

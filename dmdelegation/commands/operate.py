@@ -28,6 +28,7 @@ import sys
 import time
 from typing import Any
 
+from dmdelegation.commands import device as lab_device
 from dmdelegation.config import ConfigError, load
 
 DEFAULT_ADMIN = "tcp:8440:interface=127.0.0.1"
@@ -402,7 +403,9 @@ def register(groups: argparse._SubParsersAction[Any]) -> None:
     _common(p)
     p.set_defaults(run=_guarded(_session))
 
-    device = groups.add_parser("device", help="the daemon's embedded devices")
+    device = groups.add_parser(
+        "device", help="the daemon's embedded devices; a simulated device of its own"
+    )
     commands = device.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
     p = commands.add_parser("add", help="add a device from a provisioning file")
     p.add_argument("file", metavar="FILE")
@@ -411,3 +414,4 @@ def register(groups: argparse._SubParsersAction[Any]) -> None:
     p = commands.add_parser("list", help="list the embedded devices")
     _common(p)
     p.set_defaults(run=_guarded(_device_list))
+    lab_device.register_actions(commands)  # init, simulate, dump, show

@@ -79,7 +79,7 @@ CASES: dict[str, tuple[bool, str, int, Action]] = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_killed_after_a_persisted_step_then_restarted(tmp_path: Path, name: str) -> None:
     delegated_first, victim_id, after, start = CASES[name]
-    lab = Lab(tmp_path)
+    lab = Lab(tmp_path, device="embedded")
     lab.start()
     try:
         if delegated_first:

@@ -15,7 +15,7 @@ from dmdelegation.devlab import DEVICE, DMS1, DMS2, SUBTREE, Lab
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab(tmp_path_factory.mktemp("lab"))
+    lab = Lab(tmp_path_factory.mktemp("lab"), device="embedded")  # DMS-2 reads the embedded store
     lab.start()
     yield lab
     lab.stop()

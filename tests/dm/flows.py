@@ -22,6 +22,7 @@ from dmdelegation.engine.engine import Engine
 from dmdelegation.engine.interfaces import IClientChanges, IDelegatedServer
 from dmdelegation.engine.model import Session
 from dmdelegation.engine.policy import ConfigPolicy, PeerRule
+from dmdelegation.lab.device.simulator import SimulatedDevice
 from dmdelegation.protocol import AuthType
 from dmdelegation.store.sessions import SessionStore
 from dmdelegation.tree.rights import effective_acl
@@ -40,7 +41,6 @@ from .harness import (
     provision,
     simulator,
 )
-from .simulator import SimulatedDevice
 
 
 def _engines(

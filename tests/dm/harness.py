@@ -16,13 +16,12 @@ from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.dm.devices import Credentials, DMDevice, INotificationTransport, MemoryDeviceList
 from dmdelegation.dm.resource import DMSessionResource
 from dmdelegation.dm.server import DMSessionServer
+from dmdelegation.lab.device.simulator import SimulatedDevice
 from dmdelegation.protocol import AddrType, AppAddr, AppAuth, AuthLevel, AuthType, DMAcc
 from dmdelegation.tree import ACL, URI, Value
 from dmdelegation.tree.devinfo import DevInfo
 from dmdelegation.tree.memory import MemoryTree
 from dmdelegation.web.delegation import make_site
-
-from .simulator import SimulatedDevice
 
 DMS1 = "dms1.operator.example"
 DMS2 = "dms2.enterprise.example"

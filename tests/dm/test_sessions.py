@@ -27,6 +27,7 @@ from dmdelegation.dm.devices import (
 )
 from dmdelegation.dm.notification import UIMode, build_package0, parse_package0, verify_package0
 from dmdelegation.engine.interfaces import IDelegatedServer
+from dmdelegation.lab.device.simulator import SimulatedDevice
 from dmdelegation.protocol import AuthLevel, AuthType
 from dmdelegation.tree import ACL, URI, Status, Value
 from dmdelegation.tree.rights import effective_acl
@@ -43,7 +44,6 @@ from .harness import (
     simulator,
 )
 from .raw import digest, opening, post
-from .simulator import SimulatedDevice
 
 
 def test_md5_digest_and_hmac_follow_dm_security() -> None:

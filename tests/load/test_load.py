@@ -38,7 +38,7 @@ def _port(lab: Lab) -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab(tmp_path_factory.mktemp("load"))
+    lab = Lab(tmp_path_factory.mktemp("load"), device="embedded")
     lab.start()
     yield lab
     lab.stop()

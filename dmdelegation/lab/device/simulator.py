@@ -1,19 +1,21 @@
-"""A DM Client of the project's own, for the tests: it keeps a DM tree with OMA DM ACLs
+"""A DM Client of the project's own: it keeps a DM tree with OMA DM ACLs
 (enforced by the tree layer's command rules, acting as the server of each session), reads its
 accounts (``./DMAcc/<X>``: the address and credentials of each server) from that tree, and
 speaks SyncML DM 1.2 over real HTTP, in XML or WBXML, with HMAC or MD5 digest authentication
 both ways, MaxMsgSize, multi-message packages and Atomic.
 
 Nonces live outside the tree (as on many devices), so that the tree can be compared with the
-embedded store's. Every message the device received is kept (``received``), and a message
-larger than its MaxMsgSize is recorded as a violation.
+embedded store's; a `NonceStore` keeps them across restarts. Every message the device received is
+kept (``received``, unless ``keep_received`` is off), and a message larger than its MaxMsgSize is
+recorded as a violation. The tree is any `TreeStorage`: a `MemoryTree` in the tests, the SQLite
+tree of `dmdelegation.lab.device.state` in the device process.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import treq.client
 from attrs import define, field
@@ -21,18 +23,17 @@ from twisted.internet.defer import Deferred
 
 from dmdelegation.dm import auth, wbxml, xml_codec
 from dmdelegation.dm import message as sm
-from dmdelegation.dm.notification import parse_package0, verify_package0
+from dmdelegation.dm.notification import NotificationError, parse_package0, verify_package0
 from dmdelegation.dm.values import item_for, value_of
 from dmdelegation.protocol.dmacc import AppAuth, AuthLevel, AuthType, DMAcc
 from dmdelegation.tree import commands
 from dmdelegation.tree.acl import ACL, ACLError
 from dmdelegation.tree.devinfo import DevInfo
 from dmdelegation.tree.dmacc import DMACC_ROOT, read_dmacc
-from dmdelegation.tree.memory import MemoryTree
 from dmdelegation.tree.results import Result
 from dmdelegation.tree.status import Status
-from dmdelegation.tree.storage import NodeRecord
-from dmdelegation.tree.uri import URI, URIError
+from dmdelegation.tree.storage import NodeRecord, TreeStorage
+from dmdelegation.tree.uri import ROOT, URI, URIError
 from dmdelegation.tree.value import Value
 
 CODECS: dict[str, Any] = {"xml": xml_codec, "wbxml": wbxml}
@@ -48,6 +49,22 @@ class Nonces:
     server: bytes = b""  # issued by us: the server digests with it
 
 
+class NonceStore(Protocol):
+    """Where a device keeps the nonces of each account between sessions and restarts."""
+
+    def load(self, server_id: str) -> Nonces | None: ...
+
+    def save(self, server_id: str, nonces: Nonces) -> None: ...
+
+
+class NotificationRefused(Exception):
+    """A package #0 the device does not act on: ``code`` 400 (not one) or 401 (not verified)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
 class _Rollback(Exception):
     pass
 
@@ -55,24 +72,27 @@ class _Rollback(Exception):
 @define(eq=False)
 class SimulatedDevice:
     devinfo: DevInfo
-    tree: MemoryTree
+    tree: TreeStorage
     codec: str = "xml"
     atomic: bool = True
     max_msg_size: int = 16 * 1024
     nonces: dict[str, Nonces] = field(factory=dict)
     received: list[sm.Message] = field(factory=list)
     violations: list[str] = field(factory=list)
-    sessions: list[Deferred[None]] = field(factory=list)
+    sessions: list[Deferred[int]] = field(factory=list)
     on_session: Callable[[str], None] | None = None
     notifications_refused: int = 0
     refuse: set[str] = field(factory=set)  # targets answered 500 with nothing changed (faults)
+    nonce_store: NonceStore | None = None
+    commands_run: dict[str, int] = field(factory=dict)  # in the last session with each server
+    keep_received: bool = True
 
     @property
     def device_id(self) -> str:
         return self.devinfo.dev_id
 
     def records(self) -> list[NodeRecord]:
-        return self.tree.records()
+        return self.tree.subtree(ROOT)
 
     # Accounts.
 
@@ -97,12 +117,19 @@ class SimulatedDevice:
     def _nonces(self, server_id: str) -> Nonces:
         """The nonces of an account, first those its AAuthData leaves were created with."""
         if server_id not in self.nonces:
-            account = self.account(server_id)
-            self.nonces[server_id] = Nonces(
-                client=self._auth(account, AuthLevel.CLIENT).data or b"",
-                server=self._auth(account, AuthLevel.SERVER).data or b"",
-            )
+            stored = None if self.nonce_store is None else self.nonce_store.load(server_id)
+            if stored is None:
+                account = self.account(server_id)
+                stored = Nonces(
+                    client=self._auth(account, AuthLevel.CLIENT).data or b"",
+                    server=self._auth(account, AuthLevel.SERVER).data or b"",
+                )
+            self.nonces[server_id] = stored
         return self.nonces[server_id]
+
+    def _nonces_changed(self, server_id: str) -> None:
+        if self.nonce_store is not None:
+            self.nonce_store.save(server_id, self.nonces[server_id])
 
     def _http(self) -> Any:
         from twisted.internet import reactor
@@ -114,27 +141,39 @@ class SimulatedDevice:
     # Notification.
 
     def receive_notification(self, package0: bytes) -> None:
-        package = parse_package0(package0)
-        account = self.account(package.server_id)
-        server = self._auth(account, AuthLevel.SERVER)
-        if not verify_package0(
-            package, server.secret or "", self._nonces(account.server_id).server
-        ):
+        try:
+            server_id, session_id = self.verify_notification(package0)
+        except NotificationRefused:
             self.notifications_refused += 1
             return
         self.sessions.append(
-            self.connect(
-                account.server_id,
-                alert=sm.ALERT_SERVER_INITIATED,
-                session_id=f"{package.session_id:04X}",
-            )
+            self.connect(server_id, alert=sm.ALERT_SERVER_INITIATED, session_id=session_id)
         )
+
+    def verify_notification(self, package0: bytes) -> tuple[str, str]:
+        """The server and session id a package #0 asks a session for, once verified with the
+        server's SRVCRED; `NotificationRefused` otherwise (the reason names no secret)."""
+        try:
+            package = parse_package0(package0)
+        except NotificationError as e:
+            raise NotificationRefused(400, f"not a package #0 ({e})") from None
+        try:
+            account = self.account(package.server_id)
+            server = self._auth(account, AuthLevel.SERVER)
+        except DeviceError as e:
+            raise NotificationRefused(401, str(e)) from None
+        if not verify_package0(
+            package, server.secret or "", self._nonces(account.server_id).server
+        ):
+            raise NotificationRefused(401, f"package #0 of {package.server_id}: bad digest")
+        return account.server_id, f"{package.session_id:04X}"
 
     # A session.
 
     def connect(
         self, server_id: str, *, alert: str = sm.ALERT_CLIENT_INITIATED, session_id: str = "1"
-    ) -> Deferred[None]:
+    ) -> Deferred[int]:
+        """A session with the server; fires with the number of commands it sent."""
         return Deferred.fromCoroutine(self._session(server_id, alert, session_id))
 
     async def _post(
@@ -168,7 +207,7 @@ class SimulatedDevice:
         expected = auth.md5_digest(server.name or "", server.secret or "", n.server)
         return auth.same(reply.header.cred.data, expected)
 
-    async def _session(self, server_id: str, alert: str, session_id: str) -> None:
+    async def _session(self, server_id: str, alert: str, session_id: str) -> int:
         account = self.account(server_id)
         url = account.app_addrs[0].addr
         client = self._auth(account, AuthLevel.CLIENT)
@@ -176,6 +215,7 @@ class SimulatedDevice:
         n = self._nonces(server_id)
         codec = CODECS[self.codec]
         msg_id = 1
+        executed = self.commands_run[server_id] = 0
         server_trusted = False
         body: list[sm.BodyElement] = [sm.Command(name="Alert", cmd_id="1", data=alert)]
         body.append(
@@ -225,13 +265,15 @@ class SimulatedDevice:
             if len(data) > self.max_msg_size:
                 self.violations.append(f"message of {len(data)} bytes > {self.max_msg_size}")
             reply = codec.decode(data, 1 << 20)
-            self.received.append(reply)
+            if self.keep_received:
+                self.received.append(reply)
             hdr_status = next(
                 (s for s in reply.statuses if s.cmd == sm.SYNCHDR and s.msg_ref == str(msg_id)),
                 None,
             )
             if hdr_status is not None and hdr_status.chal is not None:
                 n.client = hdr_status.chal.next_nonce
+                self._nonces_changed(server_id)
             if hdr_status is not None and hdr_status.code in (401, 407):
                 if retried:
                     raise DeviceError(f"the server refused our credentials ({hdr_status.code})")
@@ -250,10 +292,11 @@ class SimulatedDevice:
             if reply.final and not commands_in and hdr_code != 401:
                 if self.on_session is not None:
                     self.on_session(server_id)
-                return  # the session is over: nothing is sent, no nonce changes
+                return executed  # the session is over: nothing is sent, no nonce changes
             chal = None
             if hdr_code != 200:  # the server's next nonce, sent with the verdict
                 n.server = secrets.token_bytes(16)
+                self._nonces_changed(server_id)
                 chal = sm.Chal(type=auth.chal_type(server.type), next_nonce=n.server)
             out.append(
                 sm.Status(
@@ -271,6 +314,7 @@ class SimulatedDevice:
             else:
                 for command in commands_in:
                     out.extend(self._execute(reply, command, server_id))
+                executed = self.commands_run[server_id] = executed + len(commands_in)
             if hdr_code == 401 and not commands_in and reply.final:
                 raise DeviceError("the server did not authenticate itself")
             if not reply.final and not any(
