@@ -68,7 +68,7 @@ class DMConfig:
 
     listen: tuple[str, ...]  # endpoint strings (tcp:, ssl:, ...)
     url: str  # the URL devices post to, as they know it (our messages' Source)
-    devices: Path  # the device list (TOML)
+    devices: Path | None = None  # the device list (TOML); a pure DMS-2 needs none
     path: str = "/dm"
     max_msg_size: int = 64 * 1024
     session_timeout: float = 300.0
@@ -240,7 +240,7 @@ def _dm(reader: _Reader) -> DMConfig:
     config = DMConfig(
         listen=listen,
         url=url,
-        devices=reader.path("devices"),
+        devices=reader.path("devices", default=None),
         path=path,
         max_msg_size=size,
         session_timeout=timeout,

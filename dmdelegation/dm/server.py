@@ -103,6 +103,8 @@ class DMSessionServer:
         self.sessions: dict[str, DMSession] = {}  # by device
         self._notified: set[str] = set()
         self._admitting: set[str] = set()  # devices whose message is being authenticated
+        self.devinfo_seen: Callable[[str, dict[str, str]], None] | None = None
+        """Told the DevInfo an authenticated device sent (``Man``, ``Mod``...), if set."""
 
     # The tree operations' side.
 
@@ -375,6 +377,8 @@ class DMSessionServer:
                     session.devinfo[item.target.rsplit("/", 1)[1]] = item.data
             dev_id = session.devinfo.get("DevId")
             code = 200 if dev_id in (None, session.device_id) else 400
+            if code == 200 and self.devinfo_seen is not None:
+                self.devinfo_seen(session.device_id, dict(session.devinfo))
             return self._status(msg_ref, command.cmd_id, "Replace", code)
         return self._status(msg_ref, command.cmd_id, command.name, 406)
 
