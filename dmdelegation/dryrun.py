@@ -176,6 +176,7 @@ def model_tree(server_id: str, device_id: str, subtree: str, devinfo: dict[str, 
     owner = stand_in_account(server_id, device_id)
     every = "&".join(f"{c}={server_id}" for c in ("Add", "Delete", "Exec", "Get", "Replace"))
     tree = MemoryTree([NodeRecord(URI.parse("."), Value.interior(), ACL.parse(every))])
+    tree.insert(DMACC_ROOT, StoredNode(Value.interior(), ACL.parse("")))
     for path, value in dmacc_nodes(owner):
         tree.insert(DMACC_ROOT.child("1", *path), StoredNode(value, ACL.parse("")))
     tree.insert(URI.parse("./DevInfo"), StoredNode(Value.interior(), ACL.parse("")))

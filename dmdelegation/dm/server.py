@@ -378,7 +378,10 @@ class DMSessionServer:
             dev_id = session.devinfo.get("DevId")
             code = 200 if dev_id in (None, session.device_id) else 400
             if code == 200 and self.devinfo_seen is not None:
-                self.devinfo_seen(session.device_id, dict(session.devinfo))
+                try:
+                    self.devinfo_seen(session.device_id, dict(session.devinfo))
+                except Exception:  # kept for DELEGATION_REQ only: the session goes on
+                    log.failure("keeping the DevInfo of {device_id}", device_id=session.device_id)
             return self._status(msg_ref, command.cmd_id, "Replace", code)
         return self._status(msg_ref, command.cmd_id, command.name, 406)
 
