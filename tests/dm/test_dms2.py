@@ -9,27 +9,34 @@ from __future__ import annotations
 import json
 import os
 import stat
+from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import treq
-from treq.testing import StubTreq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
-from twisted.logger import LogEvent, formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 from twisted.web.server import Site
+from twisted.web.test.requesthelper import DummyRequest
 
 from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.dm import message as sm
 from dmdelegation.dm import xml_codec
-from dmdelegation.dm.bootstrap import BootstrapResource, BootstrapServer, Routes
+from dmdelegation.dm.bootstrap import (
+    BootstrapResource,
+    BootstrapServer,
+    Routes,
+    account_node_name,
+)
 from dmdelegation.dm.devices import Credentials, DMDevice
 from dmdelegation.dm.enrolment import DeviceLists, EnrolmentStore
 from dmdelegation.dm.values import value_of
-from dmdelegation.engine.model import Outcome, Role, Session
+from dmdelegation.engine.engine import Refused
+from dmdelegation.engine.model import Outcome, Process, Role, Session
 from dmdelegation.engine.policy import ConfigPolicy, PeerRule
 from dmdelegation.protocol import AuthLevel, AuthType, DelegationMethod
 from dmdelegation.tree import ACL, URI
@@ -122,9 +129,8 @@ def _first_message(device: SimulatedDevice, url: str, source: str | None = None)
 
 
 async def _post(url: str, body: bytes) -> sm.Message:
-    response = await treq.post(
-        url, data=body, headers={"Content-Type": xml_codec.CONTENT_TYPE}, persistent=False
-    )
+    headers: dict[bytes | str, bytes | str] = {"Content-Type": xml_codec.CONTENT_TYPE}
+    response = await treq.post(url, data=body, headers=headers, persistent=False)
     assert response.code == 200
     return xml_codec.decode(await response.content(), 1 << 20)
 
@@ -150,7 +156,7 @@ async def device_bootstrap(device: SimulatedDevice, url: str) -> sm.Message:
 
 
 class DMS2OverDMSessions(TestCase):
-    timeout = 120
+    timeout = 120  # whole delegations over HTTP
 
     async def test_dmacc_delegation_reaches_the_device_through_dms2s_own_endpoint(self) -> None:
         tmp = temp_dir(self)
@@ -297,8 +303,10 @@ class BootstrapRefusals(TestCase):
         )
         lines: list[str] = []
 
-        def observe(event: LogEvent) -> None:
+        def record(event: LogEvent) -> None:
             lines.append(formatEvent(event))
+
+        observe = cast(ILogObserver, record)
 
         globalLogPublisher.addObserver(observe)
         self.addCleanup(globalLogPublisher.removeObserver, observe)
@@ -310,9 +318,7 @@ class BootstrapRefusals(TestCase):
         return Session(
             session_id="s-1",
             role=Role.DMS2,
-            process=__import__("dmdelegation.engine.model", fromlist=["Process"]).Process(
-                "delegation-bootstrap"
-            ),
+            process=Process.DELEGATION_BOOTSTRAP,
             state="new",
             peer=DMS1,
             device_id=DEVICE,
@@ -345,10 +351,12 @@ class BootstrapRefusals(TestCase):
         reply = server.handle(token + "x", _first_message(self._device(), url))
         self._refused(reply, lines, token, store)
         # the right token still works afterwards: the refusal changed nothing
-        ok = xml_codec.decode(server.handle(token, _first_message(self._device(), url)).body, 1 << 20)
+        ok = xml_codec.decode(
+            server.handle(token, _first_message(self._device(), url)).body, 1 << 20
+        )
         assert ok.statuses[0].code == 200
-        assert [c.name for c in ok.commands][0] == "Add"
-        assert ok.commands[0].items[0].target.startswith("./DMAcc/")  # type: ignore[union-attr]
+        assert ok.commands[0].name == "Add"
+        assert ok.commands[0].items[0].target == f"./DMAcc/{account_node_name(DMS2)}"
 
     def test_a_used_token(self) -> None:
         server, store, _, lines = self._server()
@@ -362,7 +370,9 @@ class BootstrapRefusals(TestCase):
         server, store, clock, lines = self._server()
         url, token = self._token()
         clock.advance(61)
-        self._refused(server.handle(token, _first_message(self._device(), url)), lines, token, store)
+        self._refused(
+            server.handle(token, _first_message(self._device(), url)), lines, token, store
+        )
 
     def test_another_device(self) -> None:
         server, store, _, lines = self._server()
@@ -378,9 +388,13 @@ class BootstrapRefusals(TestCase):
     def test_a_refused_add_enrols_nothing(self) -> None:
         server, store, _, _ = self._server()
         url, token = self._token()
-        reply = xml_codec.decode(server.handle(token, _first_message(self._device(), url)).body, 1 << 20)
+        reply = xml_codec.decode(
+            server.handle(token, _first_message(self._device(), url)).body, 1 << 20
+        )
         statuses = tuple(
-            sm.Status(cmd_id=str(i), msg_ref="1", cmd_ref=c.cmd_id, cmd="Add", code=200 if i else 500)
+            sm.Status(
+                cmd_id=str(i), msg_ref="1", cmd_ref=c.cmd_id, cmd="Add", code=200 if i else 500
+            )
             for i, c in enumerate(reply.commands)
         )
         header = sm.Header(session_id="B1", msg_id="2", target=url, source=DEVICE)
@@ -393,8 +407,6 @@ class BootstrapRefusals(TestCase):
 
 
 def test_dms1_refuses_at_once_a_device_it_does_not_manage() -> None:
-    from dmdelegation.protocol.messages import DelegationRequest
-
     policy = ConfigPolicy({DMS2: PeerRule(we_delegate=True)}, manages=lambda d: d == DEVICE)
     request: Any = type(
         "R", (), {"device_id": "IMEI:unknown", "dm_tree_uri": SUBTREE, "is_delegation_full": False}
@@ -405,34 +417,31 @@ def test_dms1_refuses_at_once_a_device_it_does_not_manage() -> None:
     request.device_id = DEVICE
     policy.decide(Role.DMS1, DMS2, request).addCallback(decided.append)
     assert decided[1].accept
-    assert DelegationRequest  # the engine answers DELEGATION_RESP from this decision
 
 
 class RequestsAndDryRun(TestCase):
-    timeout = 120
+    timeout = 120  # whole delegations over HTTP
 
     async def test_dms2s_request_carries_devinfo_and_dms1_answers_404_for_others(self) -> None:
         tmp = temp_dir(self)
         world = DMS2World(tmp / "dm")
         self.addCleanup(world.stop)
-        world.dms1.policy = ConfigPolicy(
-            {DMS2: PeerRule(we_delegate=True)}, manages=world.manages
-        )
+        world.dms1.policy = ConfigPolicy({DMS2: PeerRule(we_delegate=True)}, manages=world.manages)
         # DMS-2 knows the device's DevInfo from its sessions (here: saved as the endpoint does).
         world.enrolment.save_devinfo(DEVICE, {"DevId": DEVICE, "Man": "Acme", "Mod": "Phone 3"})
         clients = ClientTreeStore(tmp / "empty.sqlite3")
         self.addCleanup(clients.close)
         knowledge = _Knowledge(world)
-        stub: Any = StubTreq(Admin(world.dms2, clients, world.clock, dm=knowledge))
+        admin = Admin(world.dms2, clients, world.clock, dm=knowledge)
 
         async def post(path: str, body: dict[str, Any]) -> Any:
-            d = stub.post("http://admin.invalid" + path, data=json.dumps(body).encode())
+            request = DummyRequest([path.encode()])
+            request.content = BytesIO(json.dumps(body).encode())  # type: ignore[attr-defined]
+            d = admin.request_delegation(request)  # type: ignore[arg-type]
             while not d.called:
-                stub.flush()
                 world.clock.advance(0)
                 await deferLater(reactor, 0, lambda: None)
-            response = await d
-            return json.loads(await stub.content(response))
+            return await d
 
         asked = await post("/request", {"device": DEVICE, "from": DMS1, "subtree": SUBTREE})
         session = world.dms2.store.get(asked["session"])
@@ -448,11 +457,11 @@ class RequestsAndDryRun(TestCase):
         refused = world.dms2.store.get(other["session"])
         assert refused is not None
         result = await world.run(refused, world.dms2)
-        assert result.outcome is not Outcome.DELEGATED
-        assert "404" in (result.reason or "")
-        assert world.dms1.store.get(other["session"]) is None or world.dms1.store.get(
-            other["session"]
-        ).outcome is not Outcome.DELEGATED  # type: ignore[union-attr]
+        assert "declined (reason 404)" in (result.reason or "")
+        at_dms1 = world.dms1.store.get(other["session"])
+        assert at_dms1 is not None  # refused at once: not acknowledged, the device untouched
+        assert (at_dms1.outcome, at_dms1.touched_client) == (Outcome.REFUSED, False)
+        assert result.outcome is Outcome.REFUSED
 
 
 class _Knowledge:
@@ -487,6 +496,6 @@ def test_a_dry_run_of_a_dm_session_device(tmp_path: Path) -> None:
     assert changes["removed"] == ["./DMAcc/1"]  # full: our own account goes
     assert any(a["uri"] == SUBTREE and DMS2 in a["after"] for a in changes["acl"])
     assert dryrun.DM_DEVICE_NOTE in plan.notes
-    with pytest.raises(dryrun.Refused) as caught:  # neither embedded nor a DM device
+    with pytest.raises(Refused) as caught:  # neither embedded nor a DM device
         dryrun.plan(pair.dms1, pair.clients, "IMEI:nobody", DMS2, SUBTREE, dm=Known())
     assert caught.value.status == 404
