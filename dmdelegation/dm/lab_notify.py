@@ -71,6 +71,7 @@ class LabHTTPNotifier:
                 data=package0,
                 headers=headers,
                 timeout=NOTIFY_TIMEOUT,
+                persistent=False,
                 **kw,
             )
             await response.content()

@@ -20,6 +20,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
+from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.test.requesthelper import DummyRequest
 
@@ -499,3 +500,70 @@ def test_a_dry_run_of_a_dm_session_device(tmp_path: Path) -> None:
     with pytest.raises(Refused) as caught:  # neither embedded nor a DM device
         dryrun.plan(pair.dms1, pair.clients, "IMEI:nobody", DMS2, SUBTREE, dm=Known())
     assert caught.value.status == 404
+
+
+class LabNotification(TestCase):
+    """package #0 POSTed to the device's loopback ``notify`` URL; failures only logged."""
+
+    async def test_package0_is_posted_to_the_devices_url(self) -> None:
+        from twisted.web.resource import Resource
+
+        from dmdelegation.dm.lab_notify import LabHTTPNotifier
+
+        got: list[tuple[bytes | None, bytes]] = []
+
+        class Notify(Resource):
+            isLeaf = True
+
+            def render_POST(self, request: Any) -> bytes:
+                got.append((request.getHeader(b"content-type"), request.content.read()))
+                return b""
+
+        tcp: Any = reactor
+        port: Any = tcp.listenTCP(0, Site(Notify()), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        url = f"http://127.0.0.1:{port.getHost().port}/notify"
+        notifier = LabHTTPNotifier({DEVICE: url})
+        await notifier.notify(DEVICE, b"\x01package0")
+        assert got == [(b"application/vnd.syncml.notification", b"\x01package0")]
+        await notifier.notify("IMEI:no-url", b"ignored")  # no URL: its own schedule
+        assert len(got) == 1
+
+    async def test_a_failure_is_logged_and_changes_nothing(self) -> None:
+        from dmdelegation.dm.lab_notify import LabHTTPNotifier
+
+        tcp: Any = reactor
+        port: Any = tcp.listenTCP(0, Site(Resource()), interface="127.0.0.1")
+        number = port.getHost().port
+        await port.stopListening()  # nobody listens there now
+        lines: list[str] = []
+        observe = cast(ILogObserver, lambda event: lines.append(formatEvent(event)))
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        await LabHTTPNotifier({DEVICE: f"http://127.0.0.1:{number}/notify"}).notify(DEVICE, b"p0")
+        assert any("lab notification of" in line and "own schedule" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("url", "fault"),
+    [
+        ("https://127.0.0.1:1/notify", "http://"),
+        ("http://192.0.2.1:8700/notify", "loopback"),
+        ("http://dev.example:8700/notify", "loopback"),
+    ],
+)
+def test_a_notify_url_off_the_loopback_is_refused(url: str, fault: str) -> None:
+    from dmdelegation.dm.device_file import DeviceListError, parse_device_file
+
+    with pytest.raises(DeviceListError, match=rf"device\[0\]\.notify: .*{fault}"):
+        parse_device_file({"device": [{"DevId": DEVICE, "notify": url}]})
+
+
+def test_a_notify_only_entry_admits_nobody(tmp_path: Path) -> None:
+    from dmdelegation.dm.device_file import parse_device_file
+
+    devices, notify = parse_device_file(
+        {"device": [{"DevId": DEVICE, "notify": "http://127.0.0.1:8700/notify"}]}
+    )
+    assert devices == []
+    assert notify == {DEVICE: "http://127.0.0.1:8700/notify"}
