@@ -204,7 +204,7 @@ class DaemonAsDMS2(TestCase):
         assert isinstance(service.dm.server.devices, DeviceLists)
         assert delegated.dm.tokens is service.dm.enrolment
         assert (tmp / f"{DMS2}-state" / ENROLMENT_FILE).exists()
-        port = service.ports[-1].getHost().port  # type: ignore[attr-defined]
+        port = service.ports[-1].getHost().port
         url = f"http://127.0.0.1:{port}/bs/not-a-token"
         answer = await post(url, xml_codec.encode(opening(url)))
         assert answer.header_status().code == 401
@@ -234,7 +234,7 @@ class DaemonAsDMS2(TestCase):
         from .harness import SUBTREE
 
         service, _ = self._start(DEVICES, server_id=DMS1)
-        admin = service.ports[1].getHost().port  # type: ignore[attr-defined]
+        admin = service.ports[1].getHost().port
         body = {"device": DEVICE, "to": DMS2, "subtree": SUBTREE, "dry_run": True}
         response = await treq.post(
             f"http://127.0.0.1:{admin}/delegate", data=json.dumps(body).encode(), persistent=False
