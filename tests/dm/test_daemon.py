@@ -244,3 +244,13 @@ class DaemonAsDMS2(TestCase):
         assert answer["dry_run"] is True
         assert answer["changes"]["added"] == ["./DMAcc/2"]
         assert any("not read for a dry run" in note for note in answer["notes"])
+
+
+def test_an_http_bootstrap_url_only_with_the_dm_listener(tmp_path: Path) -> None:
+    data = _dm(tmp_path)
+    data["dms2"]["bootstrap_url"] = "http://127.0.0.1:8080/bs"
+    config = parse(data, tmp_path)
+    assert config.delegated.bootstrap_url == "http://127.0.0.1:8080/bs"
+    del data["dm"]
+    with pytest.raises(ConfigError, match=r"dms2\.bootstrap_url: expected an https://"):
+        parse(data, tmp_path)
