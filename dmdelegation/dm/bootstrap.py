@@ -110,7 +110,9 @@ class BootstrapServer:
         devinfo = _devinfo(message)
         if devinfo.get("DevId", header.source) != header.source:
             return self._refused(message, 401, "the DevInfo's DevId is not the message's Source")
-        session_id = self.enrolment.token_session(token, header.source, self.clock.seconds())
+        now = self.clock.seconds()
+        self.enrolment.drop_expired_tokens(now)
+        session_id = self.enrolment.token_session(token, header.source, now)
         if session_id is None:
             return self._refused(message, 401, "unknown, used or expired bootstrap token")
         self.enrolment.consume_token(token)

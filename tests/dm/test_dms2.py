@@ -567,3 +567,22 @@ def test_a_notify_only_entry_admits_nobody(tmp_path: Path) -> None:
     )
     assert devices == []
     assert notify == {DEVICE: "http://127.0.0.1:8700/notify"}
+
+
+def test_the_new_classes_provide_their_interfaces(tmp_path: Path) -> None:
+    from zope.interface.verify import verifyObject
+
+    from dmdelegation.dm.devices import IDeviceEnrolment, IDeviceList, INotificationTransport
+    from dmdelegation.dm.lab_notify import LabHTTPNotifier
+    from dmdelegation.dm.service import RoutedDelegatedServer
+    from dmdelegation.engine.interfaces import IDelegatedServer
+
+    store, _ = _store(tmp_path)
+    lists = DeviceLists(None, store)
+    for provider in (store, lists):
+        assert verifyObject(IDeviceList, provider)
+        assert verifyObject(IDeviceEnrolment, provider)
+    assert verifyObject(INotificationTransport, LabHTTPNotifier({}))
+    routed: Any = RoutedDelegatedServer(cast(Any, None), cast(Any, None), lambda d: False)
+    assert verifyObject(IDelegatedServer, routed)
+    store.close()
