@@ -25,11 +25,11 @@ from dmdelegation.service import DelegationService
 from dmdelegation.tree.bootconfig import BOOTCONFIG_ROOT
 from dmdelegation.tree.dmacc import DMACC_ROOT
 
+from ..dm.bootstrap_device import device_bootstrap
 from ..dm.harness import CLIENT_SECRET, DEVICE, DMS1, DMS2, SERVER_SECRET, embedded_store
 from ..dm.harness import provision as provision_device
 from ..dm.harness import simulator as simulated
 from ..dm.simulator import SimulatedDevice
-from ..dm.test_dms2 import device_bootstrap
 from ..web.certs import temp_dir
 
 SUBTREE = "./Vendor/Enterprise"

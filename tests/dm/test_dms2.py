@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-import treq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
@@ -35,18 +34,16 @@ from dmdelegation.dm.bootstrap import (
 )
 from dmdelegation.dm.devices import Credentials, DMDevice
 from dmdelegation.dm.enrolment import DeviceLists, EnrolmentStore
-from dmdelegation.dm.values import value_of
 from dmdelegation.engine.engine import Refused
 from dmdelegation.engine.model import Outcome, Process, Role, Session
 from dmdelegation.engine.policy import ConfigPolicy, PeerRule
 from dmdelegation.protocol import AuthLevel, AuthType, DelegationMethod
-from dmdelegation.tree import ACL, URI
 from dmdelegation.tree.bootconfig import BOOTCONFIG_ROOT
 from dmdelegation.tree.dmacc import DMACC_ROOT
-from dmdelegation.tree.storage import StoredNode
 from dmdelegation.web.admin import Admin
 
 from ..web.certs import temp_dir
+from .bootstrap_device import device_bootstrap, first_message, post_xml
 from .flows import DMWorld
 from .harness import DEVICE, DMS1, DMS2, SUBTREE
 from .simulator import SimulatedDevice
@@ -110,50 +107,6 @@ class DMS2World(DMWorld):
         d = super().stop()
         self.enrolment.close()
         return d
-
-
-def _first_message(device: SimulatedDevice, url: str, source: str | None = None) -> bytes:
-    info = device.devinfo
-    items = tuple(
-        sm.Item(target=f"./DevInfo/{name}", meta=sm.Meta(format="chr"), data=value)
-        for name, value in (("DevId", info.dev_id), ("Man", info.man), ("Mod", info.mod))
-    )
-    return xml_codec.encode(
-        sm.Message(
-            sm.Header(session_id="B1", msg_id="1", target=url, source=source or info.dev_id),
-            (
-                sm.Command(name="Alert", cmd_id="1", data=sm.ALERT_CLIENT_INITIATED),
-                sm.Command(name="Replace", cmd_id="2", items=items),
-            ),
-        )
-    )
-
-
-async def _post(url: str, body: bytes) -> sm.Message:
-    headers: dict[bytes | str, bytes | str] = {"Content-Type": xml_codec.CONTENT_TYPE}
-    response = await treq.post(url, data=body, headers=headers, persistent=False)
-    assert response.code == 200
-    return xml_codec.decode(await response.content(), 1 << 20)
-
-
-async def device_bootstrap(device: SimulatedDevice, url: str) -> sm.Message:
-    """The device side of the lab bootstrap contract: message 1, the Adds carried out into the
-    device's tree (a bootstrap is not subject to ACLs), message 2 with a Status per Add."""
-    reply = await _post(url, _first_message(device, url))
-    statuses: list[sm.BodyElement] = [
-        sm.Status(cmd_id="1", msg_ref="1", cmd_ref="0", cmd=sm.SYNCHDR, code=200)
-    ]
-    for number, command in enumerate(reply.commands, start=2):
-        assert command.name == "Add"
-        (item,) = command.items
-        value, _ = value_of(item)
-        device.tree.insert(URI.parse(item.target or ""), StoredNode(value, ACL.parse("")))
-        statuses.append(
-            sm.Status(cmd_id=str(number), msg_ref="1", cmd_ref=command.cmd_id, cmd="Add", code=200)
-        )
-    header = sm.Header(session_id="B1", msg_id="2", target=url, source=device.device_id)
-    await _post(url, xml_codec.encode(sm.Message(header, tuple(statuses))))
-    return reply
 
 
 class DMS2OverDMSessions(TestCase):
@@ -222,7 +175,7 @@ class DMS2OverDMSessions(TestCase):
         assert world.dms2_server.managed == {DEVICE: {SUBTREE}}
         assert world.enrolment.devinfo(DEVICE)["Mod"] == "Phone 3"
         # The token was single-use.
-        reply = await _post(url, _first_message(world.device, url))
+        reply = await post_xml(url, first_message(world.device, url))
         assert reply.statuses[0].code == 401
         assert reply.commands == ()
 
@@ -349,11 +302,11 @@ class BootstrapRefusals(TestCase):
     def test_an_unknown_token(self) -> None:
         server, store, _, lines = self._server()
         url, token = self._token()
-        reply = server.handle(token + "x", _first_message(self._device(), url))
+        reply = server.handle(token + "x", first_message(self._device(), url))
         self._refused(reply, lines, token, store)
         # the right token still works afterwards: the refusal changed nothing
         ok = xml_codec.decode(
-            server.handle(token, _first_message(self._device(), url)).body, 1 << 20
+            server.handle(token, first_message(self._device(), url)).body, 1 << 20
         )
         assert ok.statuses[0].code == 200
         assert ok.commands[0].name == "Add"
@@ -362,26 +315,24 @@ class BootstrapRefusals(TestCase):
     def test_a_used_token(self) -> None:
         server, store, _, lines = self._server()
         url, token = self._token()
-        first = server.handle(token, _first_message(self._device(), url))
+        first = server.handle(token, first_message(self._device(), url))
         assert xml_codec.decode(first.body, 1 << 20).statuses[0].code == 200
-        other = _first_message(self._device(), url).replace(b"<SessionID>B1", b"<SessionID>B2")
+        other = first_message(self._device(), url).replace(b"<SessionID>B1", b"<SessionID>B2")
         self._refused(server.handle(token, other), lines, token, store)
 
     def test_an_expired_token(self) -> None:
         server, store, clock, lines = self._server()
         url, token = self._token()
         clock.advance(61)
-        self._refused(
-            server.handle(token, _first_message(self._device(), url)), lines, token, store
-        )
+        self._refused(server.handle(token, first_message(self._device(), url)), lines, token, store)
 
     def test_another_device(self) -> None:
         server, store, _, lines = self._server()
         url, token = self._token()
-        body = _first_message(self._device(), url, source="IMEI:someone-else")
+        body = first_message(self._device(), url, source="IMEI:someone-else")
         self._refused(server.handle(token, body), lines, token, store)
         # a DevInfo DevId that is not the Source
-        body = _first_message(self._device(), url).replace(
+        body = first_message(self._device(), url).replace(
             f"<Data>{DEVICE}</Data>".encode(), b"<Data>IMEI:someone-else</Data>"
         )
         self._refused(server.handle(token, body), lines, token, store)
@@ -390,7 +341,7 @@ class BootstrapRefusals(TestCase):
         server, store, _, _ = self._server()
         url, token = self._token()
         reply = xml_codec.decode(
-            server.handle(token, _first_message(self._device(), url)).body, 1 << 20
+            server.handle(token, first_message(self._device(), url)).body, 1 << 20
         )
         statuses = tuple(
             sm.Status(
