@@ -240,7 +240,9 @@ class BootstrapResource(Resource):
         self.prefix = prefix.rstrip(b"/") + b"/"
 
     def render_POST(self, request: IRequest) -> bytes:
-        if media_type(request) != xml_codec.CONTENT_TYPE:
+        kind = media_type(request)
+        if kind != xml_codec.CONTENT_TYPE:
+            log.info("bootstrap: content type {kind!r} refused (415)", kind=kind[:64])
             request.setResponseCode(415)
             request.setHeader("content-type", "text/plain; charset=utf-8")
             return b"expected application/vnd.syncml.dm+xml\n"

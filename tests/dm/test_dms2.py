@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import treq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
@@ -537,3 +538,18 @@ def test_the_new_classes_provide_their_interfaces(tmp_path: Path) -> None:
     routed: Any = RoutedDelegatedServer(cast(Any, None), cast(Any, None), lambda d: False)
     assert verifyObject(IDelegatedServer, routed)
     store.close()
+
+
+class BootstrapOverHTTP(TestCase):
+    async def test_another_content_type_is_refused_with_415(self) -> None:
+        tmp = temp_dir(self)
+        world = DMS2World(tmp / "dm")
+        self.addCleanup(world.stop)
+        headers: dict[bytes | str, bytes | str] = {"Content-Type": "application/json"}
+        url = world.bootstrap_url + "/some-token"
+        response = await treq.post(url, data=b"{}", headers=headers, persistent=False)
+        assert response.code == 415
+        await response.content()
+        response = await treq.get(world.bootstrap_url + "/some-token", persistent=False)
+        assert response.code == 405
+        await response.content()
