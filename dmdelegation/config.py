@@ -68,7 +68,7 @@ class DMConfig:
 
     listen: tuple[str, ...]  # endpoint strings (tcp:, ssl:, ...)
     url: str  # the URL devices post to, as they know it (our messages' Source)
-    devices: Path  # the device list (TOML)
+    devices: Path | None = None  # the device list (TOML); a pure DMS-2 needs none
     path: str = "/dm"
     max_msg_size: int = 64 * 1024
     session_timeout: float = 300.0
@@ -240,7 +240,7 @@ def _dm(reader: _Reader) -> DMConfig:
     config = DMConfig(
         listen=listen,
         url=url,
-        devices=reader.path("devices"),
+        devices=reader.path("devices", default=None),
         path=path,
         max_msg_size=size,
         session_timeout=timeout,
@@ -314,9 +314,14 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
             pins[peer.pin_sha256] = i
         peers.append(peer)
     dms2 = top.table("dms2")
-    delegated = DelegatedConfig(
-        dm_url=_url(dms2, "dm_url"), bootstrap_url=_url(dms2, "bootstrap_url")
-    )
+    bootstrap_url = dms2.text("bootstrap_url")
+    bootstrap_parts = urlsplit(bootstrap_url)
+    if bootstrap_parts.scheme not in ("http", "https") or not bootstrap_parts.hostname:
+        raise ConfigError(f"dms2.bootstrap_url: expected an https:// URL, got {bootstrap_url!r}")
+    if bootstrap_parts.scheme == "http" and "dm" not in data:
+        # http:// only where the DM listener serves the bootstrap (as the DM endpoint's url may)
+        raise ConfigError(f"dms2.bootstrap_url: expected an https:// URL, got {bootstrap_url!r}")
+    delegated = DelegatedConfig(dm_url=_url(dms2, "dm_url"), bootstrap_url=bootstrap_url)
     dms2.done()
     timeouts = _timeouts(top.table("timeouts", {}))
     store = top.table("store", {})

@@ -15,11 +15,19 @@ the account that bootstrap writes.
 Refused early: a subtree already delegated or in a process (409, the engine's own check), an
 unknown device (404), a change DMS-1's rights do not allow on the device (403, with the DM
 status and node).
+
+A device reached over DM sessions is not read for a dry run (reading it would queue a Get and
+wait for the device's next session). What the daemon knows of it without a session is its entry
+in the device list and the last DevInfo it sent; the prediction runs on a *model* of its tree
+(:func:`model_tree`): DMS-1's account with every right at the root, the DevInfo known, and the
+subtree's nodes. It names the changes (the account's node, the ACLs set, DMS-1's account
+deleted in a full delegation) but cannot tell whether the device's own ACLs would refuse them,
+nor whether the subtree exists: a note says so.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from attrs import frozen
 from twisted.internet.defer import Deferred
@@ -35,13 +43,27 @@ from dmdelegation.engine.model import Process, Role, Session
 from dmdelegation.protocol import AddrType, AppAddr, AppAuth, AuthLevel, AuthType, DMAcc
 from dmdelegation.protocol.dmacc import SECRET_MASK
 from dmdelegation.protocol.messages import DelegationMethod
-from dmdelegation.tree import DMACC_ROOT
+from dmdelegation.tree import DMACC_ROOT, URI, Value
 from dmdelegation.tree.acl import ACL
 from dmdelegation.tree.dmacc import dmacc_nodes
 from dmdelegation.tree.memory import MemoryTree
 from dmdelegation.tree.storage import NodeRecord, StoredNode
 
 PLACEHOLDER_URL = "https://dms2.invalid/placeholder"
+DM_DEVICE_NOTE = (
+    "a DM-session device is not read for a dry run: this is a model of its tree (our account "
+    "with every right at the root, the subtree's nodes); the device's own ACLs and nodes are "
+    "checked when the delegation runs"
+)
+
+
+class DMDevices(Protocol):
+    """What the daemon knows of its DM-session devices without opening a session."""
+
+    def manages(self, device_id: str) -> bool: ...
+
+    def devinfo(self, device_id: str) -> dict[str, str]: ...
+
 
 _T = TypeVar("_T")
 
@@ -149,6 +171,27 @@ def _client_bootstraps(tree: MemoryTree, server_id: str, device_id: str) -> str:
     return str(base)
 
 
+def model_tree(server_id: str, device_id: str, subtree: str, devinfo: dict[str, str]) -> MemoryTree:
+    """The model of a DM-session device's tree a dry run works on (see above)."""
+    owner = stand_in_account(server_id, device_id)
+    every = "&".join(f"{c}={server_id}" for c in ("Add", "Delete", "Exec", "Get", "Replace"))
+    tree = MemoryTree([NodeRecord(URI.parse("."), Value.interior(), ACL.parse(every))])
+    tree.insert(DMACC_ROOT, StoredNode(Value.interior(), ACL.parse("")))
+    for path, value in dmacc_nodes(owner):
+        tree.insert(DMACC_ROOT.child("1", *path), StoredNode(value, ACL.parse("")))
+    tree.insert(URI.parse("./DevInfo"), StoredNode(Value.interior(), ACL.parse("")))
+    for name, data in sorted(devinfo.items()):
+        tree.insert(URI.parse(f"./DevInfo/{name}"), StoredNode(Value.text(data), ACL.parse("")))
+    uri = URI.parse(subtree)
+    chain = []
+    while uri.parent is not None and tree.node(uri) is None:
+        chain.append(uri)
+        uri = uri.parent
+    for node in reversed(chain):
+        tree.insert(node, StoredNode(Value.interior(), ACL.parse("")))
+    return tree
+
+
 def plan(
     engine: Engine,
     clients: ClientTreeStore,
@@ -158,13 +201,19 @@ def plan(
     *,
     full: bool = False,
     method: DelegationMethod = DelegationMethod.DMACC,
+    dm: DMDevices | None = None,
 ) -> Plan:
-    """What ``engine.delegate(device_id, to, subtree, ...)`` would do to the client."""
+    """What ``engine.delegate(device_id, to, subtree, ...)`` would do to the client (for a
+    device of ``dm``, the DM-session devices, to a model of its tree)."""
     canonical = engine.check_delegation(device_id, to, subtree)
+    notes = []
     try:
         before = clients.records(device_id)
     except UnknownDevice as e:
-        raise Refused(404, str(e)) from None
+        if dm is None or not dm.manages(device_id):
+            raise Refused(404, str(e)) from None
+        before = model_tree(engine.server_id, device_id, canonical, dm.devinfo(device_id)).records()
+        notes.append(DM_DEVICE_NOTE)
     copy = MemoryTree(before)
     bootstrap = method is DelegationMethod.BOOTSTRAP_SERVER_URL
     session = Session(
@@ -184,7 +233,6 @@ def plan(
         lambda device: TreeClientSession(copy, device, engine.server_id),
         journals,
     )
-    notes = []
     try:
         if bootstrap:
             _done(changes.add_bootstrap_entry(session, PLACEHOLDER_URL))

@@ -30,11 +30,11 @@ from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.config import Config
 from dmdelegation.dm.interop import DMClientChanges
-from dmdelegation.dm.service import DMEndpoint
+from dmdelegation.dm.service import DMEndpoint, RoutedDelegatedServer
 from dmdelegation.engine.client_changes import JournaledClientChanges, SessionFor
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
-from dmdelegation.engine.interfaces import IClientChanges
+from dmdelegation.engine.interfaces import IClientChanges, IDelegatedServer
 from dmdelegation.engine.observer import IEngineObserver
 from dmdelegation.engine.policy import ConfigPolicy, PeerRule
 from dmdelegation.eventlog import EventLog
@@ -139,7 +139,7 @@ class DelegationService(MultiService):
         self.server_tls = server_options(config.tls)
         self.client_tls = ClientTLSPolicy(config.tls, self.registry)
         policy = ConfigPolicy(
-            {
+            rules={
                 p.server_id: PeerRule(
                     we_delegate=p.we_delegate,
                     accept=p.accept,
@@ -147,7 +147,8 @@ class DelegationService(MultiService):
                     full_allowed=p.allow_full,
                 )
                 for p in config.peers
-            }
+            },
+            manages=self._manages,
         )
         server_id = config.server_id
         self.metrics = EngineMetrics(self.store)
@@ -173,6 +174,17 @@ class DelegationService(MultiService):
         self.transport = HTTPSPeerTransport(
             reactor, self.registry, self.client_tls, timeout=config.timeouts.request
         )
+        delegated: IDelegatedServer = EmbeddedDelegatedServer(
+            server_id,
+            self.clients,
+            dm_url=config.delegated.dm_url,
+            bootstrap_url=config.delegated.bootstrap_url,
+            clock=reactor,
+        )
+        if self.dm is not None:
+            # DMS-2 of a device of the embedded store keeps the embedded duties; any other
+            # device is one of the DM endpoint's (docs/dm-sessions.md, "DMS-2 over DM sessions").
+            delegated = RoutedDelegatedServer(self.dm.delegated, delegated, self._embedded)
         self.engine = Engine(
             server_id=server_id,
             store=self.store,
@@ -181,13 +193,7 @@ class DelegationService(MultiService):
             client_changes=self._client_changes(
                 JournaledClientChanges(server_id, session_for, self.journals, clock=reactor)
             ),
-            delegated=EmbeddedDelegatedServer(
-                server_id,
-                self.clients,
-                dm_url=config.delegated.dm_url,
-                bootstrap_url=config.delegated.bootstrap_url,
-                clock=reactor,
-            ),
+            delegated=delegated,
             clock=reactor,
             timeouts=config.timeouts,
             log_transitions=config.log_transitions,
@@ -195,6 +201,13 @@ class DelegationService(MultiService):
         )
         self.expiry = ExpiryWatch(self.engine, reactor)
         self.ports: list[IListeningPort] = []
+
+    def _embedded(self, device_id: str) -> bool:
+        return device_id in self.clients.device_ids()
+
+    def _manages(self, device_id: str) -> bool:
+        """Whether a device is ours to delegate: in the DM device list or the embedded store."""
+        return (self.dm is not None and self.dm.manages(device_id)) or self._embedded(device_id)
 
     def _client_changes(self, changes: JournaledClientChanges) -> IClientChanges:
         return changes if self.dm is None else DMClientChanges(changes)
@@ -229,6 +242,7 @@ class DelegationService(MultiService):
                 metrics=self.metrics,
                 expiry=self.expiry,
                 session_for=self.session_for,
+                dm=self.dm,
             )
         )
         admin_site.displayTracebacks = False

@@ -16,6 +16,11 @@ fail its next authentication).
     AAuthName = "dms1.operator.example"
     AAuthSecret = "..."
 
+    [[device]]                          # lab only: where package #0 reaches the device
+    DevId = "IMEI:490154203237519"      # (http:// to the loopback interface, see lab_notify.py);
+    notify = "http://127.0.0.1:8700/notify"  # without client/server: the device is not admitted
+                                        # by this entry (DMS-2 enrols it), only notified
+
 Errors name the key (``device[2].client.AAuthType``), never a secret's value.
 """
 
@@ -34,6 +39,7 @@ from zope.interface import implementer
 from dmdelegation.client.database import DEFAULT_DURABILITY, Durability, open_database
 from dmdelegation.dm.auth import SUPPORTED
 from dmdelegation.dm.devices import Credentials, DMDevice, IDeviceEnrolment, IDeviceList
+from dmdelegation.dm.lab_notify import check_notify_url
 from dmdelegation.protocol.dmacc import AuthLevel, AuthType
 
 
@@ -67,6 +73,11 @@ def _credentials(table: Any, where: str) -> Credentials:
 
 
 def parse_devices(data: Mapping[str, Any]) -> list[DMDevice]:
+    return parse_device_file(data)[0]
+
+
+def parse_device_file(data: Mapping[str, Any]) -> tuple[list[DMDevice], dict[str, str]]:
+    """The devices of the file, and the lab ``notify`` URL of the devices that have one."""
     unknown = sorted(set(data) - {"device"})
     if unknown:
         raise DeviceListError(f"{unknown[0]}: unknown key")
@@ -74,18 +85,29 @@ def parse_devices(data: Mapping[str, Any]) -> list[DMDevice]:
     if not isinstance(raw, list):
         raise DeviceListError("device: expected an array of tables ([[device]])")
     devices: list[DMDevice] = []
+    notify: dict[str, str] = {}
     seen: set[str] = set()
     for i, entry in enumerate(raw):
         where = f"device[{i}]"
         if not isinstance(entry, dict):
             raise DeviceListError(f"{where}: expected a table")
-        unknown = sorted(set(entry) - {"DevId", "atomic", "client", "server"})
+        unknown = sorted(set(entry) - {"DevId", "atomic", "client", "server", "notify"})
         if unknown:
             raise DeviceListError(f"{where}.{unknown[0]}: unknown key")
         dev_id = _text(entry, "DevId", f"{where}.")
         if dev_id in seen:
             raise DeviceListError(f"{where}.DevId: {dev_id!r} appears twice")
         seen.add(dev_id)
+        if "notify" in entry:
+            url = entry["notify"]
+            if not isinstance(url, str):
+                raise DeviceListError(f"{where}.notify: expected a string")
+            try:
+                notify[dev_id] = check_notify_url(url)
+            except ValueError as e:
+                raise DeviceListError(f"{where}.notify: {e}") from None
+            if "client" not in entry and "server" not in entry:
+                continue  # notified only: DMS-2 enrols the device
         atomic = entry.get("atomic", True)
         if not isinstance(atomic, bool):
             raise DeviceListError(f"{where}.atomic: expected true or false")
@@ -97,10 +119,14 @@ def parse_devices(data: Mapping[str, Any]) -> list[DMDevice]:
                 atomic=atomic,
             )
         )
-    return devices
+    return devices, notify
 
 
 def load_devices(path: str | os.PathLike[str]) -> list[DMDevice]:
+    return load_device_file(path)[0]
+
+
+def load_device_file(path: str | os.PathLike[str]) -> tuple[list[DMDevice], dict[str, str]]:
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -108,7 +134,7 @@ def load_devices(path: str | os.PathLike[str]) -> list[DMDevice]:
         raise DeviceListError(f"{path}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise DeviceListError(f"{path}: not valid TOML: {e}") from None
-    return parse_devices(data)
+    return parse_device_file(data)
 
 
 @implementer(IDeviceList, IDeviceEnrolment)
@@ -121,7 +147,9 @@ class StoredDeviceList:
         nonces: str | os.PathLike[str],
         *,
         durability: Durability = DEFAULT_DURABILITY,
+        notify: dict[str, str] | None = None,
     ) -> None:
+        self.notify_urls = dict(notify or {})
         self._conn = open_database(nonces, durability=durability)
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS nonce ("
@@ -164,6 +192,8 @@ class StoredDeviceList:
 
 
 def open_device_list(
-    devices: Path, nonces: Path, *, durability: Durability = DEFAULT_DURABILITY
+    devices: Path | None, nonces: Path, *, durability: Durability = DEFAULT_DURABILITY
 ) -> StoredDeviceList:
-    return StoredDeviceList(load_devices(devices), nonces, durability=durability)
+    """The device file's list (an empty one without a file: a pure DMS-2 enrols its devices)."""
+    found, notify = ([], {}) if devices is None else load_device_file(devices)
+    return StoredDeviceList(found, nonces, durability=durability, notify=notify)

@@ -130,6 +130,8 @@ class DMSessionServer:
         self._admitting: set[str] = set()  # devices whose message is being authenticated
         self.backoff = AuthBackoff(clock)
         self._stand_in_key = secrets.token_bytes(32)  # for DevIds that are not devices
+        self.devinfo_seen: Callable[[str, dict[str, str]], None] | None = None
+        """Told the DevInfo an authenticated device sent (``Man``, ``Mod``...), if set."""
 
     # The tree operations' side.
 
@@ -452,6 +454,11 @@ class DMSessionServer:
                     session.devinfo[uri.rsplit("/", 1)[1]] = item.data
             dev_id = session.devinfo.get("DevId")
             code = 200 if dev_id in (None, session.device_id) else 400
+            if code == 200 and self.devinfo_seen is not None:
+                try:
+                    self.devinfo_seen(session.device_id, dict(session.devinfo))
+                except Exception:  # kept for DELEGATION_REQ only: the session goes on
+                    log.failure("keeping the DevInfo of {device_id}", device_id=session.device_id)
             return self._status(msg_ref, command.cmd_id, "Replace", code)
         return self._status(msg_ref, command.cmd_id, command.name, 406)
 

@@ -216,8 +216,10 @@ class Admin(Resource):
         metrics: EngineMetrics | None = None,
         expiry: ExpiryWatch | None = None,
         session_for: SessionFor | None = None,
+        dm: dryrun.DMDevices | None = None,
     ) -> None:
         super().__init__()
+        self.dm = dm
         self.engine = engine
         self.clients = clients
         self.clock = clock
@@ -333,11 +335,14 @@ class Admin(Resource):
 
     def _devinfo(self, device: str) -> tuple[str, str]:
         """The device's ./DevInfo/Man and Mod (what DELEGATION_REQ's deviceMan and deviceMod
-        are, per the specification's table), or empty when the device is not ours to read."""
+        are, per the specification's table), or empty when the device is not ours to read. A
+        DM-session device's are those of the last DevInfo it sent (in a session or its
+        bootstrap)."""
         try:
             records = self.clients.records(device, DEVINFO_ROOT)
         except UnknownDevice:
-            return "", ""
+            known = {} if self.dm is None else self.dm.devinfo(device)
+            return known.get("Man", ""), known.get("Mod", "")
         values = {r.uri.name: r.value.data for r in records}
         return str(values.get("Man", "")), str(values.get("Mod", ""))
 
@@ -358,6 +363,7 @@ class Admin(Resource):
                 _subtree(data),
                 full=bool(data.get("full", False)),
                 method=_method(data),
+                dm=self.dm,
             )
             return {"dry_run": True, **plan.to_json()}
         man, mod = self._devinfo(device)
@@ -379,12 +385,16 @@ class Admin(Resource):
 
     def request_delegation(self, request: Request) -> Deferred[dict[str, Any]]:
         data = _body(request)
+        device = _text(data, "device")
+        man, mod = self._devinfo(device)
         session = self.engine.request_delegation(
-            _text(data, "device"),
+            device,
             _text(data, "from"),
             _subtree(data),
             full=bool(data.get("full", False)),
             method=_method(data),
+            device_man=str(data.get("device_man", man)),
+            device_mod=str(data.get("device_mod", mod)),
         )
         return self._recorded(session)
 

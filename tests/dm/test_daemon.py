@@ -163,3 +163,94 @@ def test_the_example_device_list_parses() -> None:
     example = Path(__file__).parents[2] / "deploy" / "dm-devices.example.toml"
     (device,) = parse_devices(tomllib.loads(example.read_text()))
     assert device.client.auth_type is AuthType.HMAC
+
+
+def test_a_pure_dms2_needs_no_device_list(tmp_path: Path) -> None:
+    data = _dm(tmp_path)
+    del data["dm"]["devices"]
+    config = parse(data, tmp_path)
+    assert config.dm is not None
+    assert config.dm.devices is None
+
+
+class DaemonAsDMS2(TestCase):
+    """The daemon's wiring of DMS-2 over DM sessions (the flows themselves: test_dms2.py)."""
+
+    def _start(self, devices: str | None, server_id: str = DMS2) -> tuple[Any, Path]:
+        tmp = temp_dir(self).resolve()
+        pki.init(tmp / "pki", [DMS1, DMS2])
+        peer = DMS1 if server_id == DMS2 else DMS2
+        text = _config(server_id, peer, 0, 1, 0, tmp / "clients.sqlite3") + (
+            '\n[dm]\nlisten = ["tcp:0:interface=127.0.0.1"]\nurl = "http://127.0.0.1/dm"\n'
+        )
+        if devices is not None:
+            (tmp / "devices.toml").write_text(devices)
+            text += 'devices = "devices.toml"\n'
+        service = DelegationService(parse(tomllib.loads(text), tmp), reactor)
+        service.privilegedStartService()
+        self.addCleanup(service.stopService)
+        return service, tmp
+
+    async def test_dms2_duties_enrolments_and_bootstrap_on_the_dm_listener(self) -> None:
+        from dmdelegation.dm.delegated import DMDelegatedServer
+        from dmdelegation.dm.enrolment import ENROLMENT_FILE, DeviceLists
+        from dmdelegation.dm.service import RoutedDelegatedServer
+
+        service, tmp = self._start(None)  # a pure DMS-2: no device list
+        delegated = service.engine.delegated
+        assert isinstance(delegated, RoutedDelegatedServer)
+        assert isinstance(delegated.dm, DMDelegatedServer)
+        assert service.dm is not None
+        assert isinstance(service.dm.server.devices, DeviceLists)
+        assert delegated.dm.tokens is service.dm.enrolment
+        assert (tmp / f"{DMS2}-state" / ENROLMENT_FILE).exists()
+        port = service.ports[-1].getHost().port
+        url = f"http://127.0.0.1:{port}/bs/not-a-token"
+        answer = await post(url, xml_codec.encode(opening(url)))
+        assert answer.header_status().code == 401
+        assert answer.message().commands == ()
+        # the DM session endpoint is still at its path
+        dm_url = f"http://127.0.0.1:{port}/dm"
+        answer = await post(dm_url, xml_codec.encode(opening(dm_url)))
+        assert answer.header_status().code == 401  # enrolled: nobody yet
+
+    async def test_dms1_refuses_requests_for_devices_it_does_not_manage(self) -> None:
+        from dmdelegation.engine.model import Role
+
+        service, _ = self._start(DEVICES, server_id=DMS1)
+        policy = service.engine.policy
+        asked = type("R", (), {"dm_tree_uri": ".", "is_delegation_full": False})
+        for device, expected in ((DEVICE, (True, 200)), ("IMEI:unknown", (False, 404))):
+            question: Any = asked()  # the fields of a DELEGATION_REQ the policy reads
+            question.device_id = device
+            decision = self.successResultOf(policy.decide(Role.DMS1, DMS2, question))
+            assert (decision.accept, decision.reason_code) == expected
+
+    async def test_a_dry_run_of_a_dm_device_through_the_admin_api(self) -> None:
+        import json
+
+        import treq
+
+        from .harness import SUBTREE
+
+        service, _ = self._start(DEVICES, server_id=DMS1)
+        admin = service.ports[1].getHost().port
+        body = {"device": DEVICE, "to": DMS2, "subtree": SUBTREE, "dry_run": True}
+        response = await treq.post(
+            f"http://127.0.0.1:{admin}/delegate", data=json.dumps(body).encode(), persistent=False
+        )
+        answer = json.loads(await response.content())
+        assert response.code == 200, answer
+        assert answer["dry_run"] is True
+        assert answer["changes"]["added"] == ["./DMAcc/2"]
+        assert any("not read for a dry run" in note for note in answer["notes"])
+
+
+def test_an_http_bootstrap_url_only_with_the_dm_listener(tmp_path: Path) -> None:
+    data = _dm(tmp_path)
+    data["dms2"]["bootstrap_url"] = "http://127.0.0.1:8080/bs"
+    config = parse(data, tmp_path)
+    assert config.delegated.bootstrap_url == "http://127.0.0.1:8080/bs"
+    del data["dm"]
+    with pytest.raises(ConfigError, match=r"dms2\.bootstrap_url: expected an https://"):
+        parse(data, tmp_path)
