@@ -7,6 +7,7 @@ that ``make`` already made (a clone's ``make`` would make the same one).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -57,10 +58,8 @@ def fresh_copy(target: Path) -> Path:
 def _stop_left_over(copy: Path) -> None:
     """The daemons the block started (by their pid files), should it have stopped midway."""
     for pidfile in copy.rglob("*.pid"):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass
 
 
 @pytest.fixture
