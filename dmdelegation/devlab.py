@@ -21,14 +21,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import attrs
 from attrs import define, field
 
 from dmdelegation import pki
 from dmdelegation.client.provisioning import parse_provision
 from dmdelegation.client.store import ClientTreeStore
-from dmdelegation.config import DMConfig
-from dmdelegation.dm.device_file import DeviceListError, parse_devices
 from dmdelegation.lab.device.dump import dump_lines
 
 DMS1 = "dms1.operator.example"
@@ -90,33 +87,27 @@ DEVICE_EVERY = "0.5"  # seconds between the device's own sessions (until package
 
 
 def _device_list(notify_url: str) -> str:
-    """DMS-1's device list: the lab's device, with the credentials of its owner account; its
-    notification URL when the device list knows the ``notify`` key."""
-    line = f'notify = "{notify_url}"\n'
-    try:
-        parse_devices(tomllib.loads(DEVICE_LIST.format(notify=line)))
-    except DeviceListError:
-        line = ""  # package #0 over HTTP has not landed: the device's schedule brings it
-    return DEVICE_LIST.format(notify=line)
+    """DMS-1's device list: the lab's device, with the credentials of its owner account, and
+    where package #0 wakes it."""
+    return DEVICE_LIST.format(notify=f'notify = "{notify_url}"\n')
 
 
-def _dm_section(port: int, devices: str | None) -> str:
+def _wake_list(notify_url: str) -> str:
+    """DMS-2's device list: no credentials (the device is admitted once enrolled for a
+    delegation), only where package #0 wakes it."""
+    return f'[[device]]\nDevId = "{DEVICE}"\nnotify = "{notify_url}"\n'
+
+
+def _dm_section(port: int, devices: str) -> str:
     """A ``[dm]`` section listening on ``port``; ``devices`` the device list's file name."""
     lines = [
         "[dm]",
         f'listen = ["tcp:{port}:interface=127.0.0.1"]',
         f'url = "http://127.0.0.1:{port}/dm"',
         'path = "/dm"',
+        f'devices = "{devices}"',
     ]
-    if devices is not None:
-        lines.append(f'devices = "{devices}"')
     return "\n".join(lines) + "\n"
-
-
-def _devices_optional() -> bool:
-    """Whether ``[dm]`` may leave out ``devices`` (DMS-2 managing delegated devices only)."""
-    default: object = attrs.fields(DMConfig).devices.default
-    return default is not attrs.NOTHING
 
 
 def device_id(i: int) -> str:
@@ -131,7 +122,13 @@ def free_port() -> int:
 
 
 def _config(
-    server_id: str, peer: str, port: int, peer_port: int, admin_port: int, clients: Path
+    server_id: str,
+    peer: str,
+    port: int,
+    peer_port: int,
+    admin_port: int,
+    clients: Path,
+    bootstrap_url: str,
 ) -> str:
     we_delegate = server_id == DMS1
     return f"""\
@@ -152,7 +149,7 @@ listen = "tcp:{admin_port}:interface=127.0.0.1"
 
 [dms2]
 dm_url = "https://{server_id}/dm"
-bootstrap_url = "https://bootstrap.{server_id}/bs"
+bootstrap_url = "{bootstrap_url}"
 
 [timeouts]
 peer = 20
@@ -243,21 +240,25 @@ class Lab:
         clients = self.root / "clients.sqlite3"
         p1, p2, a1, a2, d1, d2, notify = (free_port() for _ in range(7))
         dm: dict[str, str] = {DMS1: "", DMS2: ""}
+        bootstrap = {server: f"https://bootstrap.{server}/bs" for server in (DMS1, DMS2)}
         if self.device == "process":
             devices = self.root / "dms1-devices.toml"
             devices.write_text(_device_list(f"http://127.0.0.1:{notify}/notify"))
             devices.chmod(0o600)  # the device's credentials
             dm[DMS1] = _dm_section(d1, "dms1-devices.toml")
-            if not _devices_optional():  # DMS-2's own device list is empty until it has one
-                (self.root / "dms2-devices.toml").write_text("")
-            dm[DMS2] = _dm_section(d2, None if _devices_optional() else "dms2-devices.toml")
+            (self.root / "dms2-devices.toml").write_text(
+                _wake_list(f"http://127.0.0.1:{notify}/notify")
+            )
+            # DMS-2's bootstrap server is its DM listener (Bootstrap Server URL approach)
+            dm[DMS2] = _dm_section(d2, "dms2-devices.toml")
+            bootstrap[DMS2] = f"http://127.0.0.1:{d2}/bs"
         daemons = {}
         for server_id, peer, port, peer_port, admin in (
             (DMS1, DMS2, p1, p2, a1),
             (DMS2, DMS1, p2, p1, a2),
         ):
             path = self.root / f"{server_id}.toml"
-            text = _config(server_id, peer, port, peer_port, admin, clients)
+            text = _config(server_id, peer, port, peer_port, admin, clients, bootstrap[server_id])
             path.write_text(text + ("\n" + dm[server_id] if dm[server_id] else ""))
             daemons[server_id] = Daemon(
                 server_id, path, f"tcp:{admin}:interface=127.0.0.1", self.root / f"{server_id}.log"
