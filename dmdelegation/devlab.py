@@ -127,7 +127,7 @@ def _config(
     port: int,
     peer_port: int,
     admin_port: int,
-    clients: Path,
+    clients: Path | None,
     bootstrap_url: str,
 ) -> str:
     we_delegate = server_id == DMS1
@@ -160,9 +160,7 @@ delivery = 15
 request = 10
 local = 20
 
-[store]
-clients = "{clients}"
-
+{"" if clients is None else f'[store]{chr(10)}clients = "{clients}"{chr(10)}'}
 [[peers]]
 server_id = "{peer}"
 url = "https://127.0.0.1:{peer_port}/delegation"
@@ -258,7 +256,8 @@ class Lab:
             (DMS2, DMS1, p2, p1, a2),
         ):
             path = self.root / f"{server_id}.toml"
-            text = _config(server_id, peer, port, peer_port, admin, clients, bootstrap[server_id])
+            shared = clients if self.device == "embedded" else None  # else each its own
+            text = _config(server_id, peer, port, peer_port, admin, shared, bootstrap[server_id])
             path.write_text(text + ("\n" + dm[server_id] if dm[server_id] else ""))
             daemons[server_id] = Daemon(
                 server_id, path, f"tcp:{admin}:interface=127.0.0.1", self.root / f"{server_id}.log"
