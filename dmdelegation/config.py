@@ -58,7 +58,7 @@ class PeerConfig:
     # What the peer is granted: nothing unless the operator writes it (docs/configuration.md).
     accept: bool = False  # accept its DELEGATION_REQ (subject to the grants below)
     subtrees: tuple[str, ...] = ()  # the subtrees it may ask for ("." only if written)
-    allow_full: bool = False  # a full delegation (our own account deleted): its own setting
+    allow_full: bool = False  # full delegations (the root; our account deleted): its own grant
     devices: tuple[str, ...] = ()  # device ids or fnmatch patterns it may ask for
     device_groups: tuple[str, ...] = ()  # names of [device_groups] it may ask for
     max_open_processes: int = DEFAULT_MAX_OPEN  # processes it may hold open at once
@@ -234,8 +234,10 @@ def _peer(reader: _Reader) -> PeerConfig:
         device_groups=reader.texts("device_groups", ()),
         max_open_processes=_positive_int(reader, "max_open_processes", DEFAULT_MAX_OPEN),
     )
-    if peer.accept and not peer.subtrees:
-        raise ConfigError(f"{reader.where}subtrees: accept = true grants no subtree without it")
+    if peer.accept and not (peer.subtrees or peer.allow_full):
+        raise ConfigError(
+            f"{reader.where}subtrees: accept = true grants nothing without subtrees or allow_full"
+        )
     if peer.accept and not (peer.devices or peer.device_groups):
         raise ConfigError(
             f"{reader.where}devices: accept = true grants no device without devices or "

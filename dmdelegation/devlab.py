@@ -115,6 +115,14 @@ server_id = "{peer}"
 url = "https://127.0.0.1:{peer_port}/delegation"
 name = "{peer}"
 we_delegate = {str(we_delegate).lower()}
+accept = true
+subtrees = ["{SUBTREE}"]
+device_groups = ["lab"]
+allow_full = true
+max_open_processes = 100000
+
+[device_groups]
+lab = ["{DEVICE}", "IMEI:0*"]
 """
 
 

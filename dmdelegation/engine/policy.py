@@ -4,8 +4,10 @@ For each peer: which role this server plays when the peer sends a DELEGATION_REQ
 (``we_delegate``: the peer asks for our devices, so we are DMS-1; otherwise the peer offers us
 its devices and we are DMS-2), and what it is granted. A peer gets nothing the operator did not
 write down: a request is accepted only when the peer's rule says ``accept``, the device is in
-the rule's device scope (``devices`` patterns, or a ``device_groups`` the host defines), the
-subtree is under one of the rule's ``subtrees``, and, for a full delegation, ``full_allowed``.
+the rule's device scope (``devices`` patterns, or a ``device_groups`` the host defines), and
+the subtree is under one of the rule's ``subtrees`` or, for a full delegation (the device's root:
+our own account is deleted, the peer holds the root ACL), the rule says ``full_allowed``, a
+grant of its own that ``subtrees`` never implies.
 A peer that is not configured is refused (403).
 
 Device groups are asked of an :class:`IDeviceGroups`: :class:`PatternGroups` reads them from the
@@ -94,8 +96,9 @@ class ConfigPolicy:
             return succeed(PolicyDecided(False, FORBIDDEN, f"{peer} is not allowed to ask"))
         if not self.in_scope(rule, request.device_id):
             return succeed(PolicyDecided(False, FORBIDDEN, f"{request.device_id} not allowed"))
-        if not subtree_allowed(rule.subtrees, request.dm_tree_uri):
+        if request.is_delegation_full:
+            if not rule.full_allowed:
+                return succeed(PolicyDecided(False, FORBIDDEN, "full delegation not allowed"))
+        elif not subtree_allowed(rule.subtrees, request.dm_tree_uri):
             return succeed(PolicyDecided(False, FORBIDDEN, f"{request.dm_tree_uri} not allowed"))
-        if request.is_delegation_full and not rule.full_allowed:
-            return succeed(PolicyDecided(False, FORBIDDEN, "full delegation not allowed"))
         return succeed(PolicyDecided(True))

@@ -458,14 +458,15 @@ class RefusingChannel(HTTPChannel):
             return
         super().dataReceived(data)
 
-    def refused(self) -> None:
-        """A refusal has been written: read nothing more, close, and abort if still open after
-        :data:`ABORT_AFTER`."""
+    def refused(self, *, close: bool = True) -> None:
+        """A refusal has been written: read nothing more, close (unless the caller has), and
+        abort if still open after :data:`ABORT_AFTER`."""
         if self._refused:
             return
         self._refused = True
         self._abort = self.callLater(ABORT_AFTER, self._abort_now)
-        self.loseConnection()
+        if close:
+            self.loseConnection()
 
     def _abort_now(self) -> None:
         self._abort = None
@@ -475,8 +476,8 @@ class RefusingChannel(HTTPChannel):
     def _respondToBadRequestAndDisconnect(self) -> None:
         if self._refused:  # the parser may refuse again on what it still held
             return
-        super()._respondToBadRequestAndDisconnect()
-        self.refused()
+        super()._respondToBadRequestAndDisconnect()  # writes the 400 and closes
+        self.refused(close=False)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._abort is not None and self._abort.active():

@@ -29,7 +29,7 @@ from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
 from dmdelegation.engine.interfaces import IPeerTransport
-from dmdelegation.engine.policy import ConfigPolicy, PeerRule
+from dmdelegation.engine.policy import ConfigPolicy
 from dmdelegation.metrics import EngineMetrics
 from dmdelegation.peers import PeerRegistry
 from dmdelegation.protocol import DelegationRequest, DelegationResponse, Message
@@ -38,7 +38,7 @@ from dmdelegation.store.sessions import SessionStore
 from dmdelegation.tls import listen, server_options
 from dmdelegation.tree.devinfo import DevInfo
 from dmdelegation.web.delegation import DelegationResource, make_site
-from tests.engine.harness import DEVICE, SUBTREE, TIMEOUTS, provision, text_of
+from tests.engine.harness import DEVICE, SUBTREE, TIMEOUTS, granted, provision, text_of
 from tests.web.certs import PEER, PINNED, US, certs, peer_configs, write_tls
 
 DEVICE2 = "IMEI:356938035643809"  # a second device, for the requests that must still be served
@@ -161,7 +161,7 @@ async def start(test: TestCase, tmp: Path, *, timeout: float = TIMEOUT) -> Daemo
         server_id=US,
         store=store,
         transport=transport,
-        policy=ConfigPolicy({PEER: PeerRule(we_delegate=True), PINNED: PeerRule(we_delegate=True)}),
+        policy=ConfigPolicy({PEER: granted(we_delegate=True), PINNED: granted(we_delegate=True)}),
         client_changes=JournaledClientChanges(
             US, lambda device: clients.session(device, US), journals
         ),
