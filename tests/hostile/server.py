@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
-from dmdelegation.engine.interfaces import IPeerTransport
+from dmdelegation.engine.interfaces import IDelegationPolicy, IPeerTransport
+from dmdelegation.engine.observer import IEngineObserver
 from dmdelegation.engine.policy import ConfigPolicy
 from dmdelegation.metrics import EngineMetrics
 from dmdelegation.peers import PeerRegistry
@@ -147,8 +149,17 @@ class Daemon:
         assert self.store.delegations(), "the delegation is not in force"
 
 
-async def start(test: TestCase, tmp: Path, *, timeout: float = TIMEOUT) -> Daemon:
-    """The daemon's delegation interface as ``service.py`` builds it; stopped at the end."""
+async def start(
+    test: TestCase,
+    tmp: Path,
+    *,
+    timeout: float = TIMEOUT,
+    policy: IDelegationPolicy | None = None,
+    observers: Sequence[IEngineObserver] = (),
+) -> Daemon:
+    """The daemon's delegation interface as ``service.py`` builds it; stopped at the end.
+    ``policy``: by default PEER and PINNED are granted everything; ``observers`` are told
+    besides the metrics."""
     store = SessionStore(tmp / "sessions.sqlite3")
     clients = ClientTreeStore(tmp / "clients.sqlite3")
     journals = SQLiteJournalStore(tmp / "journals.sqlite3")
@@ -161,7 +172,9 @@ async def start(test: TestCase, tmp: Path, *, timeout: float = TIMEOUT) -> Daemo
         server_id=US,
         store=store,
         transport=transport,
-        policy=ConfigPolicy({PEER: granted(we_delegate=True), PINNED: granted(we_delegate=True)}),
+        policy=ConfigPolicy({PEER: granted(we_delegate=True), PINNED: granted(we_delegate=True)})
+        if policy is None
+        else policy,
         client_changes=JournaledClientChanges(
             US, lambda device: clients.session(device, US), journals
         ),
@@ -174,7 +187,7 @@ async def start(test: TestCase, tmp: Path, *, timeout: float = TIMEOUT) -> Daemo
         ),
         clock=reactor,
         timeouts=TIMEOUTS,
-        observers=[metrics],
+        observers=[metrics, *observers],
     )
     engine.start()
 
