@@ -16,6 +16,7 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
+from twisted.internet.task import LoopingCall
 from twisted.logger import (
     FileLogObserver,
     Logger,
@@ -56,6 +57,9 @@ from dmdelegation.web.connections import ConnectionCap
 from dmdelegation.web.delegation import DelegationResource, RefusingChannel, make_site
 
 log = Logger()
+
+
+PRUNE_EVERY = 3600.0  # seconds between two prunings of ended sessions
 
 
 class StartError(RuntimeError):
@@ -221,6 +225,7 @@ class DelegationService(MultiService):
         )
         self.expiry = ExpiryWatch(self.engine, reactor)
         self.ports: list[IListeningPort] = []
+        self.pruning: LoopingCall | None = None
 
     def _client_changes(self, changes: JournaledClientChanges) -> IClientChanges:
         return changes if self.dm is None else DMClientChanges(changes)
@@ -305,6 +310,24 @@ class DelegationService(MultiService):
         super().startService()
         self.engine.start()
         self.expiry.start()
+        self.pruning = LoopingCall(self.prune)
+        self.pruning.clock = self.reactor
+        self.pruning.start(PRUNE_EVERY, now=True)
+
+    def prune(self) -> None:
+        """Forget the sessions (and their message logs) that ended more than
+        ``store.retention_days`` ago; a store out of reach is tried again next time."""
+        try:
+            n = self.store.prune(self.reactor.seconds() - self.config.retention)
+        except Exception as e:
+            log.warn("ended sessions not pruned now: {error}", error=str(e).splitlines()[0])
+            return
+        if n:
+            log.info(
+                "pruned {n} sessions ended over {days:g} days ago, with their message logs",
+                n=n,
+                days=self.config.retention / 86400,
+            )
 
     def _close_ports(self) -> Deferred[Any]:
         ports, self.ports = self.ports, []
@@ -315,6 +338,8 @@ class DelegationService(MultiService):
         d = DeferredList([self._close_ports(), self.transport.close()])
 
         def closed(_: object) -> None:
+            if self.pruning is not None and self.pruning.running:
+                self.pruning.stop()
             self.expiry.stop()
             self.engine.stop()
             self.store.close()

@@ -109,9 +109,9 @@ class Refused(Exception):
     """An inbound message or an operator command is refused; nothing was changed.
 
     ``status`` is the HTTP status the delegation resource answers with (WIRE.md): 404 for an
-    unknown session or one of another peer (a peer learns nothing of others' sessions), 409 for a message out of
-    order or a subtree already in a process, 400 for content the process cannot use, 503 when
-    no answer can be given now.
+    unknown session or one of another peer (a peer learns nothing of others' sessions), 409
+    for a message out of order or a subtree already in a process, 400 for content the process
+    cannot use, 503 when no answer can be given now.
     """
 
     def __init__(self, status: int, reason: str) -> None:

@@ -4,6 +4,7 @@ processes than its cap, and no word about other peers' sessions or delegations."
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from twisted.trial.unittest import TestCase
@@ -14,6 +15,7 @@ from dmdelegation.engine.interfaces import IDelegationPolicy
 from dmdelegation.engine.observer import IEngineObserver
 from dmdelegation.engine.policy import ConfigPolicy, IDeviceGroups, PatternGroups, PeerRule
 from dmdelegation.protocol import DelegationResponse, Message, decode
+from tests.engine.harness import granted
 from tests.web.certs import PINNED, certs, client_creator, temp_dir
 from tests.web.serving import exchange, post
 
@@ -126,3 +128,28 @@ class NoOracle(TestCase):
         assert (status, reason) == (409, f"{DEVICE2} {SUBTREE} is not free\n")
         assert PEER not in str(reason)
         assert _session(2) not in str(reason)
+
+
+class Retention(TestCase):
+    async def test_ended_sessions_and_their_logs_are_pruned_but_not_a_delegation_in_force(
+        self,
+    ) -> None:
+        """Refused requests leave ended sessions with message logs; pruning forgets those that
+        ended before the cut (logs and inbox with them), not the session of the delegation in
+        force."""
+        policy = ConfigPolicy({PEER: granted(we_delegate=True), PINNED: PeerRule(True)})
+        daemon = await start(self, temp_dir(self), policy=policy)
+        await daemon.reach(DELEGATED)
+        for n in range(3):
+            assert not acknowledged((await ask(daemon, PINNED, 10 + n, device_id=DEVICE2))[1])
+        await daemon.settle()
+        ended = [s for s in daemon.store.sessions() if s.peer == PINNED]
+        assert len(ended) == 3
+        assert all(not s.is_open for s in ended)
+        assert all(daemon.store.message_log(s.session_id) for s in ended)
+        cut = time.time() + 1  # the store's clock is the reactor's: wall time
+        assert daemon.store.prune(cut) == 3
+        assert [s.peer for s in daemon.store.sessions()] == [PEER]
+        assert all(daemon.store.message_log(s.session_id) == [] for s in ended)
+        assert daemon.store.delegations()
+        assert daemon.store.prune(cut) == 0
