@@ -308,15 +308,34 @@ class DelegationService(MultiService):
         if self.json_log is not None:
             globalLogPublisher.addObserver(self.json_log)
         super().startService()
+        self.purge_journals()  # before the engine resumes anything
         self.engine.start()
         self.expiry.start()
         self.pruning = LoopingCall(self.prune)
         self.pruning.clock = self.reactor
         self.pruning.start(PRUNE_EVERY, now=True)
 
+    def purge_journals(self) -> None:
+        """Discard the undo journals of ended processes (and their secrets); SQLite only."""
+        if not isinstance(self.journals, SQLiteJournalStore):
+            return
+
+        def ended(session_id: str) -> bool:
+            session = self.store.get(session_id)
+            return session is None or not session.is_open
+
+        try:
+            gone = self.journals.purge_ended(ended)
+        except Exception as e:
+            log.warn("undo journals not purged now: {error}", error=str(e).splitlines()[0])
+            return
+        if gone:
+            log.info("discarded {n} undo journals of ended processes", n=len(gone))
+
     def prune(self) -> None:
         """Forget the sessions (and their message logs) that ended more than
         ``store.retention_days`` ago; a store out of reach is tried again next time."""
+        self.purge_journals()
         try:
             n = self.store.prune(self.reactor.seconds() - self.config.retention)
         except Exception as e:
