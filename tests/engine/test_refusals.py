@@ -98,7 +98,9 @@ def test_a_peer_not_party_to_the_session_is_answered_as_for_an_unknown_one(
     before = snapshot(pair)
     confirmed = DelegationConfirmed(reason_code=200, session_id=session.session_id)
     theirs = refused(pair.dms1, STRANGER, confirmed)
-    unknown = refused(pair.dms1, STRANGER, DelegationConfirmed(reason_code=200, session_id="0" * 32))
+    unknown = refused(
+        pair.dms1, STRANGER, DelegationConfirmed(reason_code=200, session_id="0" * 32)
+    )
     assert (theirs.status, theirs.reason.replace(session.session_id, "0" * 32)) == (
         unknown.status,
         unknown.reason,

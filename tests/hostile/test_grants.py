@@ -49,9 +49,13 @@ class Grants(TestCase):
         """The defaults of PeerRule (as of ``[[peers]]`` with no grant): every request, for
         any device and subtree, full or not, is refused 403 in its DELEGATION_RESP."""
         daemon = await start(self, temp_dir(self), policy=ConfigPolicy({PEER: PeerRule(True)}))
-        for n, changes in enumerate(
-            [{}, {"device_id": DEVICE2}, {"dm_tree_uri": "."}, {"is_delegation_full": True}]
-        ):
+        asked: list[dict[str, Any]] = [
+            {},
+            {"device_id": DEVICE2},
+            {"dm_tree_uri": "."},
+            {"is_delegation_full": True},
+        ]
+        for n, changes in enumerate(asked):
             status, answer = await ask(daemon, PEER, n, **changes)
             assert status == 200
             assert isinstance(answer, DelegationResponse)
