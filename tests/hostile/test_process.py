@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import socket
 import ssl
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,17 @@ from .daemon import daemon
 from .server import DEVICE, request_from
 
 JSON_TYPE = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(autouse=True)
+def _no_sigpipe() -> Iterator[None]:
+    """Writing to a connection the daemon cut must raise, not kill the test process (the
+    command's entry point, run in-process by other tests, restores SIGPIPE's default)."""
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    yield
+    signal.signal(signal.SIGPIPE, previous)
+
+
 MiB = 1024 * 1024
 FLOOD = 96 * MiB  # trailer lines sent after the request's last chunk
 GROWTH = 24 * MiB  # the most the daemon's resident set may grow under it
