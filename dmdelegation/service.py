@@ -134,11 +134,12 @@ class DelegationService(MultiService):
         self.config = config
         self.reactor = reactor
         private_directory(config.state_dir)
-        for path in (config.journals_db, config.clients_db, config.log_json):
+        for path in (config.clients_db, config.log_json):
             if path is not None:
                 private_file(path)
-        if config.store is None or config.store.url is None:
+        if config.store is None or config.store.url is None:  # SQLite: the engine's files
             private_file(config.sessions_db)
+            private_file(config.journals_db)
         crash_after = os.environ.get(CRASH_ENV)  # the crash suite's hook; never set in production
         self.store: ISessionStore
         self.journals: IUndoJournalStore
