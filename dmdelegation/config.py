@@ -8,6 +8,7 @@ configuration file's directory.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import tomllib
 from collections.abc import Mapping
@@ -19,9 +20,14 @@ import attrs
 from attrs import field, frozen
 
 from dmdelegation.client.database import DURABILITIES, Durability
+from dmdelegation.engine.admission import DEFAULT_MAX_OPEN
 from dmdelegation.engine.machine import Timeouts
 from dmdelegation.store.location import DEFAULT_LEASE, StoreLocation, parse_location
 from dmdelegation.tree import URI, URIError
+
+DEFAULT_MAX_CONNECTIONS = 512  # open connections per delegation or DM listener
+DEFAULT_ADMIN_CONNECTIONS = 64  # open connections on the admin API
+DEFAULT_RETENTION = 30 * 86400.0  # ended sessions and their message logs: 30 days
 
 
 class ConfigError(ValueError):
@@ -49,9 +55,13 @@ class PeerConfig:
     name: str
     pin_sha256: str | None = None
     we_delegate: bool = True  # True: the peer is a delegated server of ours (we are DMS-1)
-    accept: bool = True  # accept its DELEGATION_REQ (subject to the next two)
-    subtrees: tuple[str, ...] = (".",)
-    allow_full: bool = True
+    # What the peer is granted: nothing unless the operator writes it (docs/configuration.md).
+    accept: bool = False  # accept its DELEGATION_REQ (subject to the grants below)
+    subtrees: tuple[str, ...] = ()  # the subtrees it may ask for ("." only if written)
+    allow_full: bool = False  # full delegations (the root; our account deleted): its own grant
+    devices: tuple[str, ...] = ()  # device ids or fnmatch patterns it may ask for
+    device_groups: tuple[str, ...] = ()  # names of [device_groups] it may ask for
+    max_open_processes: int = DEFAULT_MAX_OPEN  # processes it may hold open at once
 
 
 @frozen
@@ -95,6 +105,11 @@ class Config:
     log_json: Path | None = None  # structured JSON log (one object per line), if wanted
     source: Path | None = None
     dm: DMConfig | None = None
+    device_groups: Mapping[str, tuple[str, ...]] = field(factory=dict)
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # per delegation (and [dm]) listener
+    admin_max_connections: int = DEFAULT_ADMIN_CONNECTIONS
+    admin_token: Path | None = None  # a file holding the admin API's bearer token
+    retention: float = DEFAULT_RETENTION  # seconds an ended session and its log are kept
 
     def peer(self, server_id: str) -> PeerConfig | None:
         return next((p for p in self.peers if p.server_id == server_id), None)
@@ -200,7 +215,7 @@ def _peer(reader: _Reader) -> PeerConfig:
         pin = pin.replace(":", "").lower()
         if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
             raise ConfigError(f"{reader.where}pin_sha256: expected 64 hexadecimal digits")
-    subtrees = reader.texts("subtrees", (".",))
+    subtrees = reader.texts("subtrees", ())
     for uri in subtrees:
         try:
             URI.parse(uri)
@@ -212,12 +227,88 @@ def _peer(reader: _Reader) -> PeerConfig:
         name=reader.text("name", urlsplit(url).hostname),
         pin_sha256=pin,
         we_delegate=reader.get("we_delegate", bool, True, name="true or false"),
-        accept=reader.get("accept", bool, True, name="true or false"),
+        accept=reader.get("accept", bool, False, name="true or false"),
         subtrees=subtrees,
-        allow_full=reader.get("allow_full", bool, True, name="true or false"),
+        allow_full=reader.get("allow_full", bool, False, name="true or false"),
+        devices=reader.texts("devices", ()),
+        device_groups=reader.texts("device_groups", ()),
+        max_open_processes=_positive_int(reader, "max_open_processes", DEFAULT_MAX_OPEN),
     )
+    if peer.accept and not (peer.subtrees or peer.allow_full):
+        raise ConfigError(
+            f"{reader.where}subtrees: accept = true grants nothing without subtrees or allow_full"
+        )
+    if peer.accept and not (peer.devices or peer.device_groups):
+        raise ConfigError(
+            f"{reader.where}devices: accept = true grants no device without devices or "
+            "device_groups"
+        )
+    if peer.allow_full and not peer.accept:
+        raise ConfigError(f"{reader.where}allow_full: needs accept = true")
     reader.done()
     return peer
+
+
+def _positive_int(reader: _Reader, key: str, default: int) -> int:
+    value: int = reader.get(key, int, default, name="an integer")
+    if value < 1:
+        raise ConfigError(f"{reader.where}{key}: must be at least 1")
+    return value
+
+
+def _device_groups(reader: _Reader) -> dict[str, tuple[str, ...]]:
+    """``[device_groups]``: each key a group name, each value its device ids or patterns."""
+    groups = {name: reader.texts(name) for name in list(reader.data)}
+    reader.done()
+    return groups
+
+
+def _loopback(endpoint: str) -> bool:
+    """Whether the endpoint string ``endpoint`` is a unix socket, or a TCP port bound to a
+    loopback address: parsed as Twisted parses it (one ``interface``; a second one, or an
+    unknown parameter, is not trusted), never searched for a substring."""
+    kind, _, rest = endpoint.partition(":")
+    if kind.lower() == "unix":
+        return bool(rest)
+    if kind.lower() not in ("tcp", "tcp6"):
+        return False
+    try:
+        args, kwargs = _parse_endpoint(endpoint)
+    except ValueError:
+        return False
+    if len(args) != 2 or set(kwargs) - {"interface", "backlog"}:
+        return False
+    try:
+        return ipaddress.ip_address(kwargs.get("interface", "")).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse_endpoint(endpoint: str) -> tuple[list[str], dict[str, str]]:
+    """Twisted's own split of an endpoint string into arguments and parameters
+    (``endpoints._parse``), refusing a parameter given twice (Twisted would keep the last)."""
+    from twisted.internet.endpoints import _STRING, _tokenize
+
+    args: list[str] = []
+    kwargs: dict[str, str] = {}
+
+    def add(sofar: tuple[str, ...]) -> None:
+        if len(sofar) == 1:
+            args.append(sofar[0])
+        elif len(sofar) == 2 and sofar[0] not in kwargs:
+            kwargs[sofar[0]] = sofar[1]
+        else:
+            raise ValueError(f"{endpoint!r}: parameter given twice or malformed")
+
+    sofar: tuple[str, ...] = ()
+    for kind, value in _tokenize(endpoint):
+        if kind is _STRING:
+            sofar += (value,)
+        elif value == ":":
+            add(sofar)
+            sofar = ()
+    add(sofar)
+    return args, kwargs
 
 
 def _dm(reader: _Reader) -> DMConfig:
@@ -276,15 +367,17 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
     max_body = delegation.get("max_body", int, 64 * 1024, name="an integer")
     if not 1024 <= max_body <= 1024 * 1024:
         raise ConfigError("delegation.max_body: must be between 1024 and 1048576 bytes")
+    max_connections = _positive_int(delegation, "max_connections", DEFAULT_MAX_CONNECTIONS)
     delegation.done()
     admin_table = top.table("admin")
     admin = admin_table.text("listen")
-    if not (
-        admin.startswith("unix:") or "interface=127.0.0.1" in admin or "interface=::1" in admin
-    ):
+    if not _loopback(admin):
         raise ConfigError(
-            "admin.listen: must be a unix socket or bound to loopback (interface=127.0.0.1)"
+            "admin.listen: must be a unix socket or a tcp port bound to one loopback address "
+            "(tcp:PORT:interface=127.0.0.1)"
         )
+    admin_max = _positive_int(admin_table, "max_connections", DEFAULT_ADMIN_CONNECTIONS)
+    admin_token = admin_table.path("token_file", default=None)
     admin_table.done()
     peers = []
     raw_peers = top.get("peers", list, [], name="an array of tables ([[peers]])")
@@ -340,12 +433,20 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
     lease = store.get("lease", float, DEFAULT_LEASE, name="a number of seconds")
     if not lease > 0:
         raise ConfigError("store.lease: must be positive")
+    retention_days = store.get("retention_days", float, DEFAULT_RETENTION / 86400, name="a number")
+    if not retention_days > 0:
+        raise ConfigError("store.retention_days: must be positive")
     store.done()
     logging = top.table("log", {})
     log_transitions = logging.get("transitions", bool, False, name="true or false")
     log_json = logging.path("json", must_exist=False, default=None)
     logging.done()
     dm = _dm(top.table("dm")) if "dm" in data else None
+    groups = _device_groups(top.table("device_groups", {}))
+    for i, peer in enumerate(peers):
+        for name in peer.device_groups:
+            if name not in groups:
+                raise ConfigError(f"peers[{i}].device_groups: {name!r} is not in [device_groups]")
     top.done()
     return Config(
         server_id=server_id,
@@ -367,6 +468,11 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
         log_json=log_json,
         source=source,
         dm=dm,
+        device_groups=groups,
+        max_connections=max_connections,
+        admin_max_connections=admin_max,
+        admin_token=admin_token,
+        retention=retention_days * 86400,
     )
 
 

@@ -128,7 +128,7 @@ def _config(
     peer_port: int,
     admin_port: int,
     clients: Path | None,
-    bootstrap_url: str,
+    bootstrap_url: str = "",
 ) -> str:
     we_delegate = server_id == DMS1
     return f"""\
@@ -149,7 +149,7 @@ listen = "tcp:{admin_port}:interface=127.0.0.1"
 
 [dms2]
 dm_url = "https://{server_id}/dm"
-bootstrap_url = "{bootstrap_url}"
+bootstrap_url = "{bootstrap_url or f"https://bootstrap.{server_id}/bs"}"
 
 [timeouts]
 peer = 20
@@ -166,6 +166,14 @@ server_id = "{peer}"
 url = "https://127.0.0.1:{peer_port}/delegation"
 name = "{peer}"
 we_delegate = {str(we_delegate).lower()}
+accept = true
+subtrees = ["{SUBTREE}"]
+device_groups = ["lab"]
+allow_full = true
+max_open_processes = 100000
+
+[device_groups]
+lab = ["{DEVICE}", "IMEI:0*"]
 """
 
 

@@ -27,6 +27,7 @@ REFUSAL_REASONS: Final = {
     409: "conflict",
     413: "too-large",
     415: "bad-media-type",
+    429: "too-many-processes",
     503: "unavailable",
 }
 

@@ -16,6 +16,7 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
+from twisted.internet.task import LoopingCall
 from twisted.logger import (
     FileLogObserver,
     Logger,
@@ -23,6 +24,7 @@ from twisted.logger import (
     jsonFileLogObserver,
 )
 from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel
 from twisted.web.server import Site
 
 from dmdelegation.client.interfaces import IDMClientSession, IUndoJournalStore
@@ -31,26 +33,33 @@ from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.config import Config
 from dmdelegation.dm.interop import DMClientChanges
 from dmdelegation.dm.service import DMEndpoint, RoutedDelegatedServer
+from dmdelegation.engine.admission import DEFAULT_MAX_OPEN, CappedPolicy, OpenProcesses
 from dmdelegation.engine.client_changes import JournaledClientChanges, SessionFor
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
 from dmdelegation.engine.interfaces import IClientChanges, IDelegatedServer
 from dmdelegation.engine.observer import IEngineObserver
-from dmdelegation.engine.policy import ConfigPolicy, PeerRule
+from dmdelegation.engine.policy import ConfigPolicy, PatternGroups, PeerRule
 from dmdelegation.eventlog import EventLog
 from dmdelegation.expiry import ExpiryWatch
 from dmdelegation.metrics import EngineMetrics
 from dmdelegation.peers import PeerRegistry
+from dmdelegation.private import private_directory, private_file
 from dmdelegation.store.crash_hook import CRASH_ENV, CrashingSessionStore
 from dmdelegation.store.interfaces import ISessionStore
 from dmdelegation.store.location import shown
 from dmdelegation.store.sessions import SessionStore
 from dmdelegation.tls import ClientTLSPolicy, listen, server_options
 from dmdelegation.web.admin import Admin
+from dmdelegation.web.admin_guard import AdminGuard, read_token
 from dmdelegation.web.client import HTTPSPeerTransport
-from dmdelegation.web.delegation import DelegationResource, make_site
+from dmdelegation.web.connections import ConnectionCap
+from dmdelegation.web.delegation import DelegationResource, RefusingChannel, make_site
 
 log = Logger()
+
+
+PRUNE_EVERY = 3600.0  # seconds between two prunings of ended sessions
 
 
 class StartError(RuntimeError):
@@ -102,6 +111,13 @@ def parse_password(url: str) -> str:
     return urlsplit(url).password or ""
 
 
+def admin_listen(endpoint: str) -> str:
+    """The admin endpoint as listened on: a unix socket is mode 0600 unless a mode is given."""
+    if endpoint.lower().startswith("unix:") and ":mode=" not in endpoint:
+        return f"{endpoint}:mode=600"
+    return endpoint
+
+
 class CommandLog(Site):
     """The admin site logs the commands (POST), an audit of what operators did; not the reads
     and waits of ``status`` or ``--wait``, which would bury them."""
@@ -117,7 +133,13 @@ class DelegationService(MultiService):
         self.setName("dmdelegation")
         self.config = config
         self.reactor = reactor
-        config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_directory(config.state_dir)
+        for path in (config.clients_db, config.log_json):
+            if path is not None:
+                private_file(path)
+        if config.store is None or config.store.url is None:  # SQLite: the engine's files
+            private_file(config.sessions_db)
+            private_file(config.journals_db)
         crash_after = os.environ.get(CRASH_ENV)  # the crash suite's hook; never set in production
         self.store: ISessionStore
         self.journals: IUndoJournalStore
@@ -138,21 +160,30 @@ class DelegationService(MultiService):
         self.registry = PeerRegistry(config.peers)
         self.server_tls = server_options(config.tls)
         self.client_tls = ClientTLSPolicy(config.tls, self.registry)
-        policy = ConfigPolicy(
-            rules={
-                p.server_id: PeerRule(
-                    we_delegate=p.we_delegate,
-                    accept=p.accept,
-                    subtrees=p.subtrees,
-                    full_allowed=p.allow_full,
-                )
-                for p in config.peers
-            },
-            manages=self._manages,
+        self.admin_token = None if config.admin_token is None else read_token(config.admin_token)
+        # Deny by default: each peer gets what its [[peers]] grants, and no more than its cap
+        # of open processes (docs/configuration.md, "Grants").
+        rules = {
+            p.server_id: PeerRule(
+                we_delegate=p.we_delegate,
+                accept=p.accept,
+                subtrees=p.subtrees,
+                full_allowed=p.allow_full,
+                devices=p.devices,
+                device_groups=p.device_groups,
+            )
+            for p in config.peers
+        }
+        caps = {p.server_id: p.max_open_processes for p in config.peers}
+        self.open_processes = OpenProcesses(self.store.open_sessions())
+        policy = CappedPolicy(
+            ConfigPolicy(rules, PatternGroups(config.device_groups), manages=self._manages),
+            self.open_processes,
+            lambda peer: caps.get(peer, DEFAULT_MAX_OPEN),
         )
         server_id = config.server_id
         self.metrics = EngineMetrics(self.store)
-        observers: list[IEngineObserver] = [self.metrics]
+        observers: list[IEngineObserver] = [self.metrics, self.open_processes]
         self.json_log: FileLogObserver | None = None
         if config.log_json is not None:
             # Opened here, before the reactor runs: a path that cannot be written stops the start.
@@ -201,6 +232,7 @@ class DelegationService(MultiService):
         )
         self.expiry = ExpiryWatch(self.engine, reactor)
         self.ports: list[IListeningPort] = []
+        self.pruning: LoopingCall | None = None
 
     def _embedded(self, device_id: str) -> bool:
         return device_id in self.clients.device_ids()
@@ -225,7 +257,14 @@ class DelegationService(MultiService):
         for endpoint in config.listen:
             try:
                 port = _now(
-                    listen(self.reactor, endpoint, self.server_tls, site, refusals=refusals)
+                    listen(
+                        self.reactor,
+                        endpoint,
+                        self.server_tls,
+                        site,
+                        refusals=refusals,
+                        max_connections=config.max_connections,
+                    )
                 )
             except Exception as e:
                 self._close_ports()
@@ -235,19 +274,28 @@ class DelegationService(MultiService):
                 "delegation interface on {endpoint}{path}", endpoint=endpoint, path=config.path
             )
         admin_site = CommandLog(
-            Admin(
-                self.engine,
-                self.clients,
-                self.reactor,
-                metrics=self.metrics,
-                expiry=self.expiry,
-                session_for=self.session_for,
-                dm=self.dm,
+            AdminGuard(
+                Admin(
+                    self.engine,
+                    self.clients,
+                    self.reactor,
+                    metrics=self.metrics,
+                    expiry=self.expiry,
+                    session_for=self.session_for,
+                    dm=self.dm,
+                ),
+                self.admin_token,
             )
         )
         admin_site.displayTracebacks = False
+        admin_site.protocol = RefusingChannel  # type: ignore[assignment]
+        admin_endpoint = admin_listen(config.admin)
         try:
-            port = _now(serverFromString(self.reactor, config.admin).listen(admin_site))
+            port = _now(
+                serverFromString(self.reactor, admin_endpoint).listen(
+                    ConnectionCap(admin_site, config.admin_max_connections, "admin API")
+                )
+            )
         except Exception as e:
             self._close_ports()
             raise StartError(f"admin.listen {config.admin!r}: {e}") from None
@@ -255,9 +303,12 @@ class DelegationService(MultiService):
         log.info("admin API on {endpoint}", endpoint=config.admin)
         if self.dm is not None:
             dm_site = self.dm.site()
+            if dm_site.protocol is HTTPChannel:
+                dm_site.protocol = RefusingChannel  # type: ignore[assignment]
             for endpoint in self.dm.config.listen:
+                capped = ConnectionCap(dm_site, config.max_connections, f"DM listener {endpoint}")
                 try:
-                    port = _now(serverFromString(self.reactor, endpoint).listen(dm_site))
+                    port = _now(serverFromString(self.reactor, endpoint).listen(capped))
                 except Exception as e:
                     self._close_ports()
                     raise StartError(f"dm.listen {endpoint!r}: {e}") from None
@@ -273,8 +324,45 @@ class DelegationService(MultiService):
         if self.json_log is not None:
             globalLogPublisher.addObserver(self.json_log)
         super().startService()
+        self.purge_journals()  # before the engine resumes anything
         self.engine.start()
         self.expiry.start()
+        self.pruning = LoopingCall(self.prune)
+        self.pruning.clock = self.reactor
+        self.pruning.start(PRUNE_EVERY, now=True)
+
+    def purge_journals(self) -> None:
+        """Discard the undo journals of ended processes (and their secrets); SQLite only."""
+        if not isinstance(self.journals, SQLiteJournalStore):
+            return
+
+        def ended(session_id: str) -> bool:
+            session = self.store.get(session_id)
+            return session is None or not session.is_open
+
+        try:
+            gone = self.journals.purge_ended(ended)
+        except Exception as e:
+            log.warn("undo journals not purged now: {error}", error=str(e).splitlines()[0])
+            return
+        if gone:
+            log.info("discarded {n} undo journals of ended processes", n=len(gone))
+
+    def prune(self) -> None:
+        """Forget the sessions (and their message logs) that ended more than
+        ``store.retention_days`` ago; a store out of reach is tried again next time."""
+        self.purge_journals()
+        try:
+            n = self.store.prune(self.reactor.seconds() - self.config.retention)
+        except Exception as e:
+            log.warn("ended sessions not pruned now: {error}", error=str(e).splitlines()[0])
+            return
+        if n:
+            log.info(
+                "pruned {n} sessions ended over {days:g} days ago, with their message logs",
+                n=n,
+                days=self.config.retention / 86400,
+            )
 
     def _close_ports(self) -> Deferred[Any]:
         ports, self.ports = self.ports, []
@@ -285,6 +373,8 @@ class DelegationService(MultiService):
         d = DeferredList([self._close_ports(), self.transport.close()])
 
         def closed(_: object) -> None:
+            if self.pruning is not None and self.pruning.running:
+                self.pruning.stop()
             self.expiry.stop()
             self.engine.stop()
             self.store.close()

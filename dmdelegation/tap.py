@@ -40,8 +40,10 @@ def makeService(config: Options, reactor: Any = None) -> IService:
 
         reactor = default_reactor
     from dmdelegation.gc_tuning import tune_for_daemon
+    from dmdelegation.private import private_process
     from dmdelegation.service import DelegationService, StartError
 
+    private_process()  # every file the daemon makes is its user's only (docs/operations.md)
     try:
         service = DelegationService(config.loaded, reactor)
     except (OSError, ValueError, StartError) as e:

@@ -309,10 +309,14 @@ def listen(
     factory: IProtocolFactory,
     *,
     refusals: IRequestRefusals | None = None,
+    max_connections: int | None = None,
 ) -> Deferred[IListeningPort]:
     """Listen on the plain ``endpoint`` string (``tcp:8443:interface=...``, ``unix:...``) with
     mutual TLS per ``options`` around ``factory``; each refused handshake is told to
-    ``refusals``."""
+    ``refusals``. With ``max_connections``, a connection beyond it is closed as soon as it is
+    accepted, before any TLS (:class:`~dmdelegation.web.connections.ConnectionCap`)."""
+    from dmdelegation.web.connections import ConnectionCap
+
     if endpoint.split(":", 1)[0].lower() in ("ssl", "tls", "txsni"):
         raise ValueError(
             f"{endpoint!r}: give a plain endpoint (tcp:, unix:...); TLS is added from [tls]"
@@ -322,7 +326,10 @@ def listen(
     wrapped = TLSMemoryBIOFactory(
         options, False, _HandshakeWatchFactory(factory, refusals), clock=clock
     )
-    listening: Deferred[IListeningPort] = parsed.listen(wrapped)
+    outer: IProtocolFactory = wrapped
+    if max_connections is not None:
+        outer = ConnectionCap(wrapped, max_connections, f"delegation listener {endpoint}")
+    listening: Deferred[IListeningPort] = parsed.listen(outer)
     return listening
 
 

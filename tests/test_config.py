@@ -73,6 +73,13 @@ def _set(data: dict[str, Any], path: str, value: Any) -> None:
         ("peers.0.colour", "blue", "peers[0].colour: unknown key"),
         ("peers.0.server_id", "dms1.operator.example", "peers[0].server_id:"),
         ("surprise", 1, "surprise: unknown key"),
+        ("admin.listen", "tcp:8440:interface=127.0.0.1:interface=0.0.0.0", "admin.listen:"),
+        ("peers.0.device_groups", ["nowhere"], "peers[0].device_groups: 'nowhere'"),
+        ("peers.0.subtrees", [], "peers[0].subtrees: accept = true grants nothing"),
+        ("peers.0.device_groups", [], "peers[0].devices: accept = true grants no device"),
+        ("peers.0.max_open_processes", 0, "peers[0].max_open_processes: must be at least 1"),
+        ("delegation.max_connections", 0, "delegation.max_connections: must be at least 1"),
+        ("store.retention_days", 0, "store.retention_days: must be positive"),
     ],
 )
 def test_each_fault_names_its_key(tmp_path: Path, path: str, value: Any, named: str) -> None:
@@ -115,3 +122,19 @@ def test_transition_logging_is_off_unless_asked(tmp_path: Path) -> None:
     data["log"] = {"transitions": "yes"}
     with pytest.raises(ConfigError, match=r"^log\.transitions: expected true or false"):
         parse(data, tmp_path)
+
+
+def test_a_peer_without_grants_is_granted_nothing(tmp_path: Path) -> None:
+    data = _files(tmp_path)
+    data["peers"][0] = {
+        "server_id": "dms2.enterprise.example",
+        "url": "https://dms2.enterprise.example:8443/delegation",
+    }
+    (peer,) = parse(data, tmp_path).peers
+    assert (peer.accept, peer.subtrees, peer.devices, peer.device_groups, peer.allow_full) == (
+        False,
+        (),
+        (),
+        (),
+        False,
+    )

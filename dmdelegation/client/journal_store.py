@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS journal_steps (
     PRIMARY KEY (journal_id, seq)
 ) WITHOUT ROWID;
 """
+
+
+OWN_ACCOUNT = "own-account:"  # the journal of our own account's deletion in a full delegation
 
 
 class JournalMismatch(ValueError):
@@ -206,6 +209,9 @@ class SQLiteJournalStore:
         self.path = os.fspath(path)
         self.durability = durability
         self._conn = open_database(self.path, durability=durability)
+        # A discarded journal's before-images (secrets among them) are overwritten on disk,
+        # not left in free pages.
+        self._conn.execute("PRAGMA secure_delete = ON")
         self._conn.executescript(SCHEMA)
         self._writer = _Writer(self._conn)
         self.database = database_of(self.path)
@@ -245,6 +251,28 @@ class SQLiteJournalStore:
         """The journals that still hold steps (after a restart: delegations to finish or undo)."""
         rows = self._conn.execute("SELECT journal_id FROM journals ORDER BY 1")
         return [journal_id for (journal_id,) in rows]
+
+    def purge_ended(self, ended: Callable[[str], bool]) -> list[str]:
+        """Discard the journals of processes that have ended (``ended(session_id)``; a
+        journal's session is its id up to any ``/``), with the secrets their before-images
+        hold: a process that ended will never be undone, and a journal a failed or interrupted
+        commit left behind would otherwise keep them for ever. The journal of our own account
+        in a full delegation (``own-account:``) is kept until the revocation rolls it back.
+        The journals discarded."""
+        self._writer.check_open()
+        gone = [
+            journal_id
+            for journal_id in self.journal_ids()
+            if not journal_id.startswith(OWN_ACCOUNT) and ended(journal_id.partition("/")[0])
+        ]
+        for journal_id in gone:
+            self.open_existing(journal_id)._discard()
+        return gone
+
+    def open_existing(self, journal_id: str) -> SQLiteUndoJournal:
+        """The journal ``journal_id`` as recorded (its header's device and server)."""
+        row = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
+        return self.open(journal_id, row[0], row[1])
 
     def open(self, journal_id: str, device_id: str, server_id: str) -> SQLiteUndoJournal:
         """The journal named ``journal_id``, created if new; the same journal after a restart."""

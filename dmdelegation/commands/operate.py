@@ -30,6 +30,7 @@ from typing import Any
 
 from dmdelegation.commands import device as lab_device
 from dmdelegation.config import ConfigError, load
+from dmdelegation.web.admin_guard import read_token
 
 DEFAULT_ADMIN = "tcp:8440:interface=127.0.0.1"
 ADMIN_ENV = "DMDELEGATION_ADMIN"
@@ -71,9 +72,13 @@ def _parse_endpoint(endpoint: str) -> tuple[str, str | int]:
 
 
 class AdminClient:
-    def __init__(self, endpoint: str, timeout: float = 60) -> None:
+    """The admin API's client: JSON bodies sent as ``application/json`` (TOML as
+    ``application/toml``), the bearer token if the daemon has one (``admin.token_file``)."""
+
+    def __init__(self, endpoint: str, timeout: float = 60, token: bytes | None = None) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
+        self.token = token
         self.where = _parse_endpoint(endpoint)
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -85,8 +90,18 @@ class AdminClient:
     def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None) -> Any:
         connection = self._connection()
         try:
-            payload = raw if raw is not None else (json.dumps(body).encode() if body else None)
-            connection.request(method, path, body=payload)
+            headers = {}
+            if self.token is not None:
+                headers["Authorization"] = f"Bearer {self.token.decode('ascii', 'replace')}"
+            if raw is not None:
+                payload: bytes | None = raw
+                headers["Content-Type"] = "application/toml"
+            elif method == "POST":
+                payload = json.dumps(body or {}).encode()
+                headers["Content-Type"] = "application/json"
+            else:
+                payload = None
+            connection.request(method, path, body=payload, headers=headers)
             response = connection.getresponse()
             data = response.read()
         except OSError as e:
@@ -104,13 +119,17 @@ class AdminClient:
 
 def client_for(args: argparse.Namespace) -> AdminClient:
     endpoint = args.admin
-    if endpoint is None and args.config is not None:
+    token = None
+    if args.config is not None:
         try:
-            endpoint = load(args.config).admin
-        except ConfigError as e:
+            config = load(args.config)
+            if config.admin_token is not None:
+                token = read_token(config.admin_token)
+        except (ConfigError, OSError, ValueError) as e:
             raise AdminError(0, str(e)) from None
+        endpoint = endpoint or config.admin
     endpoint = endpoint or os.environ.get(ADMIN_ENV) or DEFAULT_ADMIN
-    return AdminClient(endpoint)
+    return AdminClient(endpoint, token=token)
 
 
 def _print_session(s: dict[str, Any]) -> None:

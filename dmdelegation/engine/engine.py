@@ -108,10 +108,10 @@ def canonical_subtree(text: str) -> str:
 class Refused(Exception):
     """An inbound message or an operator command is refused; nothing was changed.
 
-    ``status`` is the HTTP status the delegation resource answers with (WIRE.md): 403 for a
-    peer that is not party to the session, 404 for an unknown session, 409 for a message out of
-    order or a subtree already in a process, 400 for content the process cannot use, 503 when
-    no answer can be given now.
+    ``status`` is the HTTP status the delegation resource answers with (WIRE.md): 404 for an
+    unknown session or one of another peer (a peer learns nothing of others' sessions), 409
+    for a message out of order or a subtree already in a process, 400 for content the process
+    cannot use, 503 when no answer can be given now.
     """
 
     def __init__(self, status: int, reason: str) -> None:
@@ -479,7 +479,7 @@ class Engine:
             with self._hold(str(session_id) if session_id else None) as session:
                 if session is None:
                     return self._receive_unknown(peer, message, body)
-                self._check_party(session, peer)
+                self._check_party(session, peer, message.ROOT)
                 replay = self._replay(session, message)
                 if replay is not None:
                     return replay
@@ -517,9 +517,17 @@ class Engine:
         held.addTimeout(self.timeouts.request, self.clock)
         return held.addErrback(too_late)
 
-    def _check_party(self, session: Session, peer: str) -> None:
+    def _check_party(self, session: Session, peer: str, root: str) -> None:
+        """A message for another peer's session is answered as one for an unknown session:
+        a peer learns nothing of the sessions of others (the detail is in our log only)."""
         if session.peer != peer:
-            raise Refused(403, f"{peer} is not party to session {session.session_id}")
+            self.log.info(
+                "{root} from {peer} names session {session_id} of another peer",
+                root=root,
+                peer=peer,
+                session_id=session.session_id,
+            )
+            raise Refused(404, f"{root} names unknown session {session.session_id}")
 
     def _replay(self, session: Session, message: Message) -> Deferred[Message | None] | None:
         seen = self.store.seen(session.session_id, message.ROOT)
@@ -546,13 +554,14 @@ class Engine:
         subtree = canonical_subtree(request.dm_tree_uri)
         existing = self.store.get(request.session_id)
         if existing is not None:
-            self._check_party(existing, peer)
+            if existing.peer != peer:  # as for a session of its own: nothing more is told
+                raise Refused(409, f"session {request.session_id} already exists")
             replay = self._replay(existing, request)
             if replay is not None:
                 return replay
             raise Refused(409, f"session {request.session_id} already exists")
         role = self.policy.role_for(peer, request)
-        self._check_free(request.device_id, subtree, peer)
+        self._check_free(request.device_id, subtree, peer, asker=peer)
         decided: Deferred[PolicyDecided] = maybeDeferred(self.policy.decide, role, peer, request)
         _timeout(decided, self.timeouts.local, self.clock)
 
@@ -590,7 +599,7 @@ class Engine:
         peer: str,
         subtree: str,
     ) -> Deferred[Message | None]:
-        self._check_free(request.device_id, subtree, peer)
+        self._check_free(request.device_id, subtree, peer, asker=peer)
         session = Session(
             session_id=request.session_id,
             role=role,
@@ -628,7 +637,7 @@ class Engine:
             unknown = getattr(message, "session_id", None)
             raise Refused(404, f"{message.ROOT} names unknown session {unknown}")
         self._lock_device(delegation.device_id)
-        self._check_free(delegation.device_id, delegation.subtree, None)
+        self._check_free(delegation.device_id, delegation.subtree, None, asker=peer)
         session = Session(
             session_id=session_id,
             role=role,
@@ -1312,9 +1321,24 @@ class Engine:
             return Process.DELEGATION_BOOTSTRAP
         return Process.DELEGATION_DMACC
 
-    def _check_free(self, device_id: str, subtree: str, new_delegate: str | None) -> None:
+    def _check_free(
+        self, device_id: str, subtree: str, new_delegate: str | None, *, asker: str | None = None
+    ) -> None:
         """One device subtree is in one process at a time; a new delegation needs a subtree
-        that is not delegated already, and a peer that holds no other subtree of the device."""
+        that is not delegated already, and a peer that holds no other subtree of the device.
+
+        For a peer's message (``asker``), the 409 names no process and no other peer: the
+        detail goes to our log only."""
+        if asker is None:
+            self._why_not_free(device_id, subtree, new_delegate)
+            return
+        try:
+            self._why_not_free(device_id, subtree, new_delegate)
+        except Refused as e:
+            self.log.info("{asker}'s request: {reason}", asker=asker, reason=e.reason)
+            raise Refused(409, f"{device_id} {subtree} is not free") from None
+
+    def _why_not_free(self, device_id: str, subtree: str, new_delegate: str | None) -> None:
         for other in self.store.open_on(device_id):
             if overlaps(other.subtree, subtree):
                 raise Refused(

@@ -101,6 +101,15 @@ class ICoordination(Interface):
         has run out (each is adopted by exactly one survivor)."""
 
 
+# The ended sessions that :meth:`ISessionStore.prune` forgets ({p}: the placeholder of the
+# dialect's one parameter, the time before which they ended).
+PRUNABLE = (
+    "SELECT session_id FROM sessions WHERE outcome IS NOT NULL AND updated < {p} "
+    "AND session_id NOT IN (SELECT session_id FROM delegations) "
+    "AND session_id NOT IN (SELECT session_id FROM outbox)"
+)
+
+
 class ISessionStore(Interface):
     """The engine's durable state: sessions, outbox, inbox (replays), message log, registry."""
 
@@ -164,6 +173,11 @@ class ISessionStore(Interface):
 
     def message_log(session_id: str) -> list[LogLine]:
         """The redacted messages of one session, in order."""
+
+    def prune(before: float) -> int:
+        """Forget the sessions that ended before ``before`` (their message logs and inbox
+        with them), but those a delegation in force or an undelivered message still names;
+        the number forgotten (``store.retention_days``)."""
 
     def coordination() -> ICoordination:
         """How an engine on this store coordinates with other instances."""

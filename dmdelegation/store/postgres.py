@@ -42,6 +42,7 @@ from zope.interface import implementer
 from dmdelegation.engine.model import Delegation, Role, Session
 from dmdelegation.store.audit import AuditEvent, Expiry, Record
 from dmdelegation.store.interfaces import (
+    PRUNABLE,
     Adopted,
     Busy,
     ICoordination,
@@ -500,6 +501,19 @@ class PostgresSessionStore:
         return [Expiry(r["session_id"], r["device_id"], r["subtree"], r["expires"]) for r in rows]
 
     # message log
+
+    def prune(self, before: float) -> int:
+        """Three deletes, each harmless to run again: a session's log and inbox go first, so
+        that a session is never left without them while it is still listed."""
+        prunable = PRUNABLE.format(p="%s")
+        found = len(self._x(prunable, (before,)).fetchall())
+        if found:
+            for table in ("message_log", "inbox", "sessions"):
+                self._x(
+                    f"DELETE FROM {table} WHERE session_id IN ({prunable})",
+                    (before,),
+                )
+        return found
 
     def message_log(self, session_id: str) -> list[LogLine]:
         rows = self._x(

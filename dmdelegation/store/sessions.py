@@ -32,7 +32,14 @@ from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Sessio
 from dmdelegation.store import audit
 from dmdelegation.store.audit import AuditEvent, Expiry, Record
 from dmdelegation.store.coordination import SingleInstance
-from dmdelegation.store.interfaces import Commit, ICoordination, ISessionStore, LogLine, OutboxItem
+from dmdelegation.store.interfaces import (
+    PRUNABLE,
+    Commit,
+    ICoordination,
+    ISessionStore,
+    LogLine,
+    OutboxItem,
+)
 from dmdelegation.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, statements
 
 __all__ = ["NO_RESPONSE", "Commit", "LogLine", "OutboxItem", "Record", "SessionStore"]
@@ -487,6 +494,27 @@ class SessionStore:
         return audit.read_expiries(self._db, device_id)
 
     # message log
+
+    def prune(self, before: float) -> int:
+        db = self._db
+        prunable = PRUNABLE.format(p="?")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [row[0] for row in db.execute(prunable, (before,))]
+            if ids:
+                for table in ("message_log", "inbox", "sessions"):
+                    db.execute(
+                        f"DELETE FROM {table} WHERE session_id IN ({prunable})",
+                        (before,),
+                    )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        for session_id in ids:
+            self._cache.pop(session_id, None)
+            self._inbox_roots.pop(session_id, None)
+        return len(ids)
 
     def message_log(self, session_id: str) -> list[LogLine]:
         rows = self._db.execute(

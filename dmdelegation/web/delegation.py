@@ -152,7 +152,11 @@ class BoundedRequest(Request):
                 body,
             ]
         )
-        self.channel.loseConnection()
+        refused = getattr(self.channel, "refused", None)
+        if refused is not None:
+            refused()
+        else:
+            self.channel.loseConnection()
 
     def gotLength(self, length: int | None) -> None:
         self.content = io.BytesIO()
@@ -434,7 +438,55 @@ class _Root(Resource):
         return rendered
 
 
-class DeadlineChannel(HTTPChannel):
+ABORT_AFTER = 0.5  # seconds a refused connection has to take its answer before it is aborted
+
+
+class RefusingChannel(HTTPChannel):
+    """An HTTP channel that, once it has refused a request (Twisted's parser's 400, or a body
+    refused while it arrives), reads nothing more and is aborted: the refusal is written and the
+    connection closed, and if the client has not gone within :data:`ABORT_AFTER` (a TLS client
+    that never sends its close_notify, and keeps sending) the connection is aborted. Whatever
+    arrives meanwhile is dropped at once, never buffered. Every listener's site uses it
+    (the delegation interface through :class:`DeadlineChannel`, the admin API and the DM
+    endpoint as is)."""
+
+    _refused = False  # a refusal was written: the rest of the input is dropped
+    _abort: IDelayedCall | None = None
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().dataReceived(data)
+
+    def refused(self, *, close: bool = True) -> None:
+        """A refusal has been written: read nothing more, close (unless the caller has), and
+        abort if still open after :data:`ABORT_AFTER`."""
+        if self._refused:
+            return
+        self._refused = True
+        self._abort = self.callLater(ABORT_AFTER, self._abort_now)
+        if close:
+            self.loseConnection()
+
+    def _abort_now(self) -> None:
+        self._abort = None
+        if self.transport is not None:
+            self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        if self._refused:  # the parser may refuse again on what it still held
+            return
+        super()._respondToBadRequestAndDisconnect()  # writes the 400 and closes
+        self.refused(close=False)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._abort is not None and self._abort.active():
+            self._abort.cancel()
+        self._abort = None
+        super().connectionLost(reason)
+
+
+class DeadlineChannel(RefusingChannel):
     """Each request must arrive whole, request line included, within the site's timeout from
     its first byte (its :class:`BoundedRequest` says when it has). Twisted's idle timeout alone
     is reset by every byte: a client trickling a request would hold the connection for ever."""

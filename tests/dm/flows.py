@@ -21,7 +21,7 @@ from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
 from dmdelegation.engine.interfaces import IClientChanges, IDelegatedServer
 from dmdelegation.engine.model import Session
-from dmdelegation.engine.policy import ConfigPolicy, PeerRule
+from dmdelegation.engine.policy import ConfigPolicy
 from dmdelegation.lab.device.simulator import SimulatedDevice
 from dmdelegation.protocol import AuthType
 from dmdelegation.store.sessions import SessionStore
@@ -29,7 +29,7 @@ from dmdelegation.tree.rights import effective_acl
 from dmdelegation.tree.secrets import is_secret
 from dmdelegation.tree.storage import NodeRecord, TreeReader
 
-from ..engine.harness import TIMEOUTS, Wire
+from ..engine.harness import TIMEOUTS, Wire, granted
 from .harness import (
     DEVICE,
     DMS1,
@@ -58,7 +58,7 @@ def _engines(
             server_id=server_id,
             store=SessionStore(tmp / f"{server_id}.sqlite3"),
             transport=wire.endpoint(server_id),
-            policy=ConfigPolicy({peer: PeerRule(we_delegate=server_id == DMS1)}),
+            policy=ConfigPolicy({peer: granted(we_delegate=server_id == DMS1)}),
             client_changes=changes,
             delegated=delegated,
             clock=clock,

@@ -54,6 +54,14 @@ TIMEOUTS = Timeouts(
 )
 
 
+def granted(*, we_delegate: bool) -> PeerRule:
+    """A peer granted everything (any device, any subtree, full delegation): what the flows of
+    these tests need; a configured peer gets nothing unless so granted."""
+    return PeerRule(
+        we_delegate=we_delegate, accept=True, subtrees=(".",), full_allowed=True, devices=("*",)
+    )
+
+
 def provision() -> DeviceProvision:
     owner = DMAcc(
         server_id=DMS1,
@@ -199,7 +207,7 @@ class Pair:
             store=overrides.pop("store", None) or SessionStore(self.tmp / f"{server_id}.sqlite3"),
             transport=self.wire.endpoint(server_id),
             policy=overrides.pop(
-                "policy", ConfigPolicy({peer: PeerRule(we_delegate=server_id == DMS1)})
+                "policy", ConfigPolicy({peer: granted(we_delegate=server_id == DMS1)})
             ),
             client_changes=overrides.pop(
                 "client_changes",

@@ -87,14 +87,25 @@ def test_server_id_of_another_server_is_403(tmp_path: Path) -> None:
     assert snapshot(pair) == before
 
 
-def test_peer_not_party_to_the_session_is_403(tmp_path: Path) -> None:
+def test_a_peer_not_party_to_the_session_is_answered_as_for_an_unknown_one(
+    tmp_path: Path,
+) -> None:
+    """No oracle: another peer's session is, to this peer, a session that does not exist."""
     pair = Pair(tmp_path)
     pair.wire.drop.add("DELEGATION_CONFIRMED")
     session = pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
     pair.settle_until(lambda: pair.sent("DELEGATION_CONFIRMED"))
     before = snapshot(pair)
     confirmed = DelegationConfirmed(reason_code=200, session_id=session.session_id)
-    assert refused(pair.dms1, STRANGER, confirmed).status == 403
+    theirs = refused(pair.dms1, STRANGER, confirmed)
+    unknown = refused(
+        pair.dms1, STRANGER, DelegationConfirmed(reason_code=200, session_id="0" * 32)
+    )
+    assert (theirs.status, theirs.reason.replace(session.session_id, "0" * 32)) == (
+        unknown.status,
+        unknown.reason,
+    )
+    assert theirs.status == 404
     assert snapshot(pair) == before
 
 

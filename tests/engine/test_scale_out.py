@@ -38,7 +38,7 @@ from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine, Refused
 from dmdelegation.engine.model import Outcome, Session
-from dmdelegation.engine.policy import ConfigPolicy, PeerRule
+from dmdelegation.engine.policy import ConfigPolicy
 from dmdelegation.protocol import BootstrapConfirmed, DelegationMethod, Message
 from dmdelegation.store.interfaces import Commit
 from dmdelegation.store.journal_postgres import PostgresJournalStore
@@ -47,7 +47,18 @@ from dmdelegation.store.sessions import SessionStore
 from dmdelegation.store.throwaway import ThrowawayPostgres
 from dmdelegation.tree.devinfo import DevInfo
 
-from .harness import DMS1, DMS2, SUBTREE, TIMEOUTS, Endpoint, Wire, fired, provision, text_of
+from .harness import (
+    DMS1,
+    DMS2,
+    SUBTREE,
+    TIMEOUTS,
+    Endpoint,
+    Wire,
+    fired,
+    granted,
+    provision,
+    text_of,
+)
 
 LEASE = 10.0
 DEVICES = [f"IMEI:49015420323{n:04d}" for n in range(8)]
@@ -263,7 +274,7 @@ class Deployment:
                 if isinstance(store, PostgresSessionStore)
                 else self.wire.endpoint(server_id)
             ),
-            policy=ConfigPolicy({peer: PeerRule(we_delegate=server_id == DMS1)}),
+            policy=ConfigPolicy({peer: granted(we_delegate=server_id == DMS1)}),
             client_changes=JournaledClientChanges(
                 server_id, lambda d: self.clients.session(d, server_id), journals
             ),

@@ -523,27 +523,29 @@ PARTIES = [
         403,
     ),
     Case("stranger_certificate", PREPARED, (post(CONFIRMED),), 403, client="stranger"),
-    Case("foreign_confirmed", PREPARED, (post(CONFIRMED),), 403, client="pinned"),
-    Case("foreign_failure", PREPARED, (post(message("DELEGATION_FAILURE")),), 403, client="pinned"),
+    # Another peer's session is, to this peer, one that does not exist (no oracle): 404 as
+    # for an unknown session, 409 "already exists" for a DELEGATION_REQ that reuses its id.
+    Case("foreign_confirmed", PREPARED, (post(CONFIRMED),), 404, client="pinned"),
+    Case("foreign_failure", PREPARED, (post(message("DELEGATION_FAILURE")),), 404, client="pinned"),
     Case(
         "foreign_bootstrap_confirmed",
         RESPONDED,
         (post(message("BOOTSTRAP_CONFIRMED")),),
-        403,
+        404,
         client="pinned",
     ),
     Case(
         "foreign_request_replay",
         RESPONDED,
         (post(bytes(request_from(PINNED).encode())),),
-        403,
+        409,
         client="pinned",
     ),
     Case(
         "foreign_revocation_request_on_the_session",
         DELEGATED,
         (post(message("DELEGATION_REVOCATION_REQ")),),
-        403,
+        404,
         client="pinned",
     ),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
-from dmdelegation.engine.interfaces import IPeerTransport
-from dmdelegation.engine.policy import ConfigPolicy, PeerRule
+from dmdelegation.engine.interfaces import IDelegationPolicy, IPeerTransport
+from dmdelegation.engine.observer import IEngineObserver
+from dmdelegation.engine.policy import ConfigPolicy
 from dmdelegation.metrics import EngineMetrics
 from dmdelegation.peers import PeerRegistry
 from dmdelegation.protocol import DelegationRequest, DelegationResponse, Message
@@ -38,7 +40,7 @@ from dmdelegation.store.sessions import SessionStore
 from dmdelegation.tls import listen, server_options
 from dmdelegation.tree.devinfo import DevInfo
 from dmdelegation.web.delegation import DelegationResource, make_site
-from tests.engine.harness import DEVICE, SUBTREE, TIMEOUTS, provision, text_of
+from tests.engine.harness import DEVICE, SUBTREE, TIMEOUTS, granted, provision, text_of
 from tests.web.certs import PEER, PINNED, US, certs, peer_configs, write_tls
 
 DEVICE2 = "IMEI:356938035643809"  # a second device, for the requests that must still be served
@@ -147,8 +149,17 @@ class Daemon:
         assert self.store.delegations(), "the delegation is not in force"
 
 
-async def start(test: TestCase, tmp: Path, *, timeout: float = TIMEOUT) -> Daemon:
-    """The daemon's delegation interface as ``service.py`` builds it; stopped at the end."""
+async def start(
+    test: TestCase,
+    tmp: Path,
+    *,
+    timeout: float = TIMEOUT,
+    policy: IDelegationPolicy | None = None,
+    observers: Sequence[IEngineObserver] = (),
+) -> Daemon:
+    """The daemon's delegation interface as ``service.py`` builds it; stopped at the end.
+    ``policy``: by default PEER and PINNED are granted everything; ``observers`` are told
+    besides the metrics."""
     store = SessionStore(tmp / "sessions.sqlite3")
     clients = ClientTreeStore(tmp / "clients.sqlite3")
     journals = SQLiteJournalStore(tmp / "journals.sqlite3")
@@ -161,7 +172,9 @@ async def start(test: TestCase, tmp: Path, *, timeout: float = TIMEOUT) -> Daemo
         server_id=US,
         store=store,
         transport=transport,
-        policy=ConfigPolicy({PEER: PeerRule(we_delegate=True), PINNED: PeerRule(we_delegate=True)}),
+        policy=ConfigPolicy({PEER: granted(we_delegate=True), PINNED: granted(we_delegate=True)})
+        if policy is None
+        else policy,
         client_changes=JournaledClientChanges(
             US, lambda device: clients.session(device, US), journals
         ),
@@ -174,7 +187,7 @@ async def start(test: TestCase, tmp: Path, *, timeout: float = TIMEOUT) -> Daemo
         ),
         clock=reactor,
         timeouts=TIMEOUTS,
-        observers=[metrics],
+        observers=[metrics, *observers],
     )
     engine.start()
 

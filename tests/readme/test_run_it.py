@@ -99,10 +99,8 @@ def test_run_it_as_written(copy: Path) -> None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         else:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)  # a background job left behind
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):  # a background job left behind
+                os.killpg(process.pid, signal.SIGTERM)
     assert process.returncode == 0, out
     lines = out.splitlines()
     assert any(line.rstrip().endswith("delegated") for line in lines), out
