@@ -238,7 +238,10 @@ class DaemonAsDMS2(TestCase):
         admin = service.ports[1].getHost().port
         body = {"device": DEVICE, "to": DMS2, "subtree": SUBTREE, "dry_run": True}
         response = await treq.post(
-            f"http://127.0.0.1:{admin}/delegate", data=json.dumps(body).encode(), persistent=False
+            f"http://127.0.0.1:{admin}/delegate",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            persistent=False,
         )
         answer = json.loads(await response.content())
         assert response.code == 200, answer
