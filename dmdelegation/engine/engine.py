@@ -108,7 +108,7 @@ def canonical_subtree(text: str) -> str:
 class Refused(Exception):
     """An inbound message or an operator command is refused; nothing was changed.
 
-    ``status`` is the HTTP status the delegation resource answers with (WIRE.md): 403 for a
+    ``status`` is the HTTP status the delegation resource answers with (docs/wire.md): 403 for a
     peer that is not party to the session, 404 for an unknown session, 409 for a message out of
     order or a subtree already in a process, 400 for content the process cannot use, 503 when
     no answer can be given now.

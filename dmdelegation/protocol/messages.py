@@ -1,4 +1,4 @@
-"""One typed, immutable class per message of the wire vocabulary (``../shared/spec/WIRE.md``).
+"""One typed, immutable class per message of the wire vocabulary (``docs/wire.md``).
 
 Attribute names are Pythonic; the element names are the specification's own, in table order,
 including its spellings ``isAknowledged`` and ``isClientBootstapped`` (the corrected spellings are
@@ -29,7 +29,7 @@ from dmdelegation.protocol.fields import (
 
 
 class DelegationMethod(enum.StrEnum):
-    """This project's ``delegationMethod`` extension of ``DELEGATION_REQ`` (WIRE.md)."""
+    """This project's ``delegationMethod`` extension of ``DELEGATION_REQ`` (docs/wire.md)."""
 
     DMACC = "DMAcc"
     BOOTSTRAP_SERVER_URL = "BootstrapServerURL"

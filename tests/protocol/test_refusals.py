@@ -11,7 +11,7 @@ from lxml import etree
 from dmdelegation.protocol import MESSAGE_TYPES, Message, ProtocolError, decode
 from dmdelegation.protocol.examples import EXAMPLES
 
-# Required children of the DMAcc element and of its repeated interior nodes (WIRE.md).
+# Required children of the DMAcc element and of its repeated interior nodes (docs/wire.md).
 DMACC_REQUIRED = {
     "DMAcc": ("AppID", "ServerID", "AppAddr", "AppAuth"),
     "AppAddr": ("Addr", "AddrType"),
