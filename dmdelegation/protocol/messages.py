@@ -187,6 +187,20 @@ class BootstrapConfirmed(Message):
     is_client_bootstrapped: bool | None = None
     dmacc: DMAcc | None = None
 
+    @classmethod
+    def from_element(cls, root: etree._Element) -> Message:
+        """As for every message; and ``isClientBootstapped`` false promises the ``DMAcc`` DMS-1
+        is to create, so a document without it is refused (docs/wire.md, 5.3.1.3)."""
+        message = super().from_element(root)
+        assert isinstance(message, BootstrapConfirmed)
+        if message.is_client_bootstrapped is False and message.dmacc is None:
+            raise ProtocolError(
+                "BOOTSTRAP_CONFIRMED: isClientBootstapped is false but there is no DMAcc",
+                400,
+                "DMAcc",
+            )
+        return message
+
 
 @frozen(kw_only=True)
 class DelegationPrepared(Message):

@@ -14,6 +14,7 @@ from dmdelegation.protocol import (
     AppAuth,
     AuthLevel,
     AuthType,
+    BootstrapConfirmed,
     DelegationMethod,
     DMAcc,
     Message,
@@ -127,4 +128,7 @@ def message(cls: type[Message]) -> st.SearchStrategy[Message]:
             continue
         value = BY_ATTRIBUTE[f.attr]
         kwargs[f.attr] = st.none() | value if f.optional else value
-    return st.builds(cls, **kwargs)
+    built = st.builds(cls, **kwargs)
+    if cls is BootstrapConfirmed:  # "not bootstrapped" promises the account (docs/wire.md)
+        return built.filter(lambda m: not (m.is_client_bootstrapped is False and m.dmacc is None))
+    return built
