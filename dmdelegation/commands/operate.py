@@ -70,8 +70,9 @@ def _parse_endpoint(endpoint: str) -> tuple[str, str | int]:
 
 
 class AdminClient:
-    def __init__(self, endpoint: str, timeout: float = 60) -> None:
+    def __init__(self, endpoint: str, timeout: float = 60, *, hint: str = "") -> None:
         self.endpoint = endpoint
+        self.hint = hint  # added to "cannot reach": how the endpoint was chosen
         self.timeout = timeout
         self.where = _parse_endpoint(endpoint)
 
@@ -89,7 +90,9 @@ class AdminClient:
             response = connection.getresponse()
             data = response.read()
         except OSError as e:
-            raise AdminError(0, f"cannot reach the daemon at {self.endpoint}: {e}") from None
+            raise AdminError(
+                0, f"cannot reach the daemon at {self.endpoint}: {e}{self.hint}"
+            ) from None
         finally:
             connection.close()
         try:
@@ -108,8 +111,9 @@ def client_for(args: argparse.Namespace) -> AdminClient:
             endpoint = load(args.config).admin
         except ConfigError as e:
             raise AdminError(0, str(e)) from None
-    endpoint = endpoint or os.environ.get(ADMIN_ENV) or DEFAULT_ADMIN
-    return AdminClient(endpoint)
+    if endpoint is None and os.environ.get(ADMIN_ENV) is None:
+        return AdminClient(DEFAULT_ADMIN, hint="; no --config FILE or --admin ENDPOINT was given")
+    return AdminClient(endpoint or os.environ.get(ADMIN_ENV) or DEFAULT_ADMIN)
 
 
 def _print_session(s: dict[str, Any]) -> None:
@@ -184,6 +188,10 @@ def _print_plan(plan: dict[str, Any]) -> None:
 
 
 def _delegate(args: argparse.Namespace) -> int:
+    if args.json and not args.dry_run:
+        # --json prints a plan; alone it would start a delegation the user did not ask for.
+        print("dmdelegation delegate: --json needs --dry-run (it prints the plan)", file=sys.stderr)
+        return 2
     client = client_for(args)
     body: dict[str, Any] = {
         "device": args.device,
@@ -350,7 +358,9 @@ def register(groups: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="show the changes to the device, make none"
     )
-    p.add_argument("--json", action="store_true", help="--dry-run: the plan as JSON")
+    p.add_argument(
+        "--json", action="store_true", help="with --dry-run only: the plan as JSON (starts nothing)"
+    )
     _waiting(p)
     _common(p)
     p.set_defaults(run=_guarded(_delegate))
@@ -362,10 +372,17 @@ def register(groups: argparse._SubParsersAction[Any]) -> None:
     _common(p)
     p.set_defaults(run=_guarded(_request))
 
-    p = groups.add_parser("revoke", help="DMS-1: take a delegation back")
+    p = groups.add_parser(
+        "revoke", help="DMS-1: take a delegation back (--mode asked or --mode forced)"
+    )
     p.add_argument("device", metavar="DEVICE")
     p.add_argument("--subtree", default=".", metavar="URI")
-    p.add_argument("--mode", choices=("asked", "forced"), required=True)
+    p.add_argument(
+        "--mode",
+        choices=("asked", "forced"),
+        required=True,
+        help="asked: DMS-2 stops first and confirms; forced: DMS-1 takes the subtree back at once",
+    )
     p.add_argument("--no-notice", action="store_true", help="forced: do not notify DMS-2")
     _waiting(p)
     _common(p)
