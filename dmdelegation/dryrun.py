@@ -12,13 +12,15 @@ prediction names the account's node, not its leaves), its Bootstrap Server URL b
 placeholder, and, in the Bootstrap Server URL approach, the client's bootstrap from DMS-2 by
 the account that bootstrap writes.
 
-Refused early: a subtree already delegated or in a process (409, the engine's own check), an
-unknown device (404), a change DMS-1's rights do not allow on the device (403, with the DM
-status and node).
+Refused early: an unknown peer (404), a subtree already delegated or in a process (409, the
+engine's own check), an unknown device or a subtree it does not have (404), a change DMS-1's
+rights do not allow on the device (403, with the DM status and node). The admin API runs these
+checks before every delegation, dry run or not: one source of truth for what is refused locally.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 from attrs import frozen
@@ -158,13 +160,20 @@ def plan(
     *,
     full: bool = False,
     method: DelegationMethod = DelegationMethod.DMACC,
+    peers: Collection[str] | None = None,
 ) -> Plan:
-    """What ``engine.delegate(device_id, to, subtree, ...)`` would do to the client."""
+    """What ``engine.delegate(device_id, to, subtree, ...)`` would do to the client. The admin
+    API runs it before every delegation too, so that what it refuses (``peers``: the configured
+    ServerIDs, when given) is refused before a message is sent or a session recorded."""
+    if peers is not None and to not in peers:
+        raise Refused(404, f"{to} is not a configured peer")
     canonical = engine.check_delegation(device_id, to, subtree)
     try:
         before = clients.records(device_id)
     except UnknownDevice as e:
         raise Refused(404, str(e)) from None
+    if not any(str(r.uri) == canonical for r in before):
+        raise Refused(404, f"no node {canonical} on {device_id}")
     copy = MemoryTree(before)
     bootstrap = method is DelegationMethod.BOOTSTRAP_SERVER_URL
     session = Session(

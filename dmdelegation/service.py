@@ -221,7 +221,14 @@ class DelegationService(MultiService):
                 "delegation interface on {endpoint}{path}", endpoint=endpoint, path=config.path
             )
         admin_site = CommandLog(
-            Admin(self.engine, self.clients, self.reactor, metrics=self.metrics, expiry=self.expiry)
+            Admin(
+                self.engine,
+                self.clients,
+                self.reactor,
+                metrics=self.metrics,
+                expiry=self.expiry,
+                peers=[p.server_id for p in config.peers],
+            )
         )
         admin_site.displayTracebacks = False
         try:

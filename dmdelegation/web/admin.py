@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -40,7 +40,7 @@ from dmdelegation import dryrun, trace
 from dmdelegation.client.provisioning import ProvisioningError, parse_provision
 from dmdelegation.client.store import ClientTreeStore, DeviceTreeError, UnknownDevice
 from dmdelegation.engine.engine import Engine, Refused
-from dmdelegation.engine.model import Delegation, Session
+from dmdelegation.engine.model import Delegation, Process, Session
 from dmdelegation.expiry import ExpiryWatch
 from dmdelegation.history import periods
 from dmdelegation.metrics import EngineMetrics
@@ -213,9 +213,11 @@ class Admin(Resource):
         *,
         metrics: EngineMetrics | None = None,
         expiry: ExpiryWatch | None = None,
+        peers: Collection[str] | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.peers = peers  # the configured ServerIDs; None: not checked here
         self.clients = clients
         self.clock = clock
         self.expiry = expiry
@@ -345,7 +347,10 @@ class Admin(Resource):
             isinstance(duration, bool) or not isinstance(duration, int | float) or duration <= 0
         ):
             raise BadRequest("for: a positive number of seconds")
-        if data.get("dry_run"):
+        # The dry run's checks first, dry run or not: what it refuses is refused before a message
+        # is sent or a session recorded, with the same answer.
+        method = _method(data)
+        try:
             plan = dryrun.plan(
                 self.engine,
                 self.clients,
@@ -353,8 +358,16 @@ class Admin(Resource):
                 _text(data, "to"),
                 _subtree(data),
                 full=bool(data.get("full", False)),
-                method=_method(data),
+                method=method,
+                peers=self.peers,
             )
+        except Refused as e:
+            if not data.get("dry_run"):  # counted as the engine counts its own refusals
+                bootstrap = method is DelegationMethod.BOOTSTRAP_SERVER_URL
+                process = Process.DELEGATION_BOOTSTRAP if bootstrap else Process.DELEGATION_DMACC
+                self.engine.observer.refused("operator", process.value, e.status)
+            raise
+        if data.get("dry_run"):
             return {"dry_run": True, **plan.to_json()}
         man, mod = self._devinfo(device)
         options: dict[str, Any] = {

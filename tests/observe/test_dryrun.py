@@ -98,3 +98,31 @@ def test_an_unknown_device_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Refused) as refused:
         plan(pair.dms1, pair.clients, "IMEI:000", DMS2, SUBTREE)
     assert refused.value.status == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "error"),
+    [
+        ({"device": "IMEI:000000000000000"}, 404, "IMEI:000000000000000"),
+        ({"subtree": "./Vendor/Nowhere"}, 404, f"no node ./Vendor/Nowhere on {DEVICE}"),
+        ({"to": "dms3.example"}, 404, "dms3.example is not a configured peer"),
+    ],
+)
+def test_what_the_dry_run_refuses_is_refused_before_a_message_is_sent(
+    tmp_path: Path, change: dict[str, str], status: int, error: str
+) -> None:
+    from dmdelegation.web.admin import Admin
+
+    from .helpers import AdminClient
+
+    pair = Observed(tmp_path)
+    admin = AdminClient(Admin(pair.dms1, pair.clients, pair.clock, peers=[DMS2]), pair.clock)
+    body = {"device": DEVICE, "to": DMS2, "subtree": SUBTREE, **change}
+    dry = admin.call("POST", "/delegate", {**body, "dry_run": True})
+    real = admin.call("POST", "/delegate", body)
+    assert dry == real
+    assert real[0] == status
+    assert error in real[1]["error"]
+    pair.clock.advance(60)
+    assert pair.wire.trace == []
+    assert pair.dms1.store.sessions() == []
