@@ -1005,7 +1005,7 @@ class Engine:
             else (self.log.warn)
         )
         level(
-            "session {session_id} {process} with {peer} on {device}{subtree}: {outcome} {reason}",
+            "session {session_id} {process} with {peer} on {device} {subtree}: {outcome} {reason}",
             session_id=session.session_id,
             process=session.process.value,
             peer=session.peer,

@@ -126,3 +126,15 @@ def test_what_the_dry_run_refuses_is_refused_before_a_message_is_sent(
     pair.clock.advance(60)
     assert pair.wire.trace == []
     assert pair.dms1.store.sessions() == []
+
+
+def test_the_end_of_a_process_is_logged_on_device_and_subtree_apart(tmp_path: Path) -> None:
+    from twisted.logger import capturedLogs, formatEvent
+
+    pair = Observed(tmp_path)
+    with capturedLogs() as events:
+        session = pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
+        pair.settle()
+    ends = [formatEvent(e) for e in events if "session_id" in e and "outcome" in e]
+    expected = f"session {session.session_id} delegation-dmacc with {DMS2} on {DEVICE} {SUBTREE}: "
+    assert any(line.startswith(expected) for line in ends), ends
