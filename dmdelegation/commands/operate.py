@@ -29,6 +29,7 @@ import time
 from typing import Any
 
 from dmdelegation.config import ConfigError, load
+from dmdelegation.history import when
 
 DEFAULT_ADMIN = "tcp:8440:interface=127.0.0.1"
 ADMIN_ENV = "DMDELEGATION_ADMIN"
@@ -258,7 +259,8 @@ def _status(args: argparse.Namespace) -> int:
     for d in status["delegations"]:
         direction = "to" if d["role"] == "dms1" else "from"
         full = " (full)" if d["full"] else ""
-        print(f"  {d['device']} {d['subtree']} {direction} {d['peer']}{full}")
+        until = f" until {when(d['expires'])}" if d.get("expires") is not None else ""
+        print(f"  {d['device']} {d['subtree']} {direction} {d['peer']}{full}{until}")
     print(f"{len(status['open_sessions'])} open session(s)")
     for s in status["open_sessions"]:
         _print_session(s)

@@ -75,7 +75,8 @@ def session_json(s: Session) -> dict[str, Any]:
     }
 
 
-def delegation_json(d: Delegation) -> dict[str, Any]:
+def delegation_json(d: Delegation, expires: float | None = None) -> dict[str, Any]:
+    """``expires``: when a timed delegation is revoked (reactor time), else ``None``."""
     return {
         "device": d.device_id,
         "subtree": d.subtree,
@@ -84,6 +85,7 @@ def delegation_json(d: Delegation) -> dict[str, Any]:
         "full": d.full,
         "since": d.since,
         "session": d.session_id,
+        "expires": expires,
     }
 
 
@@ -250,9 +252,12 @@ class Admin(Resource):
         device = _arg(request, "device")
         store = self.engine.store
         sessions = store.open_on(device) if device else list(store.open_sessions())
+        expiries = {e.session_id: e.expires for e in store.expiries(device)}
         return {
             "server_id": self.engine.server_id,
-            "delegations": [delegation_json(d) for d in store.delegations(device)],
+            "delegations": [
+                delegation_json(d, expiries.get(d.session_id)) for d in store.delegations(device)
+            ],
             "open_sessions": [session_json(s) for s in sessions],
         }
 
