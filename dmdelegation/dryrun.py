@@ -20,14 +20,20 @@ checks before every delegation, dry run or not: one source of truth for what is 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from attrs import frozen
 from twisted.internet.defer import Deferred
+from twisted.logger import ILogObserver, LogEvent
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
+from dmdelegation.client.checkpoints import log as checkpoints_log
+from dmdelegation.client.delegation import log as delegation_log
 from dmdelegation.client.journal_store import SQLiteJournalStore
+from dmdelegation.client.rollback import log as rollback_log
 from dmdelegation.client.session import TreeClientSession
 from dmdelegation.client.store import ClientTreeStore, UnknownDevice
 from dmdelegation.engine.client_changes import JournaledClientChanges
@@ -151,6 +157,37 @@ def _client_bootstraps(tree: MemoryTree, server_id: str, device_id: str) -> str:
     return str(base)
 
 
+# The loggers of the delegation operations: on the in-memory copy their "created ..." lines
+# would read as changes made to the device.
+_OPERATION_LOGGERS = (delegation_log, rollback_log, checkpoints_log)
+
+
+@contextmanager
+def _silenced() -> Iterator[None]:
+    """No log line from the operations run on the copy (a dry run changes nothing, and says
+    nothing as if it had). The copy's work completes before this returns (``_done``), so no
+    other work logs through these loggers meanwhile."""
+    saved = [(logger, logger.observer) for logger in _OPERATION_LOGGERS]
+    for logger, _ in saved:
+        logger.observer = _discard
+    try:
+        yield
+    finally:
+        for logger, observer in saved:
+            logger.observer = observer
+
+
+@implementer(ILogObserver)
+class _Discard:
+    """An observer that keeps nothing."""
+
+    def __call__(self, event: LogEvent) -> None:
+        pass
+
+
+_discard = _Discard()
+
+
 def plan(
     engine: Engine,
     clients: ClientTreeStore,
@@ -194,17 +231,20 @@ def plan(
         journals,
     )
     notes = []
-    try:
-        if bootstrap:
-            _done(changes.add_bootstrap_entry(session, PLACEHOLDER_URL))
-            account = _client_bootstraps(copy, to, device_id)
-            notes.append(f"{account} is written by the client's bootstrap from {to}, not by us")
-            _done(changes.grant(session))
-        else:
-            _done(changes.prepare_dmacc(session, stand_in_account(to, device_id)))
-            notes.append(f"the leaves of {to}'s account are those of its DELEGATION_RESP")
-    except ClientChangeFailed as e:
-        raise Refused(403, f"{engine.server_id} cannot make this delegation: {e.reason}") from None
-    finally:
-        journals.close()
+    with _silenced():
+        try:
+            if bootstrap:
+                _done(changes.add_bootstrap_entry(session, PLACEHOLDER_URL))
+                account = _client_bootstraps(copy, to, device_id)
+                notes.append(f"{account} is written by the client's bootstrap from {to}, not by us")
+                _done(changes.grant(session))
+            else:
+                _done(changes.prepare_dmacc(session, stand_in_account(to, device_id)))
+                notes.append(f"the leaves of {to}'s account are those of its DELEGATION_RESP")
+        except ClientChangeFailed as e:
+            raise Refused(
+                403, f"{engine.server_id} cannot make this delegation: {e.reason}"
+            ) from None
+        finally:
+            journals.close()
     return Plan(device_id, to, canonical, full, method, diff(before, copy.records()), tuple(notes))

@@ -138,3 +138,19 @@ def test_the_end_of_a_process_is_logged_on_device_and_subtree_apart(tmp_path: Pa
     ends = [formatEvent(e) for e in events if "session_id" in e and "outcome" in e]
     expected = f"session {session.session_id} delegation-dmacc with {DMS2} on {DEVICE} {SUBTREE}: "
     assert any(line.startswith(expected) for line in ends), ends
+
+
+def test_a_dry_run_logs_no_change_to_the_device(tmp_path: Path) -> None:
+    from twisted.logger import capturedLogs, formatEvent
+
+    pair = Observed(tmp_path)
+    with capturedLogs() as events:
+        code, _ = pair.admin(DMS1).call(
+            "POST", "/delegate", {"device": DEVICE, "to": DMS2, "subtree": SUBTREE, "dry_run": True}
+        )
+    assert code == 200
+    assert [formatEvent(e) for e in events] == []
+    with capturedLogs() as events:  # the loggers speak again once the dry run is over
+        pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
+        pair.settle()
+    assert any(formatEvent(e).startswith("created ./DMAcc/") for e in events)
