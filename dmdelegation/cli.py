@@ -6,8 +6,16 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from dmdelegation.commands import COMMAND_GROUPS
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dmdelegation")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dmdelegation",
         description="OMA DM Server Delegation Protocol 1.3: operator commands.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     for group in COMMAND_GROUPS:
         group.register(groups)

@@ -8,6 +8,7 @@ configuration file's directory.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import socket
 import tomllib
@@ -145,7 +146,7 @@ class _Reader:
         self.seen.add(key)
         if key not in self.data:
             if default is ...:
-                raise ConfigError(f"{self._key(key)}: required")
+                raise ConfigError(self._missing(key))
             return default
         value = self.data[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -153,6 +154,16 @@ class _Reader:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ConfigError(f"{self._key(key)}: expected {name or kind.__name__}")
         return value
+
+    def _missing(self, key: str) -> str:
+        """A required key is absent: name the key the user wrote instead, when one looks like
+        it (``tls.cert`` for ``tls.certificate``), not only the missing one."""
+        unread = [k for k in self.data if k not in self.seen]
+        near = [k for k in unread if k.startswith(key) or key.startswith(k)]
+        near += difflib.get_close_matches(key, unread, n=1, cutoff=0.6)
+        if near:
+            return f"{self._key(near[0])}: unknown key ({self._key(key)} is required)"
+        return f"{self._key(key)}: required"
 
     def text(self, key: str, default: Any = ...) -> Any:
         value = self.get(key, str, default, name="a string")
@@ -165,7 +176,11 @@ class _Reader:
         if not isinstance(value, str):
             return value
         path = (self.base / value).resolve()
-        if must_exist and not path.exists():
+        try:
+            present = path.exists()
+        except OSError as e:  # a folder on the way that cannot be entered
+            raise ConfigError(f"{self._key(key)}: {path}: {e.strerror}") from None
+        if must_exist and not present:
             raise ConfigError(f"{self._key(key)}: {path} does not exist")
         return path
 
@@ -352,7 +367,11 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
         ca=tuple((base / p).resolve() for p in tls_table.texts("ca")),
     )
     for i, ca in enumerate(tls.ca):
-        if not ca.exists():
+        try:
+            present = ca.exists()
+        except OSError as e:
+            raise ConfigError(f"tls.ca[{i}]: {ca}: {e.strerror}") from None
+        if not present:
             raise ConfigError(f"tls.ca[{i}]: {ca} does not exist")
     if not tls.ca:
         raise ConfigError("tls.ca: at least one CA is required (peers must be authenticated)")

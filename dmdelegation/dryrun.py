@@ -12,9 +12,10 @@ prediction names the account's node, not its leaves), its Bootstrap Server URL b
 placeholder, and, in the Bootstrap Server URL approach, the client's bootstrap from DMS-2 by
 the account that bootstrap writes.
 
-Refused early: a subtree already delegated or in a process (409, the engine's own check), an
-unknown device (404), a change DMS-1's rights do not allow on the device (403, with the DM
-status and node).
+Refused early: an unknown peer (404), a subtree already delegated or in a process (409, the
+engine's own check), an unknown device or a subtree it does not have (404), a change DMS-1's
+rights do not allow on the device (403, with the DM status and node). The admin API runs these
+checks before every delegation, dry run or not: one source of truth for what is refused locally.
 
 A device reached over DM sessions is not read for a dry run (reading it would queue a Get and
 wait for the device's next session). What the daemon knows of it without a session is its entry
@@ -27,13 +28,20 @@ nor whether the subtree exists: a note says so.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from attrs import frozen
 from twisted.internet.defer import Deferred
+from twisted.logger import ILogObserver, LogEvent
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
+from dmdelegation.client.checkpoints import log as checkpoints_log
+from dmdelegation.client.delegation import log as delegation_log
 from dmdelegation.client.journal_store import SQLiteJournalStore
+from dmdelegation.client.rollback import log as rollback_log
 from dmdelegation.client.session import TreeClientSession
 from dmdelegation.client.store import ClientTreeStore, UnknownDevice
 from dmdelegation.engine.client_changes import JournaledClientChanges
@@ -192,6 +200,37 @@ def model_tree(server_id: str, device_id: str, subtree: str, devinfo: dict[str, 
     return tree
 
 
+# The loggers of the delegation operations: on the in-memory copy their "created ..." lines
+# would read as changes made to the device.
+_OPERATION_LOGGERS = (delegation_log, rollback_log, checkpoints_log)
+
+
+@contextmanager
+def _silenced() -> Iterator[None]:
+    """No log line from the operations run on the copy (a dry run changes nothing, and says
+    nothing as if it had). The copy's work completes before this returns (``_done``), so no
+    other work logs through these loggers meanwhile."""
+    saved = [(logger, logger.observer) for logger in _OPERATION_LOGGERS]
+    for logger, _ in saved:
+        logger.observer = _discard
+    try:
+        yield
+    finally:
+        for logger, observer in saved:
+            logger.observer = observer
+
+
+@implementer(ILogObserver)
+class _Discard:
+    """An observer that keeps nothing."""
+
+    def __call__(self, event: LogEvent) -> None:
+        pass
+
+
+_discard = _Discard()
+
+
 def plan(
     engine: Engine,
     clients: ClientTreeStore,
@@ -202,9 +241,14 @@ def plan(
     full: bool = False,
     method: DelegationMethod = DelegationMethod.DMACC,
     dm: DMDevices | None = None,
+    peers: Collection[str] | None = None,
 ) -> Plan:
     """What ``engine.delegate(device_id, to, subtree, ...)`` would do to the client (for a
-    device of ``dm``, the DM-session devices, to a model of its tree)."""
+    device of ``dm``, the DM-session devices, to a model of its tree). The admin API runs it
+    before every delegation too, so that what it refuses (``peers``: the configured ServerIDs,
+    when given) is refused before a message is sent or a session recorded."""
+    if peers is not None and to not in peers:
+        raise Refused(404, f"{to} is not a configured peer")
     canonical = engine.check_delegation(device_id, to, subtree)
     notes = []
     try:
@@ -214,6 +258,9 @@ def plan(
             raise Refused(404, str(e)) from None
         before = model_tree(engine.server_id, device_id, canonical, dm.devinfo(device_id)).records()
         notes.append(DM_DEVICE_NOTE)
+    else:
+        if not any(str(r.uri) == canonical for r in before):
+            raise Refused(404, f"no node {canonical} on {device_id}")
     copy = MemoryTree(before)
     bootstrap = method is DelegationMethod.BOOTSTRAP_SERVER_URL
     session = Session(
@@ -233,17 +280,20 @@ def plan(
         lambda device: TreeClientSession(copy, device, engine.server_id),
         journals,
     )
-    try:
-        if bootstrap:
-            _done(changes.add_bootstrap_entry(session, PLACEHOLDER_URL))
-            account = _client_bootstraps(copy, to, device_id)
-            notes.append(f"{account} is written by the client's bootstrap from {to}, not by us")
-            _done(changes.grant(session))
-        else:
-            _done(changes.prepare_dmacc(session, stand_in_account(to, device_id)))
-            notes.append(f"the leaves of {to}'s account are those of its DELEGATION_RESP")
-    except ClientChangeFailed as e:
-        raise Refused(403, f"{engine.server_id} cannot make this delegation: {e.reason}") from None
-    finally:
-        journals.close()
+    with _silenced():
+        try:
+            if bootstrap:
+                _done(changes.add_bootstrap_entry(session, PLACEHOLDER_URL))
+                account = _client_bootstraps(copy, to, device_id)
+                notes.append(f"{account} is written by the client's bootstrap from {to}, not by us")
+                _done(changes.grant(session))
+            else:
+                _done(changes.prepare_dmacc(session, stand_in_account(to, device_id)))
+                notes.append(f"the leaves of {to}'s account are those of its DELEGATION_RESP")
+        except ClientChangeFailed as e:
+            raise Refused(
+                403, f"{engine.server_id} cannot make this delegation: {e.reason}"
+            ) from None
+        finally:
+            journals.close()
     return Plan(device_id, to, canonical, full, method, diff(before, copy.records()), tuple(notes))

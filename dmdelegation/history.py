@@ -95,7 +95,7 @@ def periods(
     return found
 
 
-def _when(t: float | None) -> str:
+def when(t: float | None) -> str:
     if t is None:
         return "now"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + "Z"
@@ -108,10 +108,10 @@ def history_lines(found: Sequence[dict[str, Any]]) -> list[str]:
     lines = []
     for p in found:
         full = " (full)" if p["full"] else ""
-        timed = f", timed until {_when(p['expires'])}" if p["expires"] is not None else ""
+        timed = f", timed until {when(p['expires'])}" if p["expires"] is not None else ""
         lines.append(
             f"{p['subtree']}{full}: held by {p['holder']} (delegated by {p['grantor']}) "
-            f"from {_when(p['since'])} to {_when(p['until'])}"
+            f"from {when(p['since'])} to {when(p['until'])}"
         )
         lines.append(f"    through {p['process']} {p['through']}{timed}")
         if p["until"] is not None:

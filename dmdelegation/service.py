@@ -283,6 +283,7 @@ class DelegationService(MultiService):
                     expiry=self.expiry,
                     session_for=self.session_for,
                     dm=self.dm,
+                    peers=[p.server_id for p in config.peers],
                 ),
                 self.admin_token,
             )

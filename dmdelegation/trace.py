@@ -60,13 +60,22 @@ def text(us: str, peer: str, messages: Sequence[dict[str, Any]], title: str = ""
     return "\n".join(out) + "\n"
 
 
-def svg(us: str, peer: str, messages: Sequence[dict[str, Any]], title: str = "") -> str:
-    """The same diagram as an SVG document."""
+CHAR_WIDTH = 8  # px of one character at font-size 13 in a monospace font (7.8, rounded up)
+
+
+def svg(
+    us: str, peer: str, messages: Sequence[dict[str, Any]], title: str = "", reason: str = ""
+) -> str:
+    """The same diagram as an SVG document on a white background, as wide as its title;
+    ``reason`` (why a process failed) is drawn under the last message, in red."""
     x1, x2, top, step = 160, 560, 70, 40
-    height = top + step * (len(messages) + 1)
+    height = top + step * (len(messages) + 1) + (step if reason else 0)
+    longest = max(len(title), len(reason))
+    width = max(720, 20 + CHAR_WIDTH * longest)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="720" height="{height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="monospace" font-size="13">',
+        '<rect width="100%" height="100%" fill="white"/>',
         '<defs><marker id="a" markerWidth="10" markerHeight="7" refX="10" refY="3.5" '
         'orient="auto"><polygon points="0 0, 10 3.5, 0 7"/></marker></defs>',
         f'<text x="10" y="20">{escape(title)}</text>',
@@ -87,5 +96,7 @@ def svg(us: str, peer: str, messages: Sequence[dict[str, Any]], title: str = "")
             f'<text x="{(x1 + x2) // 2}" y="{y - 6}" text-anchor="middle">'
             f"{escape(m['message'] + status)}</text>"
         )
+    if reason:
+        parts.append(f'<text x="10" y="{height - 15}" fill="#b00020">{escape(reason)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

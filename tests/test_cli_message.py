@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,21 @@ def test_list_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(capsys.readouterr().out.splitlines()) == 14
     assert main(["message", "schema"]) == 0
     assert "<xs:schema" in capsys.readouterr().out
+
+
+def test_validate_refuses_not_bootstrapped_without_the_account(tmp_path: Path) -> None:
+    body = tmp_path / "confirmed.xml"
+    document = EXAMPLES["BOOTSTRAP_CONFIRMED"].encode().decode()
+    start, end = document.index("<DMAcc>"), document.index("</DMAcc>") + len("</DMAcc>")
+    body.write_text(document[:start] + document[end:])
+    done = subprocess.run(
+        [sys.executable, "-m", "dmdelegation.cli", "message", "validate", str(body)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout == (
+        f"{body}: refused (400): BOOTSTRAP_CONFIRMED: isClientBootstapped is false but there "
+        "is no DMAcc\n"
+    )

@@ -28,6 +28,14 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _failure(found: dict[str, Any]) -> str:
+    """Why the process failed, drawn under its messages; empty if it succeeded or runs."""
+    outcome = found["outcome"]
+    if outcome is None or outcome in ("delegated", "revoked") or not found["reason"]:
+        return ""
+    return f"{outcome}: {found['reason']}"
+
+
 def _trace(args: argparse.Namespace) -> int:
     found = client_for(args).call("GET", f"/sessions/{quote(args.session, safe='')}/trace")
     if args.json:
@@ -42,7 +50,7 @@ def _trace(args: argparse.Namespace) -> int:
     if args.svg:
         try:
             with open(args.svg, "w", encoding="utf-8") as f:
-                f.write(trace.svg(us, peer, messages, title))
+                f.write(trace.svg(us, peer, messages, title, _failure(found)))
         except OSError as e:
             print(f"{args.svg}: {e.strerror}", file=sys.stderr)
             return 1

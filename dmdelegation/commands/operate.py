@@ -30,6 +30,7 @@ from typing import Any
 
 from dmdelegation.commands import device as lab_device
 from dmdelegation.config import ConfigError, load
+from dmdelegation.history import when
 from dmdelegation.web.admin_guard import read_token
 
 DEFAULT_ADMIN = "tcp:8440:interface=127.0.0.1"
@@ -75,8 +76,11 @@ class AdminClient:
     """The admin API's client: JSON bodies sent as ``application/json`` (TOML as
     ``application/toml``), the bearer token if the daemon has one (``admin.token_file``)."""
 
-    def __init__(self, endpoint: str, timeout: float = 60, token: bytes | None = None) -> None:
+    def __init__(
+        self, endpoint: str, timeout: float = 60, token: bytes | None = None, *, hint: str = ""
+    ) -> None:
         self.endpoint = endpoint
+        self.hint = hint  # added to "cannot reach": how the endpoint was chosen
         self.timeout = timeout
         self.token = token
         self.where = _parse_endpoint(endpoint)
@@ -105,7 +109,9 @@ class AdminClient:
             response = connection.getresponse()
             data = response.read()
         except OSError as e:
-            raise AdminError(0, f"cannot reach the daemon at {self.endpoint}: {e}") from None
+            raise AdminError(
+                0, f"cannot reach the daemon at {self.endpoint}: {e}{self.hint}"
+            ) from None
         finally:
             connection.close()
         try:
@@ -128,8 +134,9 @@ def client_for(args: argparse.Namespace) -> AdminClient:
         except (ConfigError, OSError, ValueError) as e:
             raise AdminError(0, str(e)) from None
         endpoint = endpoint or config.admin
-    endpoint = endpoint or os.environ.get(ADMIN_ENV) or DEFAULT_ADMIN
-    return AdminClient(endpoint, token=token)
+    if endpoint is None and os.environ.get(ADMIN_ENV) is None:
+        return AdminClient(DEFAULT_ADMIN, hint="; no --config FILE or --admin ENDPOINT was given")
+    return AdminClient(endpoint or os.environ.get(ADMIN_ENV) or DEFAULT_ADMIN, token=token)
 
 
 def _print_session(s: dict[str, Any]) -> None:
@@ -204,6 +211,10 @@ def _print_plan(plan: dict[str, Any]) -> None:
 
 
 def _delegate(args: argparse.Namespace) -> int:
+    if args.json and not args.dry_run:
+        # --json prints a plan; alone it would start a delegation the user did not ask for.
+        print("dmdelegation delegate: --json needs --dry-run (it prints the plan)", file=sys.stderr)
+        return 2
     client = client_for(args)
     body: dict[str, Any] = {
         "device": args.device,
@@ -270,7 +281,8 @@ def _status(args: argparse.Namespace) -> int:
     for d in status["delegations"]:
         direction = "to" if d["role"] == "dms1" else "from"
         full = " (full)" if d["full"] else ""
-        print(f"  {d['device']} {d['subtree']} {direction} {d['peer']}{full}")
+        until = f" until {when(d['expires'])}" if d.get("expires") is not None else ""
+        print(f"  {d['device']} {d['subtree']} {direction} {d['peer']}{full}{until}")
     print(f"{len(status['open_sessions'])} open session(s)")
     for s in status["open_sessions"]:
         _print_session(s)
@@ -370,7 +382,9 @@ def register(groups: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="show the changes to the device, make none"
     )
-    p.add_argument("--json", action="store_true", help="--dry-run: the plan as JSON")
+    p.add_argument(
+        "--json", action="store_true", help="with --dry-run only: the plan as JSON (starts nothing)"
+    )
     _waiting(p)
     _common(p)
     p.set_defaults(run=_guarded(_delegate))
@@ -382,10 +396,17 @@ def register(groups: argparse._SubParsersAction[Any]) -> None:
     _common(p)
     p.set_defaults(run=_guarded(_request))
 
-    p = groups.add_parser("revoke", help="DMS-1: take a delegation back")
+    p = groups.add_parser(
+        "revoke", help="DMS-1: take a delegation back (--mode asked or --mode forced)"
+    )
     p.add_argument("device", metavar="DEVICE")
     p.add_argument("--subtree", default=".", metavar="URI")
-    p.add_argument("--mode", choices=("asked", "forced"), required=True)
+    p.add_argument(
+        "--mode",
+        choices=("asked", "forced"),
+        required=True,
+        help="asked: DMS-2 stops first and confirms; forced: DMS-1 takes the subtree back at once",
+    )
     p.add_argument("--no-notice", action="store_true", help="forced: do not notify DMS-2")
     _waiting(p)
     _common(p)

@@ -1,6 +1,7 @@
 """``dmdelegation tree``: the managed DM Client trees of the embedded store, for operators.
 
     dmdelegation tree show [--store PATH] DEVICE [URI]   # values (secrets masked) and ACLs
+    dmdelegation tree show --config FILE DEVICE [URI]    # the same, from the running daemon
     dmdelegation tree provision [--store PATH] FILE      # a new device from a provisioning file
 
 The store is ``--store``, else ``$DMDELEGATION_CLIENT_STORE``, else
@@ -14,6 +15,7 @@ import os
 import sqlite3
 import sys
 from typing import Any
+from urllib.parse import quote
 
 from dmdelegation.client.provisioning import ProvisioningError, load_provision
 from dmdelegation.client.store import (
@@ -24,6 +26,7 @@ from dmdelegation.client.store import (
     UnknownDevice,
     default_store_path,
 )
+from dmdelegation.commands.operate import AdminError, _common, client_for
 from dmdelegation.tree.display import display_lines
 from dmdelegation.tree.uri import URI, URIError
 
@@ -35,7 +38,24 @@ def _fail(command: str, reason: str) -> int:
     return 1
 
 
+def _show_from_daemon(args: argparse.Namespace) -> int:
+    """The tree as the running daemon holds it (its admin API), for ``--config``/``--admin``."""
+    query = f"/tree?device={quote(args.device, safe='')}&uri={quote(args.uri, safe='')}"
+    try:
+        found = client_for(args).call("GET", query)
+    except AdminError as e:
+        prefix = f"refused ({e.status}): " if e.status else ""
+        return _fail("show", f"{prefix}{e.reason}")
+    for line in found["lines"]:
+        print(line)
+    return 0
+
+
 def show(args: argparse.Namespace) -> int:
+    if args.config is not None or args.admin is not None:
+        if args.store is not None:
+            return _fail("show", "--store reads a store file; --config and --admin ask a daemon")
+        return _show_from_daemon(args)
     path = args.store or default_store_path()
     try:
         uri = URI.parse(args.uri)
@@ -90,6 +110,7 @@ def register(groups: argparse._SubParsersAction[Any]) -> None:
     show_parser.add_argument("--store", metavar="PATH", help=STORE_HELP)
     show_parser.add_argument("device", metavar="DEVICE", help="the device's DevId")
     show_parser.add_argument("uri", metavar="URI", nargs="?", default=".", help="default: .")
+    _common(show_parser)
     show_parser.set_defaults(run=show)
 
     provision_parser = actions.add_parser(

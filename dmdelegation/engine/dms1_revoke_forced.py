@@ -4,7 +4,7 @@
                             --TreeFailed/[REVOCATION_FAILURE]--> done (compromised)
 
 The session's ``notify`` says whether the notice is sent; it carries the device, the subtree
-and this session's fresh identifier (WIRE.md).
+and this session's fresh identifier (docs/wire.md).
 """
 
 from __future__ import annotations

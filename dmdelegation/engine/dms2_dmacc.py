@@ -5,7 +5,7 @@ new --Start--> requesting --RESP(ack)--> supplying                  (DMS-2 start
 supplying --BootstrapSupplied/BOOTSTRAP_CONFIRMED--> await-prepared
 await-prepared --PREPARED--> opening [DM session with the client] --DutyDone/CONFIRMED--> done
 supplying|await-prepared --BOOTSTRAP_SRV_URL_REQ--> the Bootstrap Server URL approach (a
-    DMS-1 that did not announce its method; WIRE.md)
+    DMS-1 that did not announce its method; docs/wire.md)
 any failure --> done (failed), DELEGATION_FAILURE unless the peer sent one; device forgotten
 """
 

@@ -108,7 +108,7 @@ def canonical_subtree(text: str) -> str:
 class Refused(Exception):
     """An inbound message or an operator command is refused; nothing was changed.
 
-    ``status`` is the HTTP status the delegation resource answers with (WIRE.md): 404 for an
+    ``status`` is the HTTP status the delegation resource answers with (docs/wire.md): 404 for an
     unknown session or one of another peer (a peer learns nothing of others' sessions), 409
     for a message out of order or a subtree already in a process, 400 for content the process
     cannot use, 503 when no answer can be given now.
@@ -1014,7 +1014,7 @@ class Engine:
             else (self.log.warn)
         )
         level(
-            "session {session_id} {process} with {peer} on {device}{subtree}: {outcome} {reason}",
+            "session {session_id} {process} with {peer} on {device} {subtree}: {outcome} {reason}",
             session_id=session.session_id,
             process=session.process.value,
             peer=session.peer,

@@ -103,7 +103,7 @@ def revocation_request(session: Session) -> DelegationRevocationRequest:
 
 
 def revoked(session: Session) -> DelegationRevoked:
-    """DELEGATION_REVOKED with every optional field: device, session and subtree (WIRE.md)."""
+    """DELEGATION_REVOKED with every optional field: device, session and subtree (docs/wire.md)."""
     return DelegationRevoked(
         device_id=session.device_id,
         reason_code=OK,

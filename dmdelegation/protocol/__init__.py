@@ -1,5 +1,5 @@
 """The delegation protocol's wire vocabulary: typed messages, their XML codec, the XSD and the
-hardened parser (``../shared/spec/WIRE.md``).
+hardened parser (``docs/wire.md``).
 
 ``decode(body)`` turns untrusted bytes into one of the message classes or raises
 :class:`ProtocolError` (with a precise ``reason`` and the DM ``status`` to answer with);

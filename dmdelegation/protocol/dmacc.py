@@ -1,6 +1,6 @@
 """The ``DMAcc`` element: one DMAcc management object account as a typed, immutable value.
 
-Mirrors the DMAcc MO of the DM Standardized Objects (see ``../shared/spec/WIRE.md``). The two
+Mirrors the DMAcc MO of the DM Standardized Objects (see ``docs/wire.md``). The two
 credential fields, ``AppAuth.secret`` and ``AppAuth.data``, never appear in a ``repr`` (and so
 never in a log line or an error that formats the value).
 """

@@ -93,7 +93,7 @@ def _optional(parts: Parts, tag: str, value: str | None) -> None:
 
 
 def write_dmacc(parts: Parts, tag: str, value: Any) -> None:
-    """The ``DMAcc`` element (WIRE.md): repeated interior nodes are repeated elements."""
+    """The ``DMAcc`` element (docs/wire.md): repeated interior nodes are repeated elements."""
     if not isinstance(value, DMAcc):
         raise EncodeError(f"{tag}: expected a DMAcc")
     parts.append(f"<{tag}><AppID>{value.app_id}</AppID>")

@@ -1,4 +1,4 @@
-"""One typed, immutable class per message of the wire vocabulary (``../shared/spec/WIRE.md``).
+"""One typed, immutable class per message of the wire vocabulary (``docs/wire.md``).
 
 Attribute names are Pythonic; the element names are the specification's own, in table order,
 including its spellings ``isAknowledged`` and ``isClientBootstapped`` (the corrected spellings are
@@ -29,7 +29,7 @@ from dmdelegation.protocol.fields import (
 
 
 class DelegationMethod(enum.StrEnum):
-    """This project's ``delegationMethod`` extension of ``DELEGATION_REQ`` (WIRE.md)."""
+    """This project's ``delegationMethod`` extension of ``DELEGATION_REQ`` (docs/wire.md)."""
 
     DMACC = "DMAcc"
     BOOTSTRAP_SERVER_URL = "BootstrapServerURL"
@@ -186,6 +186,20 @@ class BootstrapConfirmed(Message):
     session_id: str
     is_client_bootstrapped: bool | None = None
     dmacc: DMAcc | None = None
+
+    @classmethod
+    def from_element(cls, root: etree._Element) -> Message:
+        """As for every message; and ``isClientBootstapped`` false promises the ``DMAcc`` DMS-1
+        is to create, so a document without it is refused (docs/wire.md, 5.3.1.3)."""
+        message = super().from_element(root)
+        assert isinstance(message, BootstrapConfirmed)
+        if message.is_client_bootstrapped is False and message.dmacc is None:
+            raise ProtocolError(
+                "BOOTSTRAP_CONFIRMED: isClientBootstapped is false but there is no DMAcc",
+                400,
+                "DMAcc",
+            )
+        return message
 
 
 @frozen(kw_only=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -41,7 +41,7 @@ from dmdelegation import dryrun, trace
 from dmdelegation.client.provisioning import ProvisioningError, parse_provision
 from dmdelegation.client.store import ClientTreeStore, DeviceTreeError, UnknownDevice
 from dmdelegation.engine.engine import Engine, Refused
-from dmdelegation.engine.model import Delegation, Session
+from dmdelegation.engine.model import Delegation, Process, Session
 from dmdelegation.expiry import ExpiryWatch
 from dmdelegation.history import periods
 from dmdelegation.metrics import EngineMetrics
@@ -77,7 +77,8 @@ def session_json(s: Session) -> dict[str, Any]:
     }
 
 
-def delegation_json(d: Delegation) -> dict[str, Any]:
+def delegation_json(d: Delegation, expires: float | None = None) -> dict[str, Any]:
+    """``expires``: when a timed delegation is revoked (reactor time), else ``None``."""
     return {
         "device": d.device_id,
         "subtree": d.subtree,
@@ -86,6 +87,7 @@ def delegation_json(d: Delegation) -> dict[str, Any]:
         "full": d.full,
         "since": d.since,
         "session": d.session_id,
+        "expires": expires,
     }
 
 
@@ -217,10 +219,12 @@ class Admin(Resource):
         expiry: ExpiryWatch | None = None,
         session_for: SessionFor | None = None,
         dm: dryrun.DMDevices | None = None,
+        peers: Collection[str] | None = None,
     ) -> None:
         super().__init__()
         self.dm = dm
         self.engine = engine
+        self.peers = peers  # the configured ServerIDs; None: not checked here
         self.clients = clients
         self.clock = clock
         self.expiry = expiry
@@ -254,9 +258,12 @@ class Admin(Resource):
         device = _arg(request, "device")
         store = self.engine.store
         sessions = store.open_on(device) if device else list(store.open_sessions())
+        expiries = {e.session_id: e.expires for e in store.expiries(device)}
         return {
             "server_id": self.engine.server_id,
-            "delegations": [delegation_json(d) for d in store.delegations(device)],
+            "delegations": [
+                delegation_json(d, expiries.get(d.session_id)) for d in store.delegations(device)
+            ],
             "open_sessions": [session_json(s) for s in sessions],
         }
 
@@ -354,7 +361,10 @@ class Admin(Resource):
             isinstance(duration, bool) or not isinstance(duration, int | float) or duration <= 0
         ):
             raise BadRequest("for: a positive number of seconds")
-        if data.get("dry_run"):
+        # The dry run's checks first, dry run or not: what it refuses is refused before a message
+        # is sent or a session recorded, with the same answer.
+        method = _method(data)
+        try:
             plan = dryrun.plan(
                 self.engine,
                 self.clients,
@@ -362,9 +372,17 @@ class Admin(Resource):
                 _text(data, "to"),
                 _subtree(data),
                 full=bool(data.get("full", False)),
-                method=_method(data),
+                method=method,
                 dm=self.dm,
+                peers=self.peers,
             )
+        except Refused as e:
+            if not data.get("dry_run"):  # counted as the engine counts its own refusals
+                bootstrap = method is DelegationMethod.BOOTSTRAP_SERVER_URL
+                process = Process.DELEGATION_BOOTSTRAP if bootstrap else Process.DELEGATION_DMACC
+                self.engine.observer.refused("operator", process.value, e.status)
+            raise
+        if data.get("dry_run"):
             return {"dry_run": True, **plan.to_json()}
         man, mod = self._devinfo(device)
         options: dict[str, Any] = {

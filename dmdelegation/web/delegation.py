@@ -1,4 +1,4 @@
-"""The delegation interface (WIRE.md): one POST resource behind mutual TLS.
+"""The delegation interface (docs/wire.md): one POST resource behind mutual TLS.
 
 Checks, in this order, each answered with a ``text/plain`` reason and one log line:
 

@@ -75,9 +75,26 @@ def test_a_refused_command_exits_non_zero_with_the_reason(lab: Lab) -> None:
     assert result.returncode == 1
     assert "refused (409)" in result.stderr
     assert "not delegated" in result.stderr
-    result = lab.dms1.cli("delegate", DEVICE, "--to", "nobody.example", "--wait")
+    # Refused locally, before a message is sent or a session recorded, as --dry-run refuses it.
+    sessions = _ok(lab.dms1.cli("sessions"))
+    for args, line in [
+        (("--to", "nobody.example"), "refused (404): nobody.example is not a configured peer"),
+        (("--to", DMS2, "--subtree", "./Vendor/Nowhere"), f"no node ./Vendor/Nowhere on {DEVICE}"),
+    ]:
+        for dry in ((), ("--dry-run",)):
+            result = lab.dms1.cli("delegate", DEVICE, *args, *dry, "--wait")
+            assert result.returncode == 1
+            assert result.stdout == ""
+            (said,) = result.stderr.splitlines()
+            assert said.startswith("dmdelegation delegate: refused (404): ")
+            assert said.endswith(line)
+    result = lab.dms1.cli("delegate", "IMEI:000000000000000", "--to", DMS2, "--wait")
     assert result.returncode == 1
-    assert "failed" in result.stdout
+    (said,) = result.stderr.splitlines()
+    assert said.startswith("dmdelegation delegate: refused (404): ")
+    assert "IMEI:000000000000000" in said
+    assert lab.dms1.status()["open_sessions"] == []
+    assert _ok(lab.dms1.cli("sessions")) == sessions
 
 
 def test_a_bad_configuration_stops_the_start_with_one_line(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
+from twisted.web.http_headers import Headers
 
 from dmdelegation import pki
 from dmdelegation.config import ConfigError, parse
@@ -240,7 +241,7 @@ class DaemonAsDMS2(TestCase):
         response = await treq.post(
             f"http://127.0.0.1:{admin}/delegate",
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers=Headers({"Content-Type": ["application/json"]}),
             persistent=False,
         )
         answer = json.loads(await response.content())

@@ -1,6 +1,6 @@
 """The hostile cases, as data: a name, the state the engine is driven to first, what is sent
 (raw bytes after the TLS handshake), by which client certificate, and the documented answer
-(WIRE.md, docs/tls.md): an HTTP status, or ``CUT`` for a connection cut without an answer."""
+(docs/wire.md, docs/tls.md): an HTTP status, or ``CUT`` for a connection cut without an answer."""
 
 from __future__ import annotations
 

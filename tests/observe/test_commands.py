@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from dmdelegation.cli import build_parser
 from dmdelegation.commands.operate import duration
 from dmdelegation.history import history_lines
+from dmdelegation.tree import URI
 
 
 @pytest.mark.parametrize(
@@ -55,3 +58,31 @@ def test_history_lines() -> None:
         "    ended by revocation-asked s2: cause expired; revoked",
     ]
     assert history_lines([]) == ["no delegation on record"]
+
+
+def test_tree_show_asks_the_daemon_with_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from typing import Any
+
+    from dmdelegation.cli import main
+    from dmdelegation.commands import tree
+    from dmdelegation.tree.display import display_lines
+
+    from .helpers import DEVICE, Observed
+
+    pair = Observed(tmp_path)
+    admin = pair.admin()
+    asked: list[str] = []
+
+    class Client:
+        def call(self, method: str, path: str, body: Any = None) -> Any:
+            asked.append(path)
+            return admin.call(method, path, body)[1]
+
+    monkeypatch.setattr(tree, "client_for", lambda args: Client())
+    config = str(tmp_path / "dms1.toml")
+    assert main(["tree", "show", "--config", config, DEVICE, "./DevInfo"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown == display_lines(pair.clients.records(DEVICE, URI.parse("./DevInfo")))
+    assert asked == [f"/tree?device={quote(DEVICE, safe='')}&uri=.%2FDevInfo"]

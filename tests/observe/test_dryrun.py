@@ -98,3 +98,59 @@ def test_an_unknown_device_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Refused) as refused:
         plan(pair.dms1, pair.clients, "IMEI:000", DMS2, SUBTREE)
     assert refused.value.status == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "error"),
+    [
+        ({"device": "IMEI:000000000000000"}, 404, "IMEI:000000000000000"),
+        ({"subtree": "./Vendor/Nowhere"}, 404, f"no node ./Vendor/Nowhere on {DEVICE}"),
+        ({"to": "dms3.example"}, 404, "dms3.example is not a configured peer"),
+    ],
+)
+def test_what_the_dry_run_refuses_is_refused_before_a_message_is_sent(
+    tmp_path: Path, change: dict[str, str], status: int, error: str
+) -> None:
+    from dmdelegation.web.admin import Admin
+
+    from .helpers import AdminClient
+
+    pair = Observed(tmp_path)
+    admin = AdminClient(Admin(pair.dms1, pair.clients, pair.clock, peers=[DMS2]), pair.clock)
+    body = {"device": DEVICE, "to": DMS2, "subtree": SUBTREE, **change}
+    dry = admin.call("POST", "/delegate", {**body, "dry_run": True})
+    real = admin.call("POST", "/delegate", body)
+    assert dry == real
+    assert real[0] == status
+    assert error in real[1]["error"]
+    pair.clock.advance(60)
+    assert pair.wire.trace == []
+    assert pair.dms1.store.sessions() == []
+
+
+def test_the_end_of_a_process_is_logged_on_device_and_subtree_apart(tmp_path: Path) -> None:
+    from twisted.logger import capturedLogs, formatEvent
+
+    pair = Observed(tmp_path)
+    with capturedLogs() as events:
+        session = pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
+        pair.settle()
+    ends = [formatEvent(e) for e in events if "session_id" in e and "outcome" in e]
+    expected = f"session {session.session_id} delegation-dmacc with {DMS2} on {DEVICE} {SUBTREE}: "
+    assert any(line.startswith(expected) for line in ends), ends
+
+
+def test_a_dry_run_logs_no_change_to_the_device(tmp_path: Path) -> None:
+    from twisted.logger import capturedLogs, formatEvent
+
+    pair = Observed(tmp_path)
+    with capturedLogs() as events:
+        code, _ = pair.admin(DMS1).call(
+            "POST", "/delegate", {"device": DEVICE, "to": DMS2, "subtree": SUBTREE, "dry_run": True}
+        )
+    assert code == 200
+    assert [formatEvent(e) for e in events] == []
+    with capturedLogs() as events:  # the loggers speak again once the dry run is over
+        pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
+        pair.settle()
+    assert any(formatEvent(e).startswith("created ./DMAcc/") for e in events)

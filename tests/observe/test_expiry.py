@@ -153,3 +153,32 @@ def test_a_duration_must_be_positive(tmp_path: Path, duration: float) -> None:
     assert code == 400
     assert "for" in answer["error"]
     assert pair.dms1.store.sessions(DEVICE) == []
+
+
+def test_status_shows_when_a_timed_delegation_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from typing import Any
+
+    from dmdelegation.cli import main
+    from dmdelegation.commands import operate
+    from dmdelegation.history import when
+
+    pair = Observed(tmp_path)
+    start = pair.clock.seconds()
+    admin = pair.admin(DMS1)
+    admin.call("POST", "/delegate", {"device": DEVICE, "to": DMS2, "subtree": SUBTREE, "for": 600})
+    pair.settle(seconds=300)
+    code, status = admin.call("GET", "/status")
+    assert code == 200
+    (delegation,) = status["delegations"]
+    assert delegation["expires"] == start + 600
+
+    class Client:
+        def call(self, method: str, path: str, body: Any = None) -> Any:
+            return admin.call(method, path, body)[1]
+
+    monkeypatch.setattr(operate, "client_for", lambda args: Client())
+    assert main(["status"]) == 0
+    line = f"  {DEVICE} {SUBTREE} to {DMS2} until {when(start + 600)}"
+    assert line in capsys.readouterr().out.splitlines()

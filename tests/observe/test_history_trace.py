@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
 
 from dmdelegation import trace
 from dmdelegation.history import history_lines
@@ -146,3 +150,56 @@ def test_trace_of_a_delegation_then_a_revocation(tmp_path: Path) -> None:
     code, unknown = admin.call("GET", "/sessions/nope/trace")
     assert code == 404
     assert "unknown session" in unknown["error"]
+
+
+def _svg_of(pair: Observed, session: str, tmp_path: Path, monkeypatch: Any) -> str:
+    """``dmdelegation trace SESSION --svg FILE`` against DMS-1's admin API."""
+    from dmdelegation.cli import main
+    from dmdelegation.commands import observe
+
+    admin = pair.admin(DMS1)
+
+    class Client:
+        def call(self, method: str, path: str, body: Any = None) -> Any:
+            return admin.call(method, path, body)[1]
+
+    monkeypatch.setattr(observe, "client_for", lambda args: Client())
+    picture = tmp_path / "trace.svg"
+    assert main(["trace", session, "--svg", str(picture)]) == 0
+    return picture.read_text()
+
+
+def _texts(picture: str) -> list[str]:
+    root = etree.fromstring(picture.encode())
+    return [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_the_svg_shows_the_whole_title_on_white(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pair = Observed(tmp_path)
+    delegation, _, _, _ = _delegate_and_revoke(pair)
+    picture = _svg_of(pair, delegation, tmp_path, monkeypatch)
+    root = etree.fromstring(picture.encode())
+    title = _texts(picture)[0]
+    assert title == (f"session {delegation}: dms1 delegation-dmacc {DEVICE} {SUBTREE}: delegated")
+    assert int(root.get("width", "0")) >= 10 + trace.CHAR_WIDTH * len(title)
+    background = root[0]
+    assert background.tag == "{http://www.w3.org/2000/svg}rect"
+    assert background.get("fill") == "white"
+    assert background.get("width") == "100%"
+
+
+def test_the_svg_of_a_failure_draws_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pair = Observed(tmp_path)
+    pair.wire.down.add(DMS2)
+    session = pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
+    pair.settle()
+    ended = pair.dms1.store.get(session.session_id)
+    assert ended is not None
+    assert ended.outcome is not None
+    assert ended.reason
+    picture = _svg_of(pair, session.session_id, tmp_path, monkeypatch)
+    assert f"{ended.outcome.value}: {ended.reason}" in _texts(picture)

@@ -14,6 +14,7 @@ from dmdelegation.protocol import (
     AppAuth,
     AuthLevel,
     AuthType,
+    BootstrapConfirmed,
     DelegationMethod,
     DMAcc,
     Message,
@@ -119,6 +120,12 @@ def changed(message: Message, **changes: Any) -> Any:
     return attrs.evolve(cast(Any, message), **changes)
 
 
+def _promises_its_account(m: Message) -> bool:
+    return not (
+        isinstance(m, BootstrapConfirmed) and m.is_client_bootstrapped is False and m.dmacc is None
+    )
+
+
 def message(cls: type[Message]) -> st.SearchStrategy[Message]:
     """Any valid instance of ``cls``: every field drawn over its whole range."""
     kwargs: dict[str, st.SearchStrategy[Any]] = {}
@@ -127,4 +134,7 @@ def message(cls: type[Message]) -> st.SearchStrategy[Message]:
             continue
         value = BY_ATTRIBUTE[f.attr]
         kwargs[f.attr] = st.none() | value if f.optional else value
-    return st.builds(cls, **kwargs)
+    built = st.builds(cls, **kwargs)
+    if cls is BootstrapConfirmed:  # "not bootstrapped" promises the account (docs/wire.md)
+        return built.filter(_promises_its_account)
+    return built

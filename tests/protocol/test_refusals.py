@@ -11,7 +11,7 @@ from lxml import etree
 from dmdelegation.protocol import MESSAGE_TYPES, Message, ProtocolError, decode
 from dmdelegation.protocol.examples import EXAMPLES
 
-# Required children of the DMAcc element and of its repeated interior nodes (WIRE.md).
+# Required children of the DMAcc element and of its repeated interior nodes (docs/wire.md).
 DMACC_REQUIRED = {
     "DMAcc": ("AppID", "ServerID", "AppAddr", "AppAuth"),
     "AppAddr": ("Addr", "AddrType"),
@@ -235,3 +235,33 @@ def test_utf16_documents_are_refused() -> None:
         with pytest.raises(ProtocolError) as caught:
             decode(body.encode(encoding))
         assert caught.value.status in (400, 415), encoding
+
+
+@pytest.mark.parametrize("spelling", ["isClientBootstapped", "isClientBootstrapped"])
+def test_not_bootstrapped_without_the_account_is_refused(spelling: str) -> None:
+    root = _tree("BOOTSTRAP_CONFIRMED")
+    dmacc = root.find("DMAcc")
+    assert dmacc is not None
+    root.remove(dmacc)
+    flag = root.find("isClientBootstapped")
+    assert flag is not None
+    assert flag.text == "false"
+    flag.tag = spelling
+    refusal = _refusal(root)
+    assert refusal.status == 400
+    assert refusal.reason == (
+        "BOOTSTRAP_CONFIRMED: isClientBootstapped is false but there is no DMAcc"
+    )
+
+
+def test_bootstrapped_or_silent_without_the_account_is_accepted() -> None:
+    root = _tree("BOOTSTRAP_CONFIRMED")
+    dmacc = root.find("DMAcc")
+    assert dmacc is not None
+    root.remove(dmacc)
+    flag = root.find("isClientBootstapped")
+    assert flag is not None
+    flag.text = "true"
+    assert decode(etree.tostring(root)).ROOT == "BOOTSTRAP_CONFIRMED"
+    root.remove(flag)  # the Bootstrap Server URL approach: neither
+    assert decode(etree.tostring(root)).ROOT == "BOOTSTRAP_CONFIRMED"
