@@ -14,7 +14,7 @@ from twisted.web.http_headers import Headers
 
 from dmdelegation import pki
 from dmdelegation.config import ConfigError, parse
-from dmdelegation.devlab import DMS1, DMS2, _config
+from dmdelegation.devlab import DMS1, DMS2, SUBTREE, _config
 from dmdelegation.dm import auth, xml_codec
 from dmdelegation.dm.client_session import DMClientSession
 from dmdelegation.dm.device_file import DeviceListError, StoredDeviceList, parse_devices
@@ -221,8 +221,10 @@ class DaemonAsDMS2(TestCase):
 
         service, _ = self._start(DEVICES, server_id=DMS1)
         policy = service.engine.policy
-        asked = type("R", (), {"dm_tree_uri": ".", "is_delegation_full": False})
-        for device, expected in ((DEVICE, (True, 200)), ("IMEI:unknown", (False, 404))):
+        asked = type("R", (), {"dm_tree_uri": SUBTREE, "is_delegation_full": False})
+        # the peer's device scope holds both (the lab's group: IMEI:0*); only one is ours
+        unknown = "IMEI:000000000000999"
+        for device, expected in ((DEVICE, (True, 200)), (unknown, (False, 404))):
             question: Any = asked()  # the fields of a DELEGATION_REQ the policy reads
             question.device_id = device
             decision = self.successResultOf(policy.decide(Role.DMS1, DMS2, question))

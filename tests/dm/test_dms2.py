@@ -37,12 +37,13 @@ from dmdelegation.dm.devices import Credentials, DMDevice
 from dmdelegation.dm.enrolment import DeviceLists, EnrolmentStore
 from dmdelegation.engine.engine import Refused
 from dmdelegation.engine.model import Outcome, Process, Role, Session
-from dmdelegation.engine.policy import ConfigPolicy, PeerRule
+from dmdelegation.engine.policy import ConfigPolicy
 from dmdelegation.lab.device.simulator import SimulatedDevice
 from dmdelegation.protocol import AuthLevel, AuthType, DelegationMethod
 from dmdelegation.tree.bootconfig import BOOTCONFIG_ROOT
 from dmdelegation.tree.dmacc import DMACC_ROOT
 from dmdelegation.web.admin import Admin
+from tests.engine.harness import granted
 
 from ..web.certs import temp_dir
 from .bootstrap_device import device_bootstrap, first_message, post_xml
@@ -360,7 +361,7 @@ class BootstrapRefusals(TestCase):
 
 
 def test_dms1_refuses_at_once_a_device_it_does_not_manage() -> None:
-    policy = ConfigPolicy({DMS2: PeerRule(we_delegate=True)}, manages=lambda d: d == DEVICE)
+    policy = ConfigPolicy({DMS2: granted(we_delegate=True)}, manages=lambda d: d == DEVICE)
     request: Any = type(
         "R", (), {"device_id": "IMEI:unknown", "dm_tree_uri": SUBTREE, "is_delegation_full": False}
     )()
@@ -379,7 +380,7 @@ class RequestsAndDryRun(TestCase):
         tmp = temp_dir(self)
         world = DMS2World(tmp / "dm")
         self.addCleanup(world.stop)
-        world.dms1.policy = ConfigPolicy({DMS2: PeerRule(we_delegate=True)}, manages=world.manages)
+        world.dms1.policy = ConfigPolicy({DMS2: granted(we_delegate=True)}, manages=world.manages)
         # DMS-2 knows the device's DevInfo from its sessions (here: saved as the endpoint does).
         world.enrolment.save_devinfo(DEVICE, {"DevId": DEVICE, "Man": "Acme", "Mod": "Phone 3"})
         clients = ClientTreeStore(tmp / "empty.sqlite3")
