@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench reliability clean postgresql
+.PHONY: venv demo test lint bench reliability clean postgresql
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# .venv with the project and its tools: `. .venv/bin/activate` puts dmdelegation and twistd on PATH.
+venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m dmdelegation.demo

@@ -433,7 +433,14 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
     if bootstrap_parts.scheme == "http" and "dm" not in data:
         # http:// only where the DM listener serves the bootstrap (as the DM endpoint's url may)
         raise ConfigError(f"dms2.bootstrap_url: expected an https:// URL, got {bootstrap_url!r}")
-    delegated = DelegatedConfig(dm_url=_url(dms2, "dm_url"), bootstrap_url=bootstrap_url)
+    if "dm" in data and urlsplit(str(dms2.data.get("dm_url", ""))).scheme == "http":
+        # as bootstrap_url: http:// where the DM listener is the device's way in (a trial)
+        dm_url = dms2.text("dm_url")
+        if not urlsplit(dm_url).hostname:
+            raise ConfigError(f"dms2.dm_url: expected an https:// URL, got {dm_url!r}")
+    else:
+        dm_url = _url(dms2, "dm_url")
+    delegated = DelegatedConfig(dm_url=dm_url, bootstrap_url=bootstrap_url)
     dms2.done()
     timeouts = _timeouts(top.table("timeouts", {}))
     store = top.table("store", {})
