@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import heapq
 import secrets
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
 from functools import partial
-from types import TracebackType
 from typing import Any
 
 from attrs import frozen
@@ -67,8 +64,11 @@ from dmdelegation.engine.interfaces import (
 )
 from dmdelegation.engine.machine import Context, OutOfOrder, Timeouts, Transition
 from dmdelegation.engine.machines import machine_for
-from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session, overlaps
+from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
 from dmdelegation.engine.observer import IEngineObserver, Observers, root_of
+from dmdelegation.engine.refusal import Refused, canonical_subtree
+from dmdelegation.engine.rules import Rules, delegation_process
+from dmdelegation.engine.work import BUSY_RETRY, STORE_RETRY, Work, timeout
 from dmdelegation.protocol import (
     BootstrapServerURLRequest,
     DelegationMethod,
@@ -84,86 +84,14 @@ from dmdelegation.protocol import (
 from dmdelegation.protocol.redaction import logged
 from dmdelegation.store import audit
 from dmdelegation.store.audit import Expiry, Record
-from dmdelegation.store.interfaces import Busy, ICoordination, ISessionStore, StoreUnavailable
+from dmdelegation.store.interfaces import Busy, ISessionStore, StoreUnavailable
 from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine
-from dmdelegation.tree.uri import URI, URIError
-
-BUSY_RETRY = 0.05  # seconds before an input another instance held up is tried again
-STORE_RETRY = 1.0  # seconds before work that found the store out of reach is tried again
 
 SYNCHRONOUS_REQUESTS = (DelegationRequest, BootstrapServerURLRequest, DelegationTerminationRequest)
 
 
-def canonical_subtree(text: str) -> str:
-    """The canonical text of a DM tree URI (escapes resolved), or :class:`Refused` (400) when
-    the tree's rules refuse it: a DMTreeURI the schema lets through (``.``/``..`` segments,
-    names too long or too many) still names no node, and two spellings of one subtree must
-    meet in the check that keeps one process per subtree."""
-    try:
-        return str(URI.parse(text))
-    except URIError as e:
-        raise Refused(400, f"DMTreeURI {text[:80]!r}: {e}") from None
-
-
-class Refused(Exception):
-    """An inbound message or an operator command is refused; nothing was changed.
-
-    ``status`` is the HTTP status the delegation resource answers with (WIRE.md): 403 for a
-    peer that is not party to the session, 404 for an unknown session, 409 for a message out of
-    order or a subtree already in a process, 400 for content the process cannot use, 503 when
-    no answer can be given now.
-    """
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-
-
-def _timeout(d: Deferred[Any], seconds: float, clock: IReactorTime) -> None:
-    """``d.addTimeout(seconds, clock)``, unless ``d`` has its result already (a local action
-    or a policy that answered at once): that timeout could never fire, and would cost a timer
-    set and cancelled at once."""
-    if not d.called or d.paused:
-        d.addTimeout(seconds, clock)
-
-
 def _logged_by_flush(f: Failure) -> None:
     """A transition the group commit could not write: ``_flush`` has logged it."""
-
-
-class _BusyRefused:
-    """``with coordination.hold(session_id)``, a :class:`Busy` from it or from the block
-    raised as ``Refused(503)``. (A plain class, not a generator: one is entered per input.)"""
-
-    __slots__ = ("_coordination", "_held", "_session_id")
-
-    def __init__(self, coordination: ICoordination, session_id: str | None) -> None:
-        self._coordination = coordination
-        self._session_id = session_id
-        self._held: AbstractContextManager[Session | None] | None = None
-
-    def __enter__(self) -> Session | None:
-        try:
-            held = self._held = self._coordination.hold(self._session_id)
-            return held.__enter__()
-        except Busy as e:
-            raise Refused(503, str(e)) from None
-
-    def __exit__(
-        self,
-        typ: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        assert self._held is not None
-        try:
-            suppressed = self._held.__exit__(typ, value, traceback)
-        except Busy as e:
-            raise Refused(503, str(e)) from None
-        if not suppressed and isinstance(value, Busy):
-            raise Refused(503, str(value)) from None
-        return suppressed
 
 
 @frozen
@@ -175,6 +103,9 @@ class _Staged:
     commit: Commit
     bodies: dict[int, bytes]  # each outgoing message, encoded once
     done: Deferred[None]
+
+
+__all__ = ["Engine", "Refused", "canonical_subtree"]
 
 
 class Engine:
@@ -215,16 +146,23 @@ class Engine:
         self.observer = Observers(observers)
         self._timers: list[tuple[float, str, str]] = []
         self._timer_call: IDelayedCall | None = None
-        self._calls: set[IDelayedCall] = set()
         self._waiters: dict[str, list[Deferred[Session]]] = {}
         self._responders: dict[str, tuple[str, Deferred[Message]]] = {}
         self._in_flight: dict[str, list[Callable[[], None]]] = {}  # requests awaiting answers
-        self._queue: deque[Callable[[], None]] = deque()
-        self._draining = False
         self._staged: list[_Staged] = []
         self._flush_call: IDelayedCall | None = None
         self._flush_waiters: list[Deferred[None]] = []
-        self.running = False
+        self.work = Work(clock, self.log)
+        self.rules = Rules(store, self.coordination, self.observer)
+        self._queue = self.work.queue  # the run queue, as it was named
+
+    @property
+    def running(self) -> bool:
+        return self.work.running
+
+    @running.setter
+    def running(self, value: bool) -> None:
+        self.work.running = value
 
     # ------------------------------------------------------------------ life cycle
 
@@ -237,9 +175,9 @@ class Engine:
         for session in [*coordination.resumable(), *adopted]:
             resumed += self._resume(session)
         for item in self.store.outbox():
-            self._later(0, self._deliver, item.id, 0)
+            self.work.later(0, self._deliver, item.id, 0)
         if coordination.interval:
-            self._later(coordination.interval, self._tick)
+            self.work.later(coordination.interval, self._tick)
         self.log.info(
             "engine {server_id} started: {open} open sessions, {resumed} resumed",
             server_id=self.server_id,
@@ -278,7 +216,7 @@ class Engine:
             for session in adopted.sessions:
                 self._resume(session)
             for item_id in adopted.outbox:
-                self._later(0, self._deliver, item_id, 0)
+                self.work.later(0, self._deliver, item_id, 0)
             for session_id in list(self._waiters):
                 ended = self.store.get(session_id)
                 if ended is not None and not ended.is_open:
@@ -289,17 +227,7 @@ class Engine:
         finally:
             # The next tick even when this one failed (the database unreachable for a while):
             # an instance that stopped renewing its lease would be taken for dead for good.
-            self._later(self.coordination.interval, self._tick)
-
-    def _hold(self, session_id: str | None) -> _BusyRefused:
-        """:meth:`ICoordination.hold`, another instance's hold refused as 503 (try again)."""
-        return _BusyRefused(self.coordination, session_id)
-
-    def _lock_device(self, device_id: str) -> None:
-        try:
-            self.coordination.lock_device(device_id)
-        except Busy as e:
-            raise Refused(503, str(e)) from None
+            self.work.later(self.coordination.interval, self._tick)
 
     def stop(self) -> None:
         self.running = False
@@ -308,10 +236,7 @@ class Engine:
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()
         self._flush_call = None
-        for call in list(self._calls):
-            if call.active():
-                call.cancel()
-        self._calls.clear()
+        self.work.cancel()
         if self._timer_call is not None and self._timer_call.active():
             self._timer_call.cancel()
         self._timer_call = None
@@ -335,7 +260,7 @@ class Engine:
         ``expires_at`` (reactor time) makes it a timed one (``dmdelegation.expiry``)."""
         return self._begin(
             Role.DMS1,
-            self._delegation_process(method),
+            delegation_process(method),
             device_id,
             to,
             subtree,
@@ -349,7 +274,7 @@ class Engine:
         """What :meth:`delegate` checks before it starts (:class:`Refused` if it would refuse);
         returns the canonical subtree. Changes nothing."""
         canonical = canonical_subtree(subtree)
-        self._check_free(device_id, canonical, to)
+        self.rules.check_free(device_id, canonical, to)
         return canonical
 
     def request_delegation(
@@ -366,7 +291,7 @@ class Engine:
         """DMS-2 asks the server ``from_`` to delegate ``subtree`` of ``device_id`` to us."""
         return self._begin(
             Role.DMS2,
-            self._delegation_process(method),
+            delegation_process(method),
             device_id,
             from_,
             subtree,
@@ -386,7 +311,7 @@ class Engine:
     ) -> Session:
         """DMS-1 takes a delegation back: asked (DMS-2 stops first) or forced. ``cause`` is
         what the audit trail says started it."""
-        delegation = self._in_force(device_id, subtree, Role.DMS1)
+        delegation = self.rules.in_force(device_id, subtree, Role.DMS1)
         process = Process.REVOCATION_FORCED if forced else Process.REVOCATION_ASKED
         return self._begin(
             Role.DMS1,
@@ -401,7 +326,7 @@ class Engine:
 
     def give_back(self, device_id: str, subtree: str = ".") -> Session:
         """DMS-2 asks DMS-1 to revoke a delegation it holds (requested revocation)."""
-        delegation = self._in_force(device_id, subtree, Role.DMS2)
+        delegation = self.rules.in_force(device_id, subtree, Role.DMS2)
         return self._begin(
             Role.DMS2,
             Process.REVOCATION_REQUESTED,
@@ -413,7 +338,7 @@ class Engine:
 
     def abort(self, session_id: str, reason: str = "operator") -> Session:
         """Cancel a delegation in progress: the client is restored, the peer told (514)."""
-        with self._hold(session_id) as session:
+        with self.rules.hold(session_id) as session:
             if session is None:
                 raise Refused(404, f"unknown session {session_id}")
             try:
@@ -476,7 +401,7 @@ class Engine:
             if isinstance(message, DelegationRequest):
                 return self._receive_request(peer, message, body)
             session_id = getattr(message, "session_id", None)
-            with self._hold(str(session_id) if session_id else None) as session:
+            with self.rules.hold(str(session_id) if session_id else None) as session:
                 if session is None:
                     return self._receive_unknown(peer, message, body)
                 self._check_party(session, peer)
@@ -552,9 +477,9 @@ class Engine:
                 return replay
             raise Refused(409, f"session {request.session_id} already exists")
         role = self.policy.role_for(peer, request)
-        self._check_free(request.device_id, subtree, peer)
+        self.rules.check_free(request.device_id, subtree, peer)
         decided: Deferred[PolicyDecided] = maybeDeferred(self.policy.decide, role, peer, request)
-        _timeout(decided, self.timeouts.local, self.clock)
+        timeout(decided, self.timeouts.local, self.clock)
 
         def go(decision: PolicyDecided) -> Deferred[Message | None]:
             if not isinstance(decision, PolicyDecided):
@@ -562,10 +487,10 @@ class Engine:
             if not decision.accept and not 100 <= decision.reason_code <= 599:
                 # A host policy's code that no DELEGATION_RESP can carry: refuse as forbidden.
                 decision = PolicyDecided(False, 403, decision.reason)
-            with self._hold(request.session_id) as existing:
+            with self.rules.hold(request.session_id) as existing:
                 if existing is not None:
                     raise Refused(409, f"session {request.session_id} already exists")
-                self._lock_device(request.device_id)
+                self.rules.lock_device(request.device_id)
                 return self._create(request, body, decision, role, peer, subtree)
 
         def refused(f: Failure) -> Failure:
@@ -590,11 +515,11 @@ class Engine:
         peer: str,
         subtree: str,
     ) -> Deferred[Message | None]:
-        self._check_free(request.device_id, subtree, peer)
+        self.rules.check_free(request.device_id, subtree, peer)
         session = Session(
             session_id=request.session_id,
             role=role,
-            process=self._delegation_process(request.method),
+            process=delegation_process(request.method),
             state="new",
             peer=peer,
             device_id=request.device_id,
@@ -611,24 +536,24 @@ class Engine:
     ) -> Deferred[Message | None]:
         """A message that starts a process at our end, or one for a session we don't know."""
         if isinstance(message, DelegationTerminationRequest):
-            delegation = self._held(message.device_id, None, Role.DMS2, peer)
+            delegation = self.rules.held(message.device_id, None, Role.DMS2, peer)
             process, role = Process.REVOCATION_ASKED, Role.DMS2
             session_id = message.session_id
         elif isinstance(message, DelegationRevocationRequest):
             named = None if message.dm_tree_uri is None else canonical_subtree(message.dm_tree_uri)
-            delegation = self._held(message.device_id, named, Role.DMS1, peer)
+            delegation = self.rules.held(message.device_id, named, Role.DMS1, peer)
             process, role = Process.REVOCATION_REQUESTED, Role.DMS1
             session_id = message.session_id
         elif isinstance(message, DelegationRevoked) and message.device_id is not None:
             named = None if message.dm_tree_uri is None else canonical_subtree(message.dm_tree_uri)
-            delegation = self._held(message.device_id, named, Role.DMS2, peer)
+            delegation = self.rules.held(message.device_id, named, Role.DMS2, peer)
             process, role = Process.REVOCATION_FORCED, Role.DMS2
             session_id = str(message.session_id or self.new_session_id())
         else:
             unknown = getattr(message, "session_id", None)
             raise Refused(404, f"{message.ROOT} names unknown session {unknown}")
-        self._lock_device(delegation.device_id)
-        self._check_free(delegation.device_id, delegation.subtree, None)
+        self.rules.lock_device(delegation.device_id)
+        self.rules.check_free(delegation.device_id, delegation.subtree, None)
         session = Session(
             session_id=session_id,
             role=role,
@@ -716,9 +641,9 @@ class Engine:
         expires_at: float | None = None,
         cause: str | None = None,
     ) -> Session:
-        with self._hold(None):  # a new session: nothing to lock but the device
+        with self.rules.hold(None):  # a new session: nothing to lock but the device
             try:
-                self._lock_device(device_id)
+                self.rules.lock_device(device_id)
             except Refused as e:
                 self.observer.refused("operator", process.value, e.status)
                 raise
@@ -754,9 +679,9 @@ class Engine:
         try:
             subtree = canonical_subtree(subtree)
             if process.is_delegation:
-                self._check_free(device_id, subtree, peer)
+                self.rules.check_free(device_id, subtree, peer)
             else:
-                self._check_free(device_id, subtree, None)
+                self.rules.check_free(device_id, subtree, None)
         except Refused as e:
             self.observer.refused("operator", process.value, e.status)
             raise
@@ -797,7 +722,7 @@ class Engine:
             with self.coordination.hold(session_id) as session:
                 self._feed_held(session_id, session, inp)
         except Busy:
-            self._later(BUSY_RETRY, self._feed, session_id, inp)
+            self.work.later(BUSY_RETRY, self._feed, session_id, inp)
 
     def _feed_held(self, session_id: str, session: Session | None, inp: Input) -> None:
         if session is None or not session.is_open:
@@ -897,9 +822,9 @@ class Engine:
         if len(self._staged) >= self.batch_limit:
             # A burst (thousands of messages in one turn) is written in batches, not held
             # whole in memory: now, or right after the work in hand.
-            self._run(self._flush)
+            self.work.run(self._flush)
         elif self._flush_call is None:
-            self._flush_call = self.clock.callLater(0, self._run, self._flush)
+            self._flush_call = self.clock.callLater(0, self.work.run, self._flush)
         return done
 
     def durable(self) -> Deferred[None]:
@@ -931,12 +856,12 @@ class Engine:
             # each is taken up again as after a restart, once the store can be read.
             recover = dict.fromkeys(s.transition.session.session_id for s in batch)
             for session_id in recover:
-                self._later(STORE_RETRY, self._recover, session_id)
+                self.work.later(STORE_RETRY, self._recover, session_id)
             return
         for staged in batch:
-            self._run(partial(self._committed, staged))
+            self.work.run(partial(self._committed, staged))
         for d in waiters:
-            self._run(partial(d.callback, None))
+            self.work.run(partial(d.callback, None))
 
     def _recover(self, session_id: str) -> None:
         """A group commit that held a transition of ``session_id`` failed: the session, as it
@@ -980,11 +905,11 @@ class Engine:
     ) -> None:
         sid = session.session_id
         if isinstance(effect, Send):
-            self._later(0, self._deliver, next(outbox_ids), 0)
+            self.work.later(0, self._deliver, next(outbox_ids), 0)
         elif isinstance(effect, Request):
             self._in_flight.setdefault(sid, [])
             deadline = self.clock.seconds() + self.timeouts.request
-            self._later(
+            self.work.later(
                 0, self._request, sid, session.peer, effect.message, bodies[id(effect)], deadline, 0
             )
         elif isinstance(effect, Respond):
@@ -992,9 +917,9 @@ class Engine:
             if pending is not None:
                 pending[1].callback(effect.message)
         elif isinstance(effect, ChangeClient):
-            self._run(lambda: self._change(session, effect))
+            self.work.run(lambda: self._change(session, effect))
         elif isinstance(effect, Perform):
-            self._run(lambda: self._perform(session, effect.duty))
+            self.work.run(lambda: self._perform(session, effect.duty))
         elif isinstance(effect, Finish):
             self._finished(session, effect)
 
@@ -1022,27 +947,6 @@ class Engine:
 
     # ------------------------------------------------------------------ local actions
 
-    def _run(self, work: Callable[[], None]) -> None:
-        """Run ``work`` now, or after the work in hand if called from inside it. Work that finds
-        the store out of reach (`StoreUnavailable`, raised before it changed anything: it
-        reads first) is run again `STORE_RETRY` seconds later, until the store is back: a
-        timer due, a delivery, a local result are never lost to a database restart."""
-        self._queue.append(work)
-        if self._draining:
-            return
-        self._draining = True
-        try:
-            while self._queue:
-                item = self._queue.popleft()
-                try:
-                    item()
-                except StoreUnavailable:
-                    self._later(STORE_RETRY, item)  # the store logs the outage, once
-                except Exception:
-                    self.log.failure("engine work failed")
-        finally:
-            self._draining = False
-
     def _result(
         self,
         session_id: str,
@@ -1050,17 +954,17 @@ class Engine:
         done: Callable[[Any], Input],
         failed: Callable[[Failure], Input] | None,
     ) -> None:
-        _timeout(d, self.timeouts.local, self.clock)
+        timeout(d, self.timeouts.local, self.clock)
 
         def ok(value: Any) -> None:
-            self._run(lambda: self._feed(session_id, done(value)))
+            self.work.run(lambda: self._feed(session_id, done(value)))
 
         def bad(f: Failure) -> None:
             if failed is None:
                 self.log.failure("session {session_id}", f, session_id=session_id)
                 return
             inp = failed(f)
-            self._run(lambda: self._feed(session_id, inp))
+            self.work.run(lambda: self._feed(session_id, inp))
 
         d.addCallbacks(ok, bad)
 
@@ -1106,7 +1010,7 @@ class Engine:
             done = URLSupplied
         elif duty is Duty.AWAIT_CLIENT_BOOTSTRAP:
             d = maybeDeferred(server.await_client_bootstrap, session)
-            _timeout(d, self.timeouts.client_bootstrap, self.clock)
+            timeout(d, self.timeouts.client_bootstrap, self.clock)
         elif duty is Duty.OPEN_DM_SESSION:
             d = maybeDeferred(server.open_dm_session, session)
         elif duty is Duty.STOP_ACTIVITY:
@@ -1139,7 +1043,7 @@ class Engine:
             if self._timer_call.getTime() <= self._timers[0][0]:
                 return
             self._timer_call.cancel()
-        self._timer_call = self.clock.callLater(delay, self._run, self._timers_due)
+        self._timer_call = self.clock.callLater(delay, self.work.run, self._timers_due)
 
     def _timers_due(self) -> None:
         self._timer_call = None
@@ -1148,7 +1052,7 @@ class Engine:
         while self._timers and self._timers[0][0] <= now:
             due.append(heapq.heappop(self._timers))
         for deadline, session_id, wait in due:
-            self._run(partial(self._expire, session_id, wait, deadline))
+            self.work.run(partial(self._expire, session_id, wait, deadline))
         self._schedule_timer()
 
     def _expire(self, session_id: str, wait: str, deadline: float) -> None:
@@ -1173,18 +1077,7 @@ class Engine:
                 )
                 self._feed(session_id, TimerExpired(wait))
         except Busy:
-            self._later(BUSY_RETRY, self._expire, session_id, wait, deadline)
-
-    def _later(self, delay: float, f: Callable[..., None], *args: Any) -> None:
-        if not self.running:
-            return
-
-        def run() -> None:
-            self._calls.discard(call)
-            self._run(partial(f, *args))
-
-        call = self.clock.callLater(delay, run)
-        self._calls.add(call)
+            self.work.later(BUSY_RETRY, self._expire, session_id, wait, deadline)
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self.retry_initial * 2**attempt, self.retry_max))
@@ -1203,7 +1096,7 @@ class Engine:
         started = self.clock.seconds()
         remaining = deadline - started
         d: Deferred[bytes] = maybeDeferred(self.transport.request, peer, body)
-        _timeout(d, max(remaining, 0.001), self.clock)
+        timeout(d, max(remaining, 0.001), self.clock)
 
         def answered(answer_body: bytes) -> None:
             took = self.clock.seconds() - started
@@ -1212,18 +1105,18 @@ class Engine:
             except ProtocolError as e:
                 self.observer.sent(peer, message.ROOT, 0, took, attempt)
                 bad = PeerUnreachable(f"bad answer: {e.reason}")
-                self._run(lambda: self._feed(session_id, bad))
-                self._run(lambda: self._request_done(session_id))
+                self.work.run(lambda: self._feed(session_id, bad))
+                self.work.run(lambda: self._request_done(session_id))
                 return
             if getattr(answer, "session_id", None) != getattr(message, "session_id", None):
                 reason = "the answer names another session"
                 self.observer.sent(peer, message.ROOT, 0, took, attempt)
-                self._run(lambda: self._feed(session_id, PeerUnreachable(reason)))
-                self._run(lambda: self._request_done(session_id))
+                self.work.run(lambda: self._feed(session_id, PeerUnreachable(reason)))
+                self.work.run(lambda: self._request_done(session_id))
                 return
             self.observer.sent(peer, message.ROOT, 200, took, attempt)
-            self._run(lambda: self._answered(session_id, answer, answer_body))
-            self._run(lambda: self._request_done(session_id))
+            self.work.run(lambda: self._answered(session_id, answer, answer_body))
+            self.work.run(lambda: self._request_done(session_id))
 
         def failed(f: Failure) -> None:
             status = f.value.status if isinstance(f.value, PeerError) else 0
@@ -1231,7 +1124,7 @@ class Engine:
             retry = isinstance(f.value, PeerError) and f.value.status in (409, 503)
             if retry and self.clock.seconds() + self._backoff(attempt) < deadline:
                 self.observer.retrying(peer, message.ROOT, attempt + 1, self._backoff(attempt))
-                self._later(
+                self.work.later(
                     self._backoff(attempt),
                     self._request,
                     session_id,
@@ -1243,8 +1136,8 @@ class Engine:
                 )
                 return
             reason = f"{message.ROOT}: {f.getErrorMessage()}"
-            self._run(lambda: self._feed(session_id, PeerUnreachable(reason)))
-            self._run(lambda: self._request_done(session_id))
+            self.work.run(lambda: self._feed(session_id, PeerUnreachable(reason)))
+            self.work.run(lambda: self._request_done(session_id))
 
         d.addCallbacks(answered, failed)
 
@@ -1269,7 +1162,7 @@ class Engine:
                     _logged_by_flush
                 )
         except Busy:
-            self._later(BUSY_RETRY, self._answered, session_id, answer, body)
+            self.work.later(BUSY_RETRY, self._answered, session_id, answer, body)
 
     def _deliver(self, item_id: int, attempt: int) -> None:
         item = self.store.outbox_item(item_id)
@@ -1277,7 +1170,7 @@ class Engine:
             return  # delivered, or cancelled
         started = self.clock.seconds()
         d: Deferred[None] = maybeDeferred(self.transport.deliver, item.peer, item.body)
-        _timeout(d, self.timeouts.request, self.clock)
+        timeout(d, self.timeouts.request, self.clock)
 
         def delivered(_: object) -> None:
             self.store.delivered(item_id)
@@ -1293,64 +1186,15 @@ class Engine:
             delay = self._backoff(attempt)
             if not permanent and self.clock.seconds() + delay < give_up_at:
                 self.observer.retrying(item.peer, root_of(item.body), attempt + 1, delay)
-                self._later(delay, self._deliver, item_id, attempt + 1)
+                self.work.later(delay, self._deliver, item_id, attempt + 1)
                 return
             self.store.delivered(item_id)
             reason = f"delivery of a message failed: {f.getErrorMessage()}"
             self.log.warn(
                 "session {session_id}: {reason}", session_id=item.session_id, reason=reason
             )
-            self._run(lambda: self._feed(item.session_id, PeerUnreachable(reason)))
+            self.work.run(lambda: self._feed(item.session_id, PeerUnreachable(reason)))
 
         d.addCallbacks(delivered, failed)
 
     # ------------------------------------------------------------------ rules
-
-    @staticmethod
-    def _delegation_process(method: DelegationMethod) -> Process:
-        if method is DelegationMethod.BOOTSTRAP_SERVER_URL:
-            return Process.DELEGATION_BOOTSTRAP
-        return Process.DELEGATION_DMACC
-
-    def _check_free(self, device_id: str, subtree: str, new_delegate: str | None) -> None:
-        """One device subtree is in one process at a time; a new delegation needs a subtree
-        that is not delegated already, and a peer that holds no other subtree of the device."""
-        for other in self.store.open_on(device_id):
-            if overlaps(other.subtree, subtree):
-                raise Refused(
-                    409,
-                    f"{device_id} {subtree} is already in process {other.session_id} "
-                    f"({other.process.value}, {other.state})",
-                )
-        if new_delegate is None:
-            return
-        for delegation in self.store.delegations(device_id):
-            if overlaps(delegation.subtree, subtree):
-                raise Refused(
-                    409,
-                    f"{device_id} {delegation.subtree} is already delegated "
-                    f"({delegation.role.value}, with {delegation.peer})",
-                )
-            if delegation.peer == new_delegate:
-                raise Refused(
-                    409, f"{new_delegate} already holds {delegation.subtree} of {device_id}"
-                )
-
-    def _in_force(self, device_id: str, subtree: str, role: Role) -> Delegation:
-        try:
-            subtree = canonical_subtree(subtree)
-        except Refused as e:
-            self.observer.refused("operator", "revocation", e.status)
-            raise
-        for delegation in self.store.delegations(device_id, role):
-            if delegation.subtree == subtree:
-                return delegation
-        self.observer.refused("operator", "revocation", 409)
-        raise Refused(409, f"{device_id} {subtree} is not delegated ({role.value})")
-
-    def _held(self, device_id: str, subtree: str | None, role: Role, peer: str) -> Delegation:
-        for delegation in self.store.delegations(device_id, role):
-            if delegation.peer == peer and subtree in (None, delegation.subtree):
-                return delegation
-        what = f"{device_id} {subtree or ''}".strip()
-        raise Refused(409, f"no delegation of {what} with {peer} ({role.value})")
