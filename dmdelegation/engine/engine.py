@@ -14,7 +14,6 @@ re-armed, its interrupted local action resumed (or undone), and its outbox deliv
 
 from __future__ import annotations
 
-import heapq
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
@@ -49,7 +48,6 @@ from dmdelegation.engine.inputs import (
     PolicyDecided,
     Received,
     Start,
-    TimerExpired,
     TreeDone,
     TreeFailed,
     URLSupplied,
@@ -68,6 +66,7 @@ from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Sessio
 from dmdelegation.engine.observer import IEngineObserver, Observers, root_of
 from dmdelegation.engine.refusal import Refused, canonical_subtree
 from dmdelegation.engine.rules import Rules, delegation_process
+from dmdelegation.engine.timers import Timers
 from dmdelegation.engine.work import BUSY_RETRY, STORE_RETRY, Work, timeout
 from dmdelegation.protocol import (
     BootstrapServerURLRequest,
@@ -144,8 +143,6 @@ class Engine:
         self.log_transitions = log_transitions
         self.batch_limit = batch_limit  # transitions in one group commit at most
         self.observer = Observers(observers)
-        self._timers: list[tuple[float, str, str]] = []
-        self._timer_call: IDelayedCall | None = None
         self._waiters: dict[str, list[Deferred[Session]]] = {}
         self._responders: dict[str, tuple[str, Deferred[Message]]] = {}
         self._in_flight: dict[str, list[Callable[[], None]]] = {}  # requests awaiting answers
@@ -154,7 +151,9 @@ class Engine:
         self._flush_waiters: list[Deferred[None]] = []
         self.work = Work(clock, self.log)
         self.rules = Rules(store, self.coordination, self.observer)
-        self._queue = self.work.queue  # the run queue, as it was named
+        self.timers = Timers(self)
+        self._queue = self.work.queue  # the run queue and the timer heap, as they were named
+        self._timers = self.timers.heap
 
     @property
     def running(self) -> bool:
@@ -201,7 +200,7 @@ class Engine:
         if not session.is_open:
             return False
         if session.deadline is not None:
-            self._arm(session)
+            self.timers.arm(session)
         transition = machine_for(session.role, session.process).restart(session, self._ctx())
         if transition.effects or transition.session != session:
             self._apply(session, transition).addErrback(_logged_by_flush)
@@ -237,10 +236,7 @@ class Engine:
             self._flush_call.cancel()
         self._flush_call = None
         self.work.cancel()
-        if self._timer_call is not None and self._timer_call.active():
-            self._timer_call.cancel()
-        self._timer_call = None
-        self._timers.clear()
+        self.timers.stop()
 
     # ------------------------------------------------------------------ operator commands
 
@@ -894,7 +890,7 @@ class Engine:
                 or self.coordination.shared  # another instance may have armed it until now
             )
         ):
-            self._arm(session)
+            self.timers.arm(session)
         outbox_ids = iter(commit.outbox_ids)
         for effect in transition.effects:
             self._carry_out(session, effect, outbox_ids, staged.bodies)
@@ -1028,56 +1024,6 @@ class Engine:
         )
 
     # ------------------------------------------------------------------ timers
-
-    def _arm(self, session: Session) -> None:
-        assert session.deadline is not None
-        assert session.wait is not None
-        heapq.heappush(self._timers, (session.deadline, session.session_id, session.wait))
-        self._schedule_timer()
-
-    def _schedule_timer(self) -> None:
-        if not self._timers:
-            return
-        delay = max(0.0, self._timers[0][0] - self.clock.seconds())
-        if self._timer_call is not None and self._timer_call.active():
-            if self._timer_call.getTime() <= self._timers[0][0]:
-                return
-            self._timer_call.cancel()
-        self._timer_call = self.clock.callLater(delay, self.work.run, self._timers_due)
-
-    def _timers_due(self) -> None:
-        self._timer_call = None
-        now = self.clock.seconds()
-        due = []
-        while self._timers and self._timers[0][0] <= now:
-            due.append(heapq.heappop(self._timers))
-        for deadline, session_id, wait in due:
-            self.work.run(partial(self._expire, session_id, wait, deadline))
-        self._schedule_timer()
-
-    def _expire(self, session_id: str, wait: str, deadline: float) -> None:
-        """A timer is due: it fires if, under the session's lock, the session still waits for
-        it and this instance owns the session (an entry of the heap is only a hint)."""
-        try:
-            with self.coordination.hold(session_id) as session:
-                if (
-                    session is None
-                    or not session.is_open
-                    or session.wait != wait
-                    or session.deadline != deadline
-                    or not self.coordination.owns(session_id)
-                ):
-                    return
-                self.log.info(
-                    "session {session_id}: the {wait} wait expired (deadline {deadline})",
-                    session_id=session_id,
-                    wait=wait,
-                    deadline=deadline,
-                    instance=self.coordination.instance_id,
-                )
-                self._feed(session_id, TimerExpired(wait))
-        except Busy:
-            self.work.later(BUSY_RETRY, self._expire, session_id, wait, deadline)
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self.retry_initial * 2**attempt, self.retry_max))
