@@ -28,38 +28,33 @@ from twisted.python.failure import Failure
 from dmdelegation.engine.effects import (
     CancelOutbox,
     ChangeClient,
-    Duty,
     Finish,
     Perform,
     Register,
     Request,
     Respond,
     Send,
-    TreeChange,
     Unregister,
 )
 from dmdelegation.engine.inputs import (
     Abort,
     BootstrapSupplied,
-    DutyDone,
     DutyFailed,
     Input,
     PeerUnreachable,
     PolicyDecided,
     Received,
     Start,
-    TreeDone,
-    TreeFailed,
     URLSupplied,
 )
 from dmdelegation.engine.interfaces import (
-    ClientChangeFailed,
     IClientChanges,
     IDelegatedServer,
     IDelegationPolicy,
     IPeerTransport,
     PeerError,
 )
+from dmdelegation.engine.local_work import LocalWork
 from dmdelegation.engine.machine import Context, OutOfOrder, Timeouts, Transition
 from dmdelegation.engine.machines import machine_for
 from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
@@ -152,6 +147,7 @@ class Engine:
         self.work = Work(clock, self.log)
         self.rules = Rules(store, self.coordination, self.observer)
         self.timers = Timers(self)
+        self.local = LocalWork(self)
         self._queue = self.work.queue  # the run queue and the timer heap, as they were named
         self._timers = self.timers.heap
 
@@ -913,9 +909,9 @@ class Engine:
             if pending is not None:
                 pending[1].callback(effect.message)
         elif isinstance(effect, ChangeClient):
-            self.work.run(lambda: self._change(session, effect))
+            self.work.run(lambda: self.local.change(session, effect))
         elif isinstance(effect, Perform):
-            self.work.run(lambda: self._perform(session, effect.duty))
+            self.work.run(lambda: self.local.perform(session, effect.duty))
         elif isinstance(effect, Finish):
             self._finished(session, effect)
 
@@ -940,90 +936,6 @@ class Engine:
             pending[1].errback(Refused(503, finish.reason or "the process ended"))
         for d in self._waiters.pop(session.session_id, []):
             d.callback(session)
-
-    # ------------------------------------------------------------------ local actions
-
-    def _result(
-        self,
-        session_id: str,
-        d: Deferred[Any],
-        done: Callable[[Any], Input],
-        failed: Callable[[Failure], Input] | None,
-    ) -> None:
-        timeout(d, self.timeouts.local, self.clock)
-
-        def ok(value: Any) -> None:
-            self.work.run(lambda: self._feed(session_id, done(value)))
-
-        def bad(f: Failure) -> None:
-            if failed is None:
-                self.log.failure("session {session_id}", f, session_id=session_id)
-                return
-            inp = failed(f)
-            self.work.run(lambda: self._feed(session_id, inp))
-
-        d.addCallbacks(ok, bad)
-
-    def _change(self, session: Session, effect: ChangeClient) -> None:
-        changes = self.client_changes
-        calls: dict[TreeChange, Callable[[], Deferred[None]]] = {
-            TreeChange.PREPARE_DMACC: lambda: changes.prepare_dmacc(session, effect.dmacc),
-            TreeChange.ADD_BOOTSTRAP_ENTRY: lambda: changes.add_bootstrap_entry(
-                session, effect.url or ""
-            ),
-            TreeChange.GRANT: lambda: changes.grant(session),
-            TreeChange.UNDO: lambda: changes.undo(session),
-            TreeChange.COMMIT: lambda: changes.commit(session),
-            TreeChange.REMOVE_DELEGATE: lambda: changes.remove_delegate(session),
-        }
-        d = maybeDeferred(calls[effect.change])
-        if effect.change is TreeChange.COMMIT:  # nothing waits for it
-            d.addErrback(
-                lambda f: self.log.failure(
-                    "session {session_id}: forgetting the undo journal failed",
-                    f,
-                    session_id=session.session_id,
-                )
-            )
-            return
-
-        def failed(f: Failure) -> Input:
-            if isinstance(f.value, ClientChangeFailed):
-                return TreeFailed(f.value.status, f.value.reason)
-            self.log.failure("client change {change} failed", f, change=effect.change.value)
-            return TreeFailed(500, f.getErrorMessage())
-
-        self._result(session.session_id, d, lambda _: TreeDone(), failed)
-
-    def _perform(self, session: Session, duty: Duty) -> None:
-        server = self.delegated
-        done: Callable[[Any], Input] = lambda _: DutyDone()  # noqa: E731
-        if duty is Duty.SUPPLY_BOOTSTRAP:
-            d: Deferred[Any] = maybeDeferred(server.bootstrap_data, session)
-            done = BootstrapSupplied
-        elif duty is Duty.SUPPLY_URL:
-            d = maybeDeferred(server.bootstrap_url, session)
-            done = URLSupplied
-        elif duty is Duty.AWAIT_CLIENT_BOOTSTRAP:
-            d = maybeDeferred(server.await_client_bootstrap, session)
-            timeout(d, self.timeouts.client_bootstrap, self.clock)
-        elif duty is Duty.OPEN_DM_SESSION:
-            d = maybeDeferred(server.open_dm_session, session)
-        elif duty is Duty.STOP_ACTIVITY:
-            d = maybeDeferred(server.stop_activity, session)
-        else:
-            self._result(
-                session.session_id, maybeDeferred(server.forget_device, session), done, None
-            )
-            return
-        self._result(
-            session.session_id,
-            d,
-            done,
-            lambda f: DutyFailed(f"{duty.value}: {f.getErrorMessage()}"),
-        )
-
-    # ------------------------------------------------------------------ timers
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self.retry_initial * 2**attempt, self.retry_max))
