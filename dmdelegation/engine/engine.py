@@ -41,7 +41,6 @@ from dmdelegation.engine.inputs import (
     BootstrapSupplied,
     DutyFailed,
     Input,
-    PeerUnreachable,
     PolicyDecided,
     Received,
     Start,
@@ -52,13 +51,13 @@ from dmdelegation.engine.interfaces import (
     IDelegatedServer,
     IDelegationPolicy,
     IPeerTransport,
-    PeerError,
 )
 from dmdelegation.engine.local_work import LocalWork
 from dmdelegation.engine.machine import Context, OutOfOrder, Timeouts, Transition
 from dmdelegation.engine.machines import machine_for
 from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
-from dmdelegation.engine.observer import IEngineObserver, Observers, root_of
+from dmdelegation.engine.observer import IEngineObserver, Observers
+from dmdelegation.engine.outbox import Outbox
 from dmdelegation.engine.refusal import Refused, canonical_subtree
 from dmdelegation.engine.rules import Rules, delegation_process
 from dmdelegation.engine.timers import Timers
@@ -72,7 +71,6 @@ from dmdelegation.protocol import (
     DelegationTerminationRequest,
     EncodeError,
     Message,
-    ProtocolError,
     decode,
 )
 from dmdelegation.protocol.redaction import logged
@@ -140,7 +138,6 @@ class Engine:
         self.observer = Observers(observers)
         self._waiters: dict[str, list[Deferred[Session]]] = {}
         self._responders: dict[str, tuple[str, Deferred[Message]]] = {}
-        self._in_flight: dict[str, list[Callable[[], None]]] = {}  # requests awaiting answers
         self._staged: list[_Staged] = []
         self._flush_call: IDelayedCall | None = None
         self._flush_waiters: list[Deferred[None]] = []
@@ -148,6 +145,7 @@ class Engine:
         self.rules = Rules(store, self.coordination, self.observer)
         self.timers = Timers(self)
         self.local = LocalWork(self)
+        self.outbox = Outbox(self)
         self._queue = self.work.queue  # the run queue and the timer heap, as they were named
         self._timers = self.timers.heap
 
@@ -170,7 +168,7 @@ class Engine:
         for session in [*coordination.resumable(), *adopted]:
             resumed += self._resume(session)
         for item in self.store.outbox():
-            self.work.later(0, self._deliver, item.id, 0)
+            self.work.later(0, self.outbox.deliver, item.id, 0)
         if coordination.interval:
             self.work.later(coordination.interval, self._tick)
         self.log.info(
@@ -211,7 +209,7 @@ class Engine:
             for session in adopted.sessions:
                 self._resume(session)
             for item_id in adopted.outbox:
-                self.work.later(0, self._deliver, item_id, 0)
+                self.work.later(0, self.outbox.deliver, item_id, 0)
             for session_id in list(self._waiters):
                 ended = self.store.get(session_id)
                 if ended is not None and not ended.is_open:
@@ -403,7 +401,7 @@ class Engine:
                 try:
                     return self._consume(session, message, body)
                 except Refused as e:
-                    if e.status != 409 or _again or session.session_id not in self._in_flight:
+                    if e.status != 409 or _again or session.session_id not in self.outbox.in_flight:
                         raise
                     return self._after_request(session.session_id, peer, message, body)
         except Refused as e:
@@ -430,7 +428,7 @@ class Engine:
                 return Failure(Refused(409, f"{message.ROOT} is not expected now"))
             return f
 
-        self._in_flight[session_id].append(again)
+        self.outbox.in_flight[session_id].append(again)
         held.addTimeout(self.timeouts.request, self.clock)
         return held.addErrback(too_late)
 
@@ -897,12 +895,19 @@ class Engine:
     ) -> None:
         sid = session.session_id
         if isinstance(effect, Send):
-            self.work.later(0, self._deliver, next(outbox_ids), 0)
+            self.work.later(0, self.outbox.deliver, next(outbox_ids), 0)
         elif isinstance(effect, Request):
-            self._in_flight.setdefault(sid, [])
+            self.outbox.in_flight.setdefault(sid, [])
             deadline = self.clock.seconds() + self.timeouts.request
             self.work.later(
-                0, self._request, sid, session.peer, effect.message, bodies[id(effect)], deadline, 0
+                0,
+                self.outbox.request,
+                sid,
+                session.peer,
+                effect.message,
+                bodies[id(effect)],
+                deadline,
+                0,
             )
         elif isinstance(effect, Respond):
             pending = self._responders.pop(sid, None)
@@ -936,123 +941,3 @@ class Engine:
             pending[1].errback(Refused(503, finish.reason or "the process ended"))
         for d in self._waiters.pop(session.session_id, []):
             d.callback(session)
-
-    def _backoff(self, attempt: int) -> float:
-        return float(min(self.retry_initial * 2**attempt, self.retry_max))
-
-    # ------------------------------------------------------------------ peer exchanges
-
-    def _request(
-        self,
-        session_id: str,
-        peer: str,
-        message: Message,
-        body: bytes,
-        deadline: float,
-        attempt: int,
-    ) -> None:
-        started = self.clock.seconds()
-        remaining = deadline - started
-        d: Deferred[bytes] = maybeDeferred(self.transport.request, peer, body)
-        timeout(d, max(remaining, 0.001), self.clock)
-
-        def answered(answer_body: bytes) -> None:
-            took = self.clock.seconds() - started
-            try:
-                answer = decode(answer_body)
-            except ProtocolError as e:
-                self.observer.sent(peer, message.ROOT, 0, took, attempt)
-                bad = PeerUnreachable(f"bad answer: {e.reason}")
-                self.work.run(lambda: self._feed(session_id, bad))
-                self.work.run(lambda: self._request_done(session_id))
-                return
-            if getattr(answer, "session_id", None) != getattr(message, "session_id", None):
-                reason = "the answer names another session"
-                self.observer.sent(peer, message.ROOT, 0, took, attempt)
-                self.work.run(lambda: self._feed(session_id, PeerUnreachable(reason)))
-                self.work.run(lambda: self._request_done(session_id))
-                return
-            self.observer.sent(peer, message.ROOT, 200, took, attempt)
-            self.work.run(lambda: self._answered(session_id, answer, answer_body))
-            self.work.run(lambda: self._request_done(session_id))
-
-        def failed(f: Failure) -> None:
-            status = f.value.status if isinstance(f.value, PeerError) else 0
-            self.observer.sent(peer, message.ROOT, status, self.clock.seconds() - started, attempt)
-            retry = isinstance(f.value, PeerError) and f.value.status in (409, 503)
-            if retry and self.clock.seconds() + self._backoff(attempt) < deadline:
-                self.observer.retrying(peer, message.ROOT, attempt + 1, self._backoff(attempt))
-                self.work.later(
-                    self._backoff(attempt),
-                    self._request,
-                    session_id,
-                    peer,
-                    message,
-                    body,
-                    deadline,
-                    attempt + 1,
-                )
-                return
-            reason = f"{message.ROOT}: {f.getErrorMessage()}"
-            self.work.run(lambda: self._feed(session_id, PeerUnreachable(reason)))
-            self.work.run(lambda: self._request_done(session_id))
-
-        d.addCallbacks(answered, failed)
-
-    def _request_done(self, session_id: str) -> None:
-        """The request's answer (or failure) has been taken: messages held for it go on."""
-        for waiter in self._in_flight.pop(session_id, []):
-            waiter()
-
-    def _answered(self, session_id: str, answer: Message, body: bytes) -> None:
-        try:
-            with self.coordination.hold(session_id) as session:
-                if session is None or not session.is_open:
-                    return
-                try:
-                    transition = machine_for(session.role, session.process).step(
-                        session, Received(answer), self._ctx()
-                    )
-                except OutOfOrder as e:
-                    self._feed(session_id, PeerUnreachable(f"unexpected answer: {e.reason}"))
-                    return
-                self._apply(session, transition, inbound=answer, inbound_body=body).addErrback(
-                    _logged_by_flush
-                )
-        except Busy:
-            self.work.later(BUSY_RETRY, self._answered, session_id, answer, body)
-
-    def _deliver(self, item_id: int, attempt: int) -> None:
-        item = self.store.outbox_item(item_id)
-        if item is None:
-            return  # delivered, or cancelled
-        started = self.clock.seconds()
-        d: Deferred[None] = maybeDeferred(self.transport.deliver, item.peer, item.body)
-        timeout(d, self.timeouts.request, self.clock)
-
-        def delivered(_: object) -> None:
-            self.store.delivered(item_id)
-            took = self.clock.seconds() - started
-            self.observer.sent(item.peer, root_of(item.body), 204, took, attempt)
-
-        def failed(f: Failure) -> None:
-            status = f.value.status if isinstance(f.value, PeerError) else 0
-            took = self.clock.seconds() - started
-            self.observer.sent(item.peer, root_of(item.body), status, took, attempt)
-            permanent = isinstance(f.value, PeerError) and f.value.status not in (409, 503)
-            give_up_at = item.created + self.timeouts.delivery
-            delay = self._backoff(attempt)
-            if not permanent and self.clock.seconds() + delay < give_up_at:
-                self.observer.retrying(item.peer, root_of(item.body), attempt + 1, delay)
-                self.work.later(delay, self._deliver, item_id, attempt + 1)
-                return
-            self.store.delivered(item_id)
-            reason = f"delivery of a message failed: {f.getErrorMessage()}"
-            self.log.warn(
-                "session {session_id}: {reason}", session_id=item.session_id, reason=reason
-            )
-            self.work.run(lambda: self._feed(item.session_id, PeerUnreachable(reason)))
-
-        d.addCallbacks(delivered, failed)
-
-    # ------------------------------------------------------------------ rules
