@@ -15,36 +15,23 @@ re-armed, its interrupted local action resumed (or undone), and its outbox deliv
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Sequence
-from functools import partial
-from typing import Any
+from collections.abc import Callable, Iterable
 
-from attrs import frozen
 from twisted.internet.defer import Deferred, TimeoutError, fail, maybeDeferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from dmdelegation.engine.commit import CommitPipeline, logged_by_flush
 from dmdelegation.engine.effects import (
-    CancelOutbox,
-    ChangeClient,
-    Finish,
-    Perform,
-    Register,
-    Request,
     Respond,
-    Send,
-    Unregister,
 )
 from dmdelegation.engine.inputs import (
     Abort,
-    BootstrapSupplied,
-    DutyFailed,
     Input,
     PolicyDecided,
     Received,
     Start,
-    URLSupplied,
 )
 from dmdelegation.engine.interfaces import (
     IClientChanges,
@@ -53,15 +40,15 @@ from dmdelegation.engine.interfaces import (
     IPeerTransport,
 )
 from dmdelegation.engine.local_work import LocalWork
-from dmdelegation.engine.machine import Context, OutOfOrder, Timeouts, Transition
+from dmdelegation.engine.machine import OutOfOrder, Timeouts
 from dmdelegation.engine.machines import machine_for
-from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
+from dmdelegation.engine.model import Process, Role, Session
 from dmdelegation.engine.observer import IEngineObserver, Observers
 from dmdelegation.engine.outbox import Outbox
 from dmdelegation.engine.refusal import Refused, canonical_subtree
 from dmdelegation.engine.rules import Rules, delegation_process
 from dmdelegation.engine.timers import Timers
-from dmdelegation.engine.work import BUSY_RETRY, STORE_RETRY, Work, timeout
+from dmdelegation.engine.work import Work, timeout
 from dmdelegation.protocol import (
     BootstrapServerURLRequest,
     DelegationMethod,
@@ -69,32 +56,14 @@ from dmdelegation.protocol import (
     DelegationRevocationRequest,
     DelegationRevoked,
     DelegationTerminationRequest,
-    EncodeError,
     Message,
     decode,
 )
-from dmdelegation.protocol.redaction import logged
-from dmdelegation.store import audit
 from dmdelegation.store.audit import Expiry, Record
-from dmdelegation.store.interfaces import Busy, ISessionStore, StoreUnavailable
-from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine
+from dmdelegation.store.interfaces import ISessionStore, StoreUnavailable
+from dmdelegation.store.sessions import NO_RESPONSE
 
 SYNCHRONOUS_REQUESTS = (DelegationRequest, BootstrapServerURLRequest, DelegationTerminationRequest)
-
-
-def _logged_by_flush(f: Failure) -> None:
-    """A transition the group commit could not write: ``_flush`` has logged it."""
-
-
-@frozen
-class _Staged:
-    """A transition staged for the group commit, and what to do once it is written."""
-
-    before: Session | None
-    transition: Transition
-    commit: Commit
-    bodies: dict[int, bytes]  # each outgoing message, encoded once
-    done: Deferred[None]
 
 
 __all__ = ["Engine", "Refused", "canonical_subtree"]
@@ -136,13 +105,9 @@ class Engine:
         self.log_transitions = log_transitions
         self.batch_limit = batch_limit  # transitions in one group commit at most
         self.observer = Observers(observers)
-        self._waiters: dict[str, list[Deferred[Session]]] = {}
-        self._responders: dict[str, tuple[str, Deferred[Message]]] = {}
-        self._staged: list[_Staged] = []
-        self._flush_call: IDelayedCall | None = None
-        self._flush_waiters: list[Deferred[None]] = []
         self.work = Work(clock, self.log)
         self.rules = Rules(store, self.coordination, self.observer)
+        self.commit = CommitPipeline(self)
         self.timers = Timers(self)
         self.local = LocalWork(self)
         self.outbox = Outbox(self)
@@ -166,7 +131,7 @@ class Engine:
         adopted = coordination.tick(self.clock.seconds()).sessions if coordination.shared else ()
         resumed = 0
         for session in [*coordination.resumable(), *adopted]:
-            resumed += self._resume(session)
+            resumed += self.commit.resume(session)
         for item in self.store.outbox():
             self.work.later(0, self.outbox.deliver, item.id, 0)
         if coordination.interval:
@@ -178,42 +143,19 @@ class Engine:
             resumed=resumed,
         )
 
-    def _resume(self, loaded: Session) -> bool:
-        """Re-arm an open session's timer and resume what it was doing (start, or adoption of a
-        dead instance's session); whether anything was done. Alone on its store, the session
-        as loaded is current; shared, it is read again under its lock."""
-        if not self.coordination.shared:
-            return self._resume_held(loaded)
-        try:
-            with self.coordination.hold(loaded.session_id) as session:
-                return session is not None and self._resume_held(session)
-        except Busy:  # another instance is moving it on: it is in hand
-            return False
-
-    def _resume_held(self, session: Session) -> bool:
-        if not session.is_open:
-            return False
-        if session.deadline is not None:
-            self.timers.arm(session)
-        transition = machine_for(session.role, session.process).restart(session, self._ctx())
-        if transition.effects or transition.session != session:
-            self._apply(session, transition).addErrback(_logged_by_flush)
-            return True
-        return False
-
     def _tick(self) -> None:
         """Renew this instance's lease, take over the work of instances found dead, and answer
         the waits on processes that ended on another instance."""
         try:
             adopted = self.coordination.tick(self.clock.seconds())
             for session in adopted.sessions:
-                self._resume(session)
+                self.commit.resume(session)
             for item_id in adopted.outbox:
                 self.work.later(0, self.outbox.deliver, item_id, 0)
-            for session_id in list(self._waiters):
+            for session_id in list(self.commit.waiters):
                 ended = self.store.get(session_id)
                 if ended is not None and not ended.is_open:
-                    for d in self._waiters.pop(session_id, []):
+                    for d in self.commit.waiters.pop(session_id, []):
                         d.callback(ended)
         except StoreUnavailable:
             pass  # the store logs the outage; the next tick, below, is the retry
@@ -225,10 +167,7 @@ class Engine:
     def stop(self) -> None:
         self.running = False
         self.store.flush()  # staged transitions are written; their effects resume on start
-        self._staged.clear()
-        if self._flush_call is not None and self._flush_call.active():
-            self._flush_call.cancel()
-        self._flush_call = None
+        self.commit.stop()
         self.work.cancel()
         self.timers.stop()
 
@@ -333,11 +272,11 @@ class Engine:
                 raise Refused(404, f"unknown session {session_id}")
             try:
                 transition = machine_for(session.role, session.process).step(
-                    session, Abort(reason), self._ctx()
+                    session, Abort(reason), self.commit.ctx()
                 )
             except OutOfOrder as e:
                 raise Refused(409, e.reason) from None
-            self._apply(session, transition).addErrback(_logged_by_flush)
+            self.commit.apply(session, transition).addErrback(logged_by_flush)
             return transition.session
 
     def wait(self, session_id: str) -> Deferred[Session]:
@@ -348,7 +287,7 @@ class Engine:
         if not session.is_open:
             return succeed(session)
         d: Deferred[Session] = Deferred()
-        self._waiters.setdefault(session_id, []).append(d)
+        self.commit.waiters.setdefault(session_id, []).append(d)
         return d
 
     # ------------------------------------------------------------------ inbound messages
@@ -446,12 +385,12 @@ class Engine:
             session_id=session.session_id,
         )
         if not isinstance(message, SYNCHRONOUS_REQUESTS):
-            return self.durable().addCallback(lambda _: None)
+            return self.commit.durable().addCallback(lambda _: None)
         if seen is None:
             raise Refused(409, f"{message.ROOT} for session {session.session_id} is in progress")
         assert isinstance(seen, bytes)
         answer = decode(seen)
-        return self.durable().addCallback(lambda _: answer)
+        return self.commit.durable().addCallback(lambda _: answer)
 
     def _receive_request(
         self, peer: str, request: DelegationRequest, body: bytes | None
@@ -569,7 +508,7 @@ class Engine:
     ) -> Deferred[Message | None]:
         machine = machine_for(session.role, session.process)
         try:
-            transition = machine.step(session, inp or Received(message), self._ctx())
+            transition = machine.step(session, inp or Received(message), self.commit.ctx())
         except OutOfOrder as e:
             raise Refused(e.status, e.reason) from None
         answer = next((e.message for e in transition.effects if isinstance(e, Respond)), None)
@@ -578,14 +517,14 @@ class Engine:
         if synchronous and answer is None and transition.session.is_open:
             responder = Deferred()
             responder.addTimeout(self.timeouts.request, self.clock)
-            self._responders[session.session_id] = (message.ROOT, responder)
-        done = self._apply(
+            self.commit.responders[session.session_id] = (message.ROOT, responder)
+        done = self.commit.apply(
             session if not created else None, transition, inbound=message, inbound_body=body
         )
 
         def unrecorded(f: Failure) -> Failure:
             if responder is not None:
-                self._responders.pop(session.session_id, None)
+                self.commit.responders.pop(session.session_id, None)
                 responder.addErrback(lambda _: None)
                 responder.cancel()
             return Failure(Refused(503, f"{message.ROOT} could not be recorded: {f.value}"))
@@ -604,7 +543,7 @@ class Engine:
             return done.addCallback(no_process)
 
         def no_answer(f: Failure) -> Failure:
-            self._responders.pop(session.session_id, None)
+            self.commit.responders.pop(session.session_id, None)
             if isinstance(f.value, Refused):
                 return f
             return Failure(Refused(503, f"no answer for {message.ROOT}: {f.getErrorMessage()}"))
@@ -612,9 +551,6 @@ class Engine:
         return done.addCallback(lambda _: responder).addCallbacks(lambda m: m, no_answer)
 
     # ------------------------------------------------------------------ transitions
-
-    def _ctx(self) -> Context:
-        return Context(now=self.clock.seconds(), server_id=self.server_id, timeouts=self.timeouts)
 
     def _begin(
         self,
@@ -689,11 +625,11 @@ class Engine:
             device_mod=device_mod,
             notify=notify,
         )
-        transition = machine_for(role, process).step(session, Start(), self._ctx())
+        transition = machine_for(role, process).step(session, Start(), self.commit.ctx())
         extra: list[Record] = []
         if expires_at is not None:
             extra.append(Expiry(session.session_id, device_id, subtree, expires_at))
-        self._apply(None, transition, cause=cause, extra=extra).addErrback(_logged_by_flush)
+        self.commit.apply(None, transition, cause=cause, extra=extra).addErrback(logged_by_flush)
         self.log.info(
             "session {session_id} {process} with {peer} on {device} {subtree} started ({role})",
             session_id=session.session_id,
@@ -705,239 +641,6 @@ class Engine:
         )
         return transition.session
 
-    def _feed(self, session_id: str, inp: Input) -> None:
-        """Give ``inp`` to the open session ``session_id``; late or stray inputs are logged.
-        Held up by another instance, it is given again shortly."""
-        try:
-            with self.coordination.hold(session_id) as session:
-                self._feed_held(session_id, session, inp)
-        except Busy:
-            self.work.later(BUSY_RETRY, self._feed, session_id, inp)
-
-    def _feed_held(self, session_id: str, session: Session | None, inp: Input) -> None:
-        if session is None or not session.is_open:
-            self.log.debug(
-                "{input} for closed session {session_id} dropped",
-                input=type(inp).__name__,
-                session_id=session_id,
-            )
-            return
-        try:
-            transition = machine_for(session.role, session.process).step(session, inp, self._ctx())
-        except OutOfOrder as e:
-            self.log.info("session {session_id}: {reason}", session_id=session_id, reason=e.reason)
-            return
-        try:
-            self._apply(session, transition).addErrback(_logged_by_flush)
-        except EncodeError as e:
-            # Data a seam supplied (a host's DMAcc, say) that no valid message can carry: the
-            # duty failed. Nothing was committed; the session takes the failure instead.
-            if not isinstance(inp, BootstrapSupplied | URLSupplied):
-                raise
-            self.log.warn(
-                "session {session_id}: the DMS-2 duty's answer cannot be sent: {reason}",
-                session_id=session_id,
-                reason=str(e),
-            )
-            self._feed(session_id, DutyFailed(f"unusable bootstrap data: {e}"))
-
-    def _apply(
-        self,
-        before: Session | None,
-        transition: Transition,
-        *,
-        inbound: Message | None = None,
-        inbound_body: bytes | None = None,
-        cause: str | None = None,
-        extra: Sequence[Record] = (),
-    ) -> Deferred[None]:
-        """Stage ``transition`` (with its audit events and the ``extra`` records; ``inbound``
-        is the message it consumed, ``inbound_body`` the document that message came as, if at
-        hand); its effects are carried out once the group commit has written it. Fires when
-        they have been (fails if the group commit failed)."""
-        session = transition.session
-        now = self.clock.seconds()
-        log: list[LogLine] = []
-        if inbound is not None:
-            document = logged(inbound, inbound_body)
-            log.append(LogLine(session.session_id, "in", inbound.ROOT, document))
-        outbox: list[tuple[str, bytes]] = []
-        response: tuple[str, bytes] | None = None
-        register: Delegation | None = None
-        bodies: dict[int, bytes] = {}  # each outgoing message is encoded once
-        cancel_outbox = unregister = False
-        for effect in transition.effects:
-            if isinstance(effect, CancelOutbox):
-                cancel_outbox = True
-            elif isinstance(effect, Unregister):
-                unregister = True
-            if isinstance(effect, Send | Request | Respond):
-                m = effect.message
-                body = bodies[id(effect)] = m.encode()
-                log.append(LogLine(session.session_id, "out", m.ROOT, logged(m, body)))
-            if isinstance(effect, Send):
-                outbox.append((session.peer, body))
-            if isinstance(effect, Respond):
-                root = (
-                    inbound.ROOT
-                    if inbound is not None
-                    else self._responders.get(session.session_id, ("", None))[0]
-                )
-                response = (root, body)
-            if isinstance(effect, Register):
-                register = Delegation(
-                    device_id=session.device_id,
-                    subtree=session.subtree,
-                    role=session.role,
-                    peer=session.peer,
-                    full=session.full,
-                    since=now,
-                    session_id=session.session_id,
-                )
-        commit = Commit(
-            session=session,
-            created=before is None,
-            outbox=outbox,
-            cancel_outbox=cancel_outbox,
-            inbound_root=inbound.ROOT if inbound is not None else None,
-            response=response,
-            log=log,
-            register=register,
-            unregister=unregister,
-            records=[*extra, *audit.events(before, session, transition.effects, cause)],
-        )
-        self.store.stage(commit, now)
-        done: Deferred[None] = Deferred()
-        self._staged.append(_Staged(before, transition, commit, bodies, done))
-        if len(self._staged) >= self.batch_limit:
-            # A burst (thousands of messages in one turn) is written in batches, not held
-            # whole in memory: now, or right after the work in hand.
-            self.work.run(self._flush)
-        elif self._flush_call is None:
-            self._flush_call = self.clock.callLater(0, self.work.run, self._flush)
-        return done
-
     def durable(self) -> Deferred[None]:
         """Fires once every transition staged so far is on disk (at once if none is)."""
-        if not self._staged:
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._flush_waiters.append(d)
-        return d
-
-    def _flush(self) -> None:
-        """The group commit: write every transition staged in this reactor turn in one
-        transaction, then carry out their effects in the order they were staged."""
-        if self._flush_call is not None and self._flush_call.active():
-            self._flush_call.cancel()
-        self._flush_call = None
-        batch, self._staged = self._staged, []
-        waiters, self._flush_waiters = self._flush_waiters, []
-        try:
-            self.store.flush()
-        except Exception:
-            failure = Failure()
-            self.log.failure("group commit of {n} transitions failed", failure, n=len(batch))
-            for staged in batch:
-                staged.done.errback(failure)
-            for d in waiters:
-                d.errback(failure)
-            # Their sessions are as they were on disk, with the inputs of this turn consumed:
-            # each is taken up again as after a restart, once the store can be read.
-            recover = dict.fromkeys(s.transition.session.session_id for s in batch)
-            for session_id in recover:
-                self.work.later(STORE_RETRY, self._recover, session_id)
-            return
-        for staged in batch:
-            self.work.run(partial(self._committed, staged))
-        for d in waiters:
-            self.work.run(partial(d.callback, None))
-
-    def _recover(self, session_id: str) -> None:
-        """A group commit that held a transition of ``session_id`` failed: the session, as it
-        is on disk, is resumed as a restart would (its timer re-armed, an interrupted change to
-        the client undone, a request sent again: all safe to repeat)."""
-        session = self.store.get(session_id)
-        if session is not None and session.is_open:
-            self._resume(session)
-
-    def _committed(self, staged: _Staged) -> None:
-        before, transition, commit = staged.before, staged.transition, staged.commit
-        session = transition.session
-        self.observer.transition(before, session, transition.effects)
-        if self.log_transitions:
-            self.log.debug(
-                "session {session_id} {role} {process}: {old} -> {new}",
-                session_id=session.session_id,
-                role=session.role.value,
-                process=session.process.value,
-                old=before.state if before else "-",
-                new=session.state,
-            )
-        if (
-            session.is_open
-            and session.deadline is not None
-            and (
-                before is None
-                or before.deadline != session.deadline
-                or before.wait != session.wait
-                or self.coordination.shared  # another instance may have armed it until now
-            )
-        ):
-            self.timers.arm(session)
-        outbox_ids = iter(commit.outbox_ids)
-        for effect in transition.effects:
-            self._carry_out(session, effect, outbox_ids, staged.bodies)
-        staged.done.callback(None)
-
-    def _carry_out(
-        self, session: Session, effect: object, outbox_ids: Any, bodies: dict[int, bytes]
-    ) -> None:
-        sid = session.session_id
-        if isinstance(effect, Send):
-            self.work.later(0, self.outbox.deliver, next(outbox_ids), 0)
-        elif isinstance(effect, Request):
-            self.outbox.in_flight.setdefault(sid, [])
-            deadline = self.clock.seconds() + self.timeouts.request
-            self.work.later(
-                0,
-                self.outbox.request,
-                sid,
-                session.peer,
-                effect.message,
-                bodies[id(effect)],
-                deadline,
-                0,
-            )
-        elif isinstance(effect, Respond):
-            pending = self._responders.pop(sid, None)
-            if pending is not None:
-                pending[1].callback(effect.message)
-        elif isinstance(effect, ChangeClient):
-            self.work.run(lambda: self.local.change(session, effect))
-        elif isinstance(effect, Perform):
-            self.work.run(lambda: self.local.perform(session, effect.duty))
-        elif isinstance(effect, Finish):
-            self._finished(session, effect)
-
-    def _finished(self, session: Session, finish: Finish) -> None:
-        level = (
-            self.log.info
-            if finish.outcome in (Outcome.DELEGATED, Outcome.REVOKED)
-            else (self.log.warn)
-        )
-        level(
-            "session {session_id} {process} with {peer} on {device}{subtree}: {outcome} {reason}",
-            session_id=session.session_id,
-            process=session.process.value,
-            peer=session.peer,
-            device=session.device_id,
-            subtree=session.subtree,
-            outcome=finish.outcome.value,
-            reason=finish.reason,
-        )
-        pending = self._responders.pop(session.session_id, None)
-        if pending is not None:
-            pending[1].errback(Refused(503, finish.reason or "the process ended"))
-        for d in self._waiters.pop(session.session_id, []):
-            d.callback(session)
+        return self.commit.durable()

@@ -53,14 +53,14 @@ class LocalWork:
         run = self.work.run
 
         def ok(value: Any) -> None:
-            run(lambda: self._engine._feed(session_id, done(value)))
+            run(lambda: self._engine.commit.feed(session_id, done(value)))
 
         def bad(f: Failure) -> None:
             if failed is None:
                 self.log.failure("session {session_id}", f, session_id=session_id)
                 return
             inp = failed(f)
-            run(lambda: self._engine._feed(session_id, inp))
+            run(lambda: self._engine.commit.feed(session_id, inp))
 
         d.addCallbacks(ok, bad)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
 
+from dmdelegation.engine.commit import logged_by_flush
 from dmdelegation.engine.inputs import PeerUnreachable, Received
 from dmdelegation.engine.interfaces import PeerError
 from dmdelegation.engine.machine import OutOfOrder
@@ -27,10 +28,6 @@ from dmdelegation.store.interfaces import Busy
 
 if TYPE_CHECKING:
     from dmdelegation.engine.engine import Engine
-
-
-def _logged_by_flush(f: Failure) -> None:
-    """A transition the group commit could not write: it has been logged."""
 
 
 class Outbox:
@@ -59,7 +56,7 @@ class Outbox:
         attempt: int,
     ) -> None:
         """Send a synchronous request; its answer (or failure) goes to the session."""
-        run, feed = self.work.run, self._engine._feed
+        run, feed = self.work.run, self._engine.commit.feed
         started = self.clock.seconds()
         remaining = deadline - started
         d: Deferred[bytes] = maybeDeferred(self._engine.transport.request, peer, body)
@@ -115,20 +112,20 @@ class Outbox:
 
     def answered(self, session_id: str, answer: Message, body: bytes) -> None:
         """Step the answer to our request into its session, under the session's lock."""
-        engine = self._engine
+        commit = self._engine.commit
         try:
             with self.coordination.hold(session_id) as session:
                 if session is None or not session.is_open:
                     return
                 try:
                     transition = machine_for(session.role, session.process).step(
-                        session, Received(answer), engine._ctx()
+                        session, Received(answer), commit.ctx()
                     )
                 except OutOfOrder as e:
-                    engine._feed(session_id, PeerUnreachable(f"unexpected answer: {e.reason}"))
+                    commit.feed(session_id, PeerUnreachable(f"unexpected answer: {e.reason}"))
                     return
-                engine._apply(session, transition, inbound=answer, inbound_body=body).addErrback(
-                    _logged_by_flush
+                commit.apply(session, transition, inbound=answer, inbound_body=body).addErrback(
+                    logged_by_flush
                 )
         except Busy:
             self.work.later(BUSY_RETRY, self.answered, session_id, answer, body)
@@ -164,7 +161,7 @@ class Outbox:
             self.log.warn(
                 "session {session_id}: {reason}", session_id=item.session_id, reason=reason
             )
-            feed = self._engine._feed
+            feed = self._engine.commit.feed
             self.work.run(lambda: feed(item.session_id, PeerUnreachable(reason)))
 
         d.addCallbacks(delivered, failed)

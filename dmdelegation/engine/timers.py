@@ -81,7 +81,7 @@ class Timers:
                     deadline=deadline,
                     instance=self.coordination.instance_id,
                 )
-                self._engine._feed(session_id, TimerExpired(wait))
+                self._engine.commit.feed(session_id, TimerExpired(wait))
         except Busy:
             self.work.later(BUSY_RETRY, self.expire, session_id, wait, deadline)
 
