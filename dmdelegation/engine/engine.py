@@ -10,6 +10,13 @@ into the process's failure path after ``timeouts.delivery``); local actions (tre
 duties) run through a queue so that one that completes synchronously never re-enters a
 transition half carried out. On :meth:`start` every open session is reloaded, its timer
 re-armed, its interrupted local action resumed (or undone), and its outbox delivered.
+
+:class:`Engine` is a façade: the operator commands and the life cycle are here; the work is
+done by the parts it owns, each in its own module: ``inbound`` (:class:`Inbound`: messages from
+peers), ``commit`` (:class:`CommitPipeline`: staging, group commit, effects, recovery),
+``timers`` (:class:`Timers`), ``outbox`` (:class:`Outbox`: delivery, requests, retries) and
+``local`` (:class:`LocalWork`: client changes, DMS-2 duties), over the run queue ``work``
+(:class:`Work`) and the ``rules`` (:class:`Rules`) every process start is checked against.
 """
 
 from __future__ import annotations
@@ -17,22 +24,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 
-from twisted.internet.defer import Deferred, TimeoutError, fail, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
+from dmdelegation.core.model import Process, Role, Session
 from dmdelegation.engine.commit import CommitPipeline, logged_by_flush
-from dmdelegation.engine.effects import (
-    Respond,
-)
-from dmdelegation.engine.inputs import (
-    Abort,
-    Input,
-    PolicyDecided,
-    Received,
-    Start,
-)
+from dmdelegation.engine.inbound import Inbound
+from dmdelegation.engine.inputs import Abort, Start
 from dmdelegation.engine.interfaces import (
     IClientChanges,
     IDelegatedServer,
@@ -42,29 +41,15 @@ from dmdelegation.engine.interfaces import (
 from dmdelegation.engine.local_work import LocalWork
 from dmdelegation.engine.machine import OutOfOrder, Timeouts
 from dmdelegation.engine.machines import machine_for
-from dmdelegation.engine.model import Process, Role, Session
 from dmdelegation.engine.observer import IEngineObserver, Observers
 from dmdelegation.engine.outbox import Outbox
 from dmdelegation.engine.refusal import Refused, canonical_subtree
 from dmdelegation.engine.rules import Rules, delegation_process
 from dmdelegation.engine.timers import Timers
-from dmdelegation.engine.work import Work, timeout
-from dmdelegation.protocol import (
-    BootstrapServerURLRequest,
-    DelegationMethod,
-    DelegationRequest,
-    DelegationRevocationRequest,
-    DelegationRevoked,
-    DelegationTerminationRequest,
-    Message,
-    decode,
-)
+from dmdelegation.engine.work import Work
+from dmdelegation.protocol import DelegationMethod, Message
 from dmdelegation.store.audit import Expiry, Record
 from dmdelegation.store.interfaces import ISessionStore, StoreUnavailable
-from dmdelegation.store.sessions import NO_RESPONSE
-
-SYNCHRONOUS_REQUESTS = (DelegationRequest, BootstrapServerURLRequest, DelegationTerminationRequest)
-
 
 __all__ = ["Engine", "Refused", "canonical_subtree"]
 
@@ -105,12 +90,14 @@ class Engine:
         self.log_transitions = log_transitions
         self.batch_limit = batch_limit  # transitions in one group commit at most
         self.observer = Observers(observers)
-        self.work = Work(clock, self.log)
+        log = self.log  # one logger, the engine's, for every part
+        self.work = Work(clock, log)
         self.rules = Rules(store, self.coordination, self.observer)
         self.commit = CommitPipeline(self)
         self.timers = Timers(self)
-        self.local = LocalWork(self)
         self.outbox = Outbox(self)
+        self.local = LocalWork(self)
+        self.inbound = Inbound(self)
         self._queue = self.work.queue  # the run queue and the timer heap, as they were named
         self._timers = self.timers.heap
 
@@ -152,10 +139,11 @@ class Engine:
                 self.commit.resume(session)
             for item_id in adopted.outbox:
                 self.work.later(0, self.outbox.deliver, item_id, 0)
-            for session_id in list(self.commit.waiters):
+            waiters = self.commit.waiters
+            for session_id in list(waiters):
                 ended = self.store.get(session_id)
                 if ended is not None and not ended.is_open:
-                    for d in self.commit.waiters.pop(session_id, []):
+                    for d in waiters.pop(session_id, []):
                         d.callback(ended)
         except StoreUnavailable:
             pass  # the store logs the outage; the next tick, below, is the retry
@@ -295,262 +283,17 @@ class Engine:
     def receive(
         self, peer: str, message: Message, body: bytes | None = None
     ) -> Deferred[Message | None]:
-        """Handle a message from the authenticated peer ``peer`` (:meth:`_receive`), and tell
-        the observers how it was answered. ``body`` is the document ``message`` was decoded
-        from, if at hand: the message log keeps it as it came (``redaction.logged``). An error
-        (the store out of reach, say) fails the Deferred; it is never raised."""
-        d = maybeDeferred(self._receive, peer, message, body)
+        """Handle a message from the authenticated peer ``peer`` (:meth:`Inbound.take`), and
+        tell the observers how it was answered. ``body`` is the document ``message`` was
+        decoded from, if at hand: the message log keeps it as it came (``redaction.logged``).
+        An error (the store out of reach, say) fails the Deferred; it is never raised."""
+        return self.inbound.receive(peer, message, body)
 
-        def answered(result: object) -> object:
-            if isinstance(result, Failure):
-                status = result.value.status if isinstance(result.value, Refused) else 500
-                if isinstance(result.value, StoreUnavailable):
-                    status = 503  # as the delegation interface answers it
-                if isinstance(result.value, Refused):
-                    self.observer.refused("peer", message.ROOT, status)
-            else:
-                status = 204 if result is None else 200
-            self.observer.received(peer, message.ROOT, status)
-            return result
+    def durable(self) -> Deferred[None]:
+        """Fires once every transition staged so far is on disk (at once if none is)."""
+        return self.commit.durable()
 
-        return d.addBoth(answered)
-
-    def _receive(
-        self, peer: str, message: Message, body: bytes | None, *, _again: bool = False
-    ) -> Deferred[Message | None]:
-        """Handle a message from the authenticated peer ``peer``.
-
-        Fires with the synchronous answer for a request, ``None`` for an asynchronous message
-        (once it is durably recorded); fails with :class:`Refused` and changes nothing when the
-        message cannot be taken. A message that overtook the answer to our own request in the
-        same session (the peer sends its next message as soon as it has answered) is held until
-        that answer is in, then taken or refused.
-        """
-        try:
-            if isinstance(message, DelegationRequest):
-                return self._receive_request(peer, message, body)
-            session_id = getattr(message, "session_id", None)
-            with self.rules.hold(str(session_id) if session_id else None) as session:
-                if session is None:
-                    return self._receive_unknown(peer, message, body)
-                self._check_party(session, peer)
-                replay = self._replay(session, message)
-                if replay is not None:
-                    return replay
-                try:
-                    return self._consume(session, message, body)
-                except Refused as e:
-                    if e.status != 409 or _again or session.session_id not in self.outbox.in_flight:
-                        raise
-                    return self._after_request(session.session_id, peer, message, body)
-        except Refused as e:
-            self.log.warn(
-                "refused {root} from {peer}: {status} {reason}",
-                root=message.ROOT,
-                peer=peer,
-                status=e.status,
-                reason=e.reason,
-            )
-            return fail(e)
-
-    def _after_request(
-        self, session_id: str, peer: str, message: Message, body: bytes | None
-    ) -> Deferred[Message | None]:
-        held: Deferred[Message | None] = Deferred()
-
-        def again() -> None:
-            if not held.called:
-                self._receive(peer, message, body, _again=True).chainDeferred(held)
-
-        def too_late(f: Failure) -> Failure:
-            if isinstance(f.value, TimeoutError):
-                return Failure(Refused(409, f"{message.ROOT} is not expected now"))
-            return f
-
-        self.outbox.in_flight[session_id].append(again)
-        held.addTimeout(self.timeouts.request, self.clock)
-        return held.addErrback(too_late)
-
-    def _check_party(self, session: Session, peer: str) -> None:
-        if session.peer != peer:
-            raise Refused(403, f"{peer} is not party to session {session.session_id}")
-
-    def _replay(self, session: Session, message: Message) -> Deferred[Message | None] | None:
-        seen = self.store.seen(session.session_id, message.ROOT)
-        if seen is NO_RESPONSE:
-            return None
-        self.log.info(
-            "replayed {root} for session {session_id} answered as before",
-            root=message.ROOT,
-            session_id=session.session_id,
-        )
-        if not isinstance(message, SYNCHRONOUS_REQUESTS):
-            return self.commit.durable().addCallback(lambda _: None)
-        if seen is None:
-            raise Refused(409, f"{message.ROOT} for session {session.session_id} is in progress")
-        assert isinstance(seen, bytes)
-        answer = decode(seen)
-        return self.commit.durable().addCallback(lambda _: answer)
-
-    def _receive_request(
-        self, peer: str, request: DelegationRequest, body: bytes | None
-    ) -> Deferred[Message | None]:
-        if request.server_id != peer:
-            raise Refused(403, f"serverId {request.server_id!r} is not the sender {peer!r}")
-        subtree = canonical_subtree(request.dm_tree_uri)
-        existing = self.store.get(request.session_id)
-        if existing is not None:
-            self._check_party(existing, peer)
-            replay = self._replay(existing, request)
-            if replay is not None:
-                return replay
-            raise Refused(409, f"session {request.session_id} already exists")
-        role = self.policy.role_for(peer, request)
-        self.rules.check_free(request.device_id, subtree, peer)
-        decided: Deferred[PolicyDecided] = maybeDeferred(self.policy.decide, role, peer, request)
-        timeout(decided, self.timeouts.local, self.clock)
-
-        def go(decision: PolicyDecided) -> Deferred[Message | None]:
-            if not isinstance(decision, PolicyDecided):
-                raise TypeError(f"the policy answered {decision!r}, not a PolicyDecided")
-            if not decision.accept and not 100 <= decision.reason_code <= 599:
-                # A host policy's code that no DELEGATION_RESP can carry: refuse as forbidden.
-                decision = PolicyDecided(False, 403, decision.reason)
-            with self.rules.hold(request.session_id) as existing:
-                if existing is not None:
-                    raise Refused(409, f"session {request.session_id} already exists")
-                self.rules.lock_device(request.device_id)
-                return self._create(request, body, decision, role, peer, subtree)
-
-        def refused(f: Failure) -> Failure:
-            e = f.value
-            if isinstance(e, Refused):
-                self.log.warn(
-                    "refused DELEGATION_REQ from {peer}: {status} {reason}",
-                    peer=peer,
-                    status=e.status,
-                    reason=e.reason,
-                )
-            return f
-
-        return decided.addCallback(go).addErrback(refused)
-
-    def _create(
-        self,
-        request: DelegationRequest,
-        body: bytes | None,
-        decision: PolicyDecided,
-        role: Role,
-        peer: str,
-        subtree: str,
-    ) -> Deferred[Message | None]:
-        self.rules.check_free(request.device_id, subtree, peer)
-        session = Session(
-            session_id=request.session_id,
-            role=role,
-            process=delegation_process(request.method),
-            state="new",
-            peer=peer,
-            device_id=request.device_id,
-            subtree=subtree,
-            full=request.is_delegation_full,
-            initiator=Role.DMS2 if role is Role.DMS1 else Role.DMS1,
-            device_man=request.device_man,
-            device_mod=request.device_mod,
-        )
-        return self._consume(session, request, body, decision, created=True)
-
-    def _receive_unknown(
-        self, peer: str, message: Message, body: bytes | None
-    ) -> Deferred[Message | None]:
-        """A message that starts a process at our end, or one for a session we don't know."""
-        if isinstance(message, DelegationTerminationRequest):
-            delegation = self.rules.held(message.device_id, None, Role.DMS2, peer)
-            process, role = Process.REVOCATION_ASKED, Role.DMS2
-            session_id = message.session_id
-        elif isinstance(message, DelegationRevocationRequest):
-            named = None if message.dm_tree_uri is None else canonical_subtree(message.dm_tree_uri)
-            delegation = self.rules.held(message.device_id, named, Role.DMS1, peer)
-            process, role = Process.REVOCATION_REQUESTED, Role.DMS1
-            session_id = message.session_id
-        elif isinstance(message, DelegationRevoked) and message.device_id is not None:
-            named = None if message.dm_tree_uri is None else canonical_subtree(message.dm_tree_uri)
-            delegation = self.rules.held(message.device_id, named, Role.DMS2, peer)
-            process, role = Process.REVOCATION_FORCED, Role.DMS2
-            session_id = str(message.session_id or self.new_session_id())
-        else:
-            unknown = getattr(message, "session_id", None)
-            raise Refused(404, f"{message.ROOT} names unknown session {unknown}")
-        self.rules.lock_device(delegation.device_id)
-        self.rules.check_free(delegation.device_id, delegation.subtree, None)
-        session = Session(
-            session_id=session_id,
-            role=role,
-            process=process,
-            state="new",
-            peer=peer,
-            device_id=delegation.device_id,
-            subtree=delegation.subtree,
-            full=delegation.full,
-            initiator=Role.DMS1 if role is Role.DMS2 else Role.DMS2,
-            notify=True,
-        )
-        return self._consume(session, message, body, Received(message), created=True)
-
-    def _consume(
-        self,
-        session: Session,
-        message: Message,
-        body: bytes | None,
-        inp: Input | None = None,
-        *,
-        created: bool = False,
-    ) -> Deferred[Message | None]:
-        machine = machine_for(session.role, session.process)
-        try:
-            transition = machine.step(session, inp or Received(message), self.commit.ctx())
-        except OutOfOrder as e:
-            raise Refused(e.status, e.reason) from None
-        answer = next((e.message for e in transition.effects if isinstance(e, Respond)), None)
-        responder: Deferred[Message] | None = None
-        synchronous = isinstance(message, SYNCHRONOUS_REQUESTS)
-        if synchronous and answer is None and transition.session.is_open:
-            responder = Deferred()
-            responder.addTimeout(self.timeouts.request, self.clock)
-            self.commit.responders[session.session_id] = (message.ROOT, responder)
-        done = self.commit.apply(
-            session if not created else None, transition, inbound=message, inbound_body=body
-        )
-
-        def unrecorded(f: Failure) -> Failure:
-            if responder is not None:
-                self.commit.responders.pop(session.session_id, None)
-                responder.addErrback(lambda _: None)
-                responder.cancel()
-            return Failure(Refused(503, f"{message.ROOT} could not be recorded: {f.value}"))
-
-        done.addErrback(unrecorded)
-        if not synchronous:
-            return done.addCallback(lambda _: None)
-        if answer is not None:
-            return done.addCallback(lambda _: answer)
-        if responder is None:
-            ended = transition.session.reason or "the process ended"
-
-            def no_process(_: object) -> Message:
-                raise Refused(503, ended)
-
-            return done.addCallback(no_process)
-
-        def no_answer(f: Failure) -> Failure:
-            self.commit.responders.pop(session.session_id, None)
-            if isinstance(f.value, Refused):
-                return f
-            return Failure(Refused(503, f"no answer for {message.ROOT}: {f.getErrorMessage()}"))
-
-        return done.addCallback(lambda _: responder).addCallbacks(lambda m: m, no_answer)
-
-    # ------------------------------------------------------------------ transitions
+    # ------------------------------------------------------------------ operator's processes
 
     def _begin(
         self,
@@ -640,7 +383,3 @@ class Engine:
             role=role.value,
         )
         return transition.session
-
-    def durable(self) -> Deferred[None]:
-        """Fires once every transition staged so far is on disk (at once if none is)."""
-        return self.commit.durable()
