@@ -10,171 +10,48 @@ into the process's failure path after ``timeouts.delivery``); local actions (tre
 duties) run through a queue so that one that completes synchronously never re-enters a
 transition half carried out. On :meth:`start` every open session is reloaded, its timer
 re-armed, its interrupted local action resumed (or undone), and its outbox delivered.
+
+:class:`Engine` is a façade: the operator commands and the life cycle are here; the work is
+done by the parts it owns, each in its own module: ``inbound`` (:class:`Inbound`: messages from
+peers), ``commit`` (:class:`CommitPipeline`: staging, group commit, effects, recovery),
+``timers`` (:class:`Timers`), ``outbox`` (:class:`Outbox`: delivery, requests, retries) and
+``local`` (:class:`LocalWork`: client changes, DMS-2 duties), over the run queue ``work``
+(:class:`Work`) and the ``rules`` (:class:`Rules`) every process start is checked against.
 """
 
 from __future__ import annotations
 
-import heapq
 import secrets
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
-from functools import partial
-from types import TracebackType
-from typing import Any
+from collections.abc import Callable, Iterable
 
-from attrs import frozen
-from twisted.internet.defer import Deferred, TimeoutError, fail, maybeDeferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
-from dmdelegation.engine.effects import (
-    CancelOutbox,
-    ChangeClient,
-    Duty,
-    Finish,
-    Perform,
-    Register,
-    Request,
-    Respond,
-    Send,
-    TreeChange,
-    Unregister,
-)
-from dmdelegation.engine.inputs import (
-    Abort,
-    BootstrapSupplied,
-    DutyDone,
-    DutyFailed,
-    Input,
-    PeerUnreachable,
-    PolicyDecided,
-    Received,
-    Start,
-    TimerExpired,
-    TreeDone,
-    TreeFailed,
-    URLSupplied,
-)
+from dmdelegation.core.model import Process, Role, Session
+from dmdelegation.engine.commit import CommitPipeline, logged_by_flush
+from dmdelegation.engine.inbound import Inbound
+from dmdelegation.engine.inputs import Abort, Start
 from dmdelegation.engine.interfaces import (
-    ClientChangeFailed,
     IClientChanges,
     IDelegatedServer,
     IDelegationPolicy,
     IPeerTransport,
-    PeerError,
 )
-from dmdelegation.engine.machine import Context, OutOfOrder, Timeouts, Transition
+from dmdelegation.engine.local_work import LocalWork
+from dmdelegation.engine.machine import OutOfOrder, Timeouts
 from dmdelegation.engine.machines import machine_for
-from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session, overlaps
-from dmdelegation.engine.observer import IEngineObserver, Observers, root_of
-from dmdelegation.protocol import (
-    BootstrapServerURLRequest,
-    DelegationMethod,
-    DelegationRequest,
-    DelegationRevocationRequest,
-    DelegationRevoked,
-    DelegationTerminationRequest,
-    EncodeError,
-    Message,
-    ProtocolError,
-    decode,
-)
-from dmdelegation.protocol.redaction import logged
-from dmdelegation.store import audit
+from dmdelegation.engine.observer import IEngineObserver, Observers
+from dmdelegation.engine.outbox import Outbox
+from dmdelegation.engine.refusal import Refused, canonical_subtree
+from dmdelegation.engine.rules import Rules, delegation_process
+from dmdelegation.engine.timers import Timers
+from dmdelegation.engine.work import Work
+from dmdelegation.protocol import DelegationMethod, Message
 from dmdelegation.store.audit import Expiry, Record
-from dmdelegation.store.interfaces import Busy, ICoordination, ISessionStore, StoreUnavailable
-from dmdelegation.store.sessions import NO_RESPONSE, Commit, LogLine
-from dmdelegation.tree.uri import URI, URIError
+from dmdelegation.store.interfaces import ISessionStore, StoreUnavailable
 
-BUSY_RETRY = 0.05  # seconds before an input another instance held up is tried again
-STORE_RETRY = 1.0  # seconds before work that found the store out of reach is tried again
-
-SYNCHRONOUS_REQUESTS = (DelegationRequest, BootstrapServerURLRequest, DelegationTerminationRequest)
-
-
-def canonical_subtree(text: str) -> str:
-    """The canonical text of a DM tree URI (escapes resolved), or :class:`Refused` (400) when
-    the tree's rules refuse it: a DMTreeURI the schema lets through (``.``/``..`` segments,
-    names too long or too many) still names no node, and two spellings of one subtree must
-    meet in the check that keeps one process per subtree."""
-    try:
-        return str(URI.parse(text))
-    except URIError as e:
-        raise Refused(400, f"DMTreeURI {text[:80]!r}: {e}") from None
-
-
-class Refused(Exception):
-    """An inbound message or an operator command is refused; nothing was changed.
-
-    ``status`` is the HTTP status the delegation resource answers with (docs/wire.md): 404 for an
-    unknown session or one of another peer (a peer learns nothing of others' sessions), 409
-    for a message out of order or a subtree already in a process, 400 for content the process
-    cannot use, 503 when no answer can be given now.
-    """
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-
-
-def _timeout(d: Deferred[Any], seconds: float, clock: IReactorTime) -> None:
-    """``d.addTimeout(seconds, clock)``, unless ``d`` has its result already (a local action
-    or a policy that answered at once): that timeout could never fire, and would cost a timer
-    set and cancelled at once."""
-    if not d.called or d.paused:
-        d.addTimeout(seconds, clock)
-
-
-def _logged_by_flush(f: Failure) -> None:
-    """A transition the group commit could not write: ``_flush`` has logged it."""
-
-
-class _BusyRefused:
-    """``with coordination.hold(session_id)``, a :class:`Busy` from it or from the block
-    raised as ``Refused(503)``. (A plain class, not a generator: one is entered per input.)"""
-
-    __slots__ = ("_coordination", "_held", "_session_id")
-
-    def __init__(self, coordination: ICoordination, session_id: str | None) -> None:
-        self._coordination = coordination
-        self._session_id = session_id
-        self._held: AbstractContextManager[Session | None] | None = None
-
-    def __enter__(self) -> Session | None:
-        try:
-            held = self._held = self._coordination.hold(self._session_id)
-            return held.__enter__()
-        except Busy as e:
-            raise Refused(503, str(e)) from None
-
-    def __exit__(
-        self,
-        typ: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        assert self._held is not None
-        try:
-            suppressed = self._held.__exit__(typ, value, traceback)
-        except Busy as e:
-            raise Refused(503, str(e)) from None
-        if not suppressed and isinstance(value, Busy):
-            raise Refused(503, str(value)) from None
-        return suppressed
-
-
-@frozen
-class _Staged:
-    """A transition staged for the group commit, and what to do once it is written."""
-
-    before: Session | None
-    transition: Transition
-    commit: Commit
-    bodies: dict[int, bytes]  # each outgoing message, encoded once
-    done: Deferred[None]
+__all__ = ["Engine", "Refused", "canonical_subtree"]
 
 
 class Engine:
@@ -213,18 +90,34 @@ class Engine:
         self.log_transitions = log_transitions
         self.batch_limit = batch_limit  # transitions in one group commit at most
         self.observer = Observers(observers)
-        self._timers: list[tuple[float, str, str]] = []
-        self._timer_call: IDelayedCall | None = None
-        self._calls: set[IDelayedCall] = set()
-        self._waiters: dict[str, list[Deferred[Session]]] = {}
-        self._responders: dict[str, tuple[str, Deferred[Message]]] = {}
-        self._in_flight: dict[str, list[Callable[[], None]]] = {}  # requests awaiting answers
-        self._queue: deque[Callable[[], None]] = deque()
-        self._draining = False
-        self._staged: list[_Staged] = []
-        self._flush_call: IDelayedCall | None = None
-        self._flush_waiters: list[Deferred[None]] = []
-        self.running = False
+        log = self.log  # one logger, the engine's, for every part
+        self.work = Work(clock, log)
+        self.rules = Rules(store, self.coordination, self.observer)
+        self.commit = CommitPipeline(self)
+        self.timers = Timers(self)
+        self.outbox = Outbox(self)
+        self.local = LocalWork(self)
+        self.inbound = Inbound(self)
+        self._queue = self.work.queue  # the run queue and the timer heap, as they were named
+        self._timers = self.timers.heap
+
+    @property
+    def _run(self) -> Callable[[Callable[[], None]], None]:
+        """The run queue's entry, as it was named (``benchmarks/engine.py`` replaces it to
+        time each role's work: the replacement is the one every part then calls)."""
+        return self.work.run
+
+    @_run.setter
+    def _run(self, run: Callable[[Callable[[], None]], None]) -> None:
+        self.work.run = run  # type: ignore[method-assign,assignment]
+
+    @property
+    def running(self) -> bool:
+        return self.work.running
+
+    @running.setter
+    def running(self, value: bool) -> None:
+        self.work.running = value
 
     # ------------------------------------------------------------------ life cycle
 
@@ -235,11 +128,11 @@ class Engine:
         adopted = coordination.tick(self.clock.seconds()).sessions if coordination.shared else ()
         resumed = 0
         for session in [*coordination.resumable(), *adopted]:
-            resumed += self._resume(session)
+            resumed += self.commit.resume(session)
         for item in self.store.outbox():
-            self._later(0, self._deliver, item.id, 0)
+            self.work.later(0, self.outbox.deliver, item.id, 0)
         if coordination.interval:
-            self._later(coordination.interval, self._tick)
+            self.work.later(coordination.interval, self._tick)
         self.log.info(
             "engine {server_id} started: {open} open sessions, {resumed} resumed",
             server_id=self.server_id,
@@ -247,75 +140,34 @@ class Engine:
             resumed=resumed,
         )
 
-    def _resume(self, loaded: Session) -> bool:
-        """Re-arm an open session's timer and resume what it was doing (start, or adoption of a
-        dead instance's session); whether anything was done. Alone on its store, the session
-        as loaded is current; shared, it is read again under its lock."""
-        if not self.coordination.shared:
-            return self._resume_held(loaded)
-        try:
-            with self.coordination.hold(loaded.session_id) as session:
-                return session is not None and self._resume_held(session)
-        except Busy:  # another instance is moving it on: it is in hand
-            return False
-
-    def _resume_held(self, session: Session) -> bool:
-        if not session.is_open:
-            return False
-        if session.deadline is not None:
-            self._arm(session)
-        transition = machine_for(session.role, session.process).restart(session, self._ctx())
-        if transition.effects or transition.session != session:
-            self._apply(session, transition).addErrback(_logged_by_flush)
-            return True
-        return False
-
     def _tick(self) -> None:
         """Renew this instance's lease, take over the work of instances found dead, and answer
         the waits on processes that ended on another instance."""
         try:
             adopted = self.coordination.tick(self.clock.seconds())
             for session in adopted.sessions:
-                self._resume(session)
+                self.commit.resume(session)
             for item_id in adopted.outbox:
-                self._later(0, self._deliver, item_id, 0)
-            for session_id in list(self._waiters):
+                self.work.later(0, self.outbox.deliver, item_id, 0)
+            waiters = self.commit.waiters
+            for session_id in list(waiters):
                 ended = self.store.get(session_id)
                 if ended is not None and not ended.is_open:
-                    for d in self._waiters.pop(session_id, []):
+                    for d in waiters.pop(session_id, []):
                         d.callback(ended)
         except StoreUnavailable:
             pass  # the store logs the outage; the next tick, below, is the retry
         finally:
             # The next tick even when this one failed (the database unreachable for a while):
             # an instance that stopped renewing its lease would be taken for dead for good.
-            self._later(self.coordination.interval, self._tick)
-
-    def _hold(self, session_id: str | None) -> _BusyRefused:
-        """:meth:`ICoordination.hold`, another instance's hold refused as 503 (try again)."""
-        return _BusyRefused(self.coordination, session_id)
-
-    def _lock_device(self, device_id: str) -> None:
-        try:
-            self.coordination.lock_device(device_id)
-        except Busy as e:
-            raise Refused(503, str(e)) from None
+            self.work.later(self.coordination.interval, self._tick)
 
     def stop(self) -> None:
         self.running = False
         self.store.flush()  # staged transitions are written; their effects resume on start
-        self._staged.clear()
-        if self._flush_call is not None and self._flush_call.active():
-            self._flush_call.cancel()
-        self._flush_call = None
-        for call in list(self._calls):
-            if call.active():
-                call.cancel()
-        self._calls.clear()
-        if self._timer_call is not None and self._timer_call.active():
-            self._timer_call.cancel()
-        self._timer_call = None
-        self._timers.clear()
+        self.commit.stop()
+        self.work.cancel()
+        self.timers.stop()
 
     # ------------------------------------------------------------------ operator commands
 
@@ -335,7 +187,7 @@ class Engine:
         ``expires_at`` (reactor time) makes it a timed one (``dmdelegation.expiry``)."""
         return self._begin(
             Role.DMS1,
-            self._delegation_process(method),
+            delegation_process(method),
             device_id,
             to,
             subtree,
@@ -349,7 +201,7 @@ class Engine:
         """What :meth:`delegate` checks before it starts (:class:`Refused` if it would refuse);
         returns the canonical subtree. Changes nothing."""
         canonical = canonical_subtree(subtree)
-        self._check_free(device_id, canonical, to)
+        self.rules.check_free(device_id, canonical, to)
         return canonical
 
     def request_delegation(
@@ -366,7 +218,7 @@ class Engine:
         """DMS-2 asks the server ``from_`` to delegate ``subtree`` of ``device_id`` to us."""
         return self._begin(
             Role.DMS2,
-            self._delegation_process(method),
+            delegation_process(method),
             device_id,
             from_,
             subtree,
@@ -386,7 +238,7 @@ class Engine:
     ) -> Session:
         """DMS-1 takes a delegation back: asked (DMS-2 stops first) or forced. ``cause`` is
         what the audit trail says started it."""
-        delegation = self._in_force(device_id, subtree, Role.DMS1)
+        delegation = self.rules.in_force(device_id, subtree, Role.DMS1)
         process = Process.REVOCATION_FORCED if forced else Process.REVOCATION_ASKED
         return self._begin(
             Role.DMS1,
@@ -401,7 +253,7 @@ class Engine:
 
     def give_back(self, device_id: str, subtree: str = ".") -> Session:
         """DMS-2 asks DMS-1 to revoke a delegation it holds (requested revocation)."""
-        delegation = self._in_force(device_id, subtree, Role.DMS2)
+        delegation = self.rules.in_force(device_id, subtree, Role.DMS2)
         return self._begin(
             Role.DMS2,
             Process.REVOCATION_REQUESTED,
@@ -413,16 +265,16 @@ class Engine:
 
     def abort(self, session_id: str, reason: str = "operator") -> Session:
         """Cancel a delegation in progress: the client is restored, the peer told (514)."""
-        with self._hold(session_id) as session:
+        with self.rules.hold(session_id) as session:
             if session is None:
                 raise Refused(404, f"unknown session {session_id}")
             try:
                 transition = machine_for(session.role, session.process).step(
-                    session, Abort(reason), self._ctx()
+                    session, Abort(reason), self.commit.ctx()
                 )
             except OutOfOrder as e:
                 raise Refused(409, e.reason) from None
-            self._apply(session, transition).addErrback(_logged_by_flush)
+            self.commit.apply(session, transition).addErrback(logged_by_flush)
             return transition.session
 
     def wait(self, session_id: str) -> Deferred[Session]:
@@ -433,7 +285,7 @@ class Engine:
         if not session.is_open:
             return succeed(session)
         d: Deferred[Session] = Deferred()
-        self._waiters.setdefault(session_id, []).append(d)
+        self.commit.waiters.setdefault(session_id, []).append(d)
         return d
 
     # ------------------------------------------------------------------ inbound messages
@@ -441,274 +293,17 @@ class Engine:
     def receive(
         self, peer: str, message: Message, body: bytes | None = None
     ) -> Deferred[Message | None]:
-        """Handle a message from the authenticated peer ``peer`` (:meth:`_receive`), and tell
-        the observers how it was answered. ``body`` is the document ``message`` was decoded
-        from, if at hand: the message log keeps it as it came (``redaction.logged``). An error
-        (the store out of reach, say) fails the Deferred; it is never raised."""
-        d = maybeDeferred(self._receive, peer, message, body)
+        """Handle a message from the authenticated peer ``peer`` (:meth:`Inbound.take`), and
+        tell the observers how it was answered. ``body`` is the document ``message`` was
+        decoded from, if at hand: the message log keeps it as it came (``redaction.logged``).
+        An error (the store out of reach, say) fails the Deferred; it is never raised."""
+        return self.inbound.receive(peer, message, body)
 
-        def answered(result: object) -> object:
-            if isinstance(result, Failure):
-                status = result.value.status if isinstance(result.value, Refused) else 500
-                if isinstance(result.value, StoreUnavailable):
-                    status = 503  # as the delegation interface answers it
-                if isinstance(result.value, Refused):
-                    self.observer.refused("peer", message.ROOT, status)
-            else:
-                status = 204 if result is None else 200
-            self.observer.received(peer, message.ROOT, status)
-            return result
+    def durable(self) -> Deferred[None]:
+        """Fires once every transition staged so far is on disk (at once if none is)."""
+        return self.commit.durable()
 
-        return d.addBoth(answered)
-
-    def _receive(
-        self, peer: str, message: Message, body: bytes | None, *, _again: bool = False
-    ) -> Deferred[Message | None]:
-        """Handle a message from the authenticated peer ``peer``.
-
-        Fires with the synchronous answer for a request, ``None`` for an asynchronous message
-        (once it is durably recorded); fails with :class:`Refused` and changes nothing when the
-        message cannot be taken. A message that overtook the answer to our own request in the
-        same session (the peer sends its next message as soon as it has answered) is held until
-        that answer is in, then taken or refused.
-        """
-        try:
-            if isinstance(message, DelegationRequest):
-                return self._receive_request(peer, message, body)
-            session_id = getattr(message, "session_id", None)
-            with self._hold(str(session_id) if session_id else None) as session:
-                if session is None:
-                    return self._receive_unknown(peer, message, body)
-                self._check_party(session, peer, message.ROOT)
-                replay = self._replay(session, message)
-                if replay is not None:
-                    return replay
-                try:
-                    return self._consume(session, message, body)
-                except Refused as e:
-                    if e.status != 409 or _again or session.session_id not in self._in_flight:
-                        raise
-                    return self._after_request(session.session_id, peer, message, body)
-        except Refused as e:
-            self.log.warn(
-                "refused {root} from {peer}: {status} {reason}",
-                root=message.ROOT,
-                peer=peer,
-                status=e.status,
-                reason=e.reason,
-            )
-            return fail(e)
-
-    def _after_request(
-        self, session_id: str, peer: str, message: Message, body: bytes | None
-    ) -> Deferred[Message | None]:
-        held: Deferred[Message | None] = Deferred()
-
-        def again() -> None:
-            if not held.called:
-                self._receive(peer, message, body, _again=True).chainDeferred(held)
-
-        def too_late(f: Failure) -> Failure:
-            if isinstance(f.value, TimeoutError):
-                return Failure(Refused(409, f"{message.ROOT} is not expected now"))
-            return f
-
-        self._in_flight[session_id].append(again)
-        held.addTimeout(self.timeouts.request, self.clock)
-        return held.addErrback(too_late)
-
-    def _check_party(self, session: Session, peer: str, root: str) -> None:
-        """A message for another peer's session is answered as one for an unknown session:
-        a peer learns nothing of the sessions of others (the detail is in our log only)."""
-        if session.peer != peer:
-            self.log.info(
-                "{root} from {peer} names session {session_id} of another peer",
-                root=root,
-                peer=peer,
-                session_id=session.session_id,
-            )
-            raise Refused(404, f"{root} names unknown session {session.session_id}")
-
-    def _replay(self, session: Session, message: Message) -> Deferred[Message | None] | None:
-        seen = self.store.seen(session.session_id, message.ROOT)
-        if seen is NO_RESPONSE:
-            return None
-        self.log.info(
-            "replayed {root} for session {session_id} answered as before",
-            root=message.ROOT,
-            session_id=session.session_id,
-        )
-        if not isinstance(message, SYNCHRONOUS_REQUESTS):
-            return self.durable().addCallback(lambda _: None)
-        if seen is None:
-            raise Refused(409, f"{message.ROOT} for session {session.session_id} is in progress")
-        assert isinstance(seen, bytes)
-        answer = decode(seen)
-        return self.durable().addCallback(lambda _: answer)
-
-    def _receive_request(
-        self, peer: str, request: DelegationRequest, body: bytes | None
-    ) -> Deferred[Message | None]:
-        if request.server_id != peer:
-            raise Refused(403, f"serverId {request.server_id!r} is not the sender {peer!r}")
-        subtree = canonical_subtree(request.dm_tree_uri)
-        existing = self.store.get(request.session_id)
-        if existing is not None:
-            if existing.peer != peer:  # as for a session of its own: nothing more is told
-                raise Refused(409, f"session {request.session_id} already exists")
-            replay = self._replay(existing, request)
-            if replay is not None:
-                return replay
-            raise Refused(409, f"session {request.session_id} already exists")
-        role = self.policy.role_for(peer, request)
-        self._check_free(request.device_id, subtree, peer, asker=peer)
-        decided: Deferred[PolicyDecided] = maybeDeferred(self.policy.decide, role, peer, request)
-        _timeout(decided, self.timeouts.local, self.clock)
-
-        def go(decision: PolicyDecided) -> Deferred[Message | None]:
-            if not isinstance(decision, PolicyDecided):
-                raise TypeError(f"the policy answered {decision!r}, not a PolicyDecided")
-            if not decision.accept and not 100 <= decision.reason_code <= 599:
-                # A host policy's code that no DELEGATION_RESP can carry: refuse as forbidden.
-                decision = PolicyDecided(False, 403, decision.reason)
-            with self._hold(request.session_id) as existing:
-                if existing is not None:
-                    raise Refused(409, f"session {request.session_id} already exists")
-                self._lock_device(request.device_id)
-                return self._create(request, body, decision, role, peer, subtree)
-
-        def refused(f: Failure) -> Failure:
-            e = f.value
-            if isinstance(e, Refused):
-                self.log.warn(
-                    "refused DELEGATION_REQ from {peer}: {status} {reason}",
-                    peer=peer,
-                    status=e.status,
-                    reason=e.reason,
-                )
-            return f
-
-        return decided.addCallback(go).addErrback(refused)
-
-    def _create(
-        self,
-        request: DelegationRequest,
-        body: bytes | None,
-        decision: PolicyDecided,
-        role: Role,
-        peer: str,
-        subtree: str,
-    ) -> Deferred[Message | None]:
-        self._check_free(request.device_id, subtree, peer, asker=peer)
-        session = Session(
-            session_id=request.session_id,
-            role=role,
-            process=self._delegation_process(request.method),
-            state="new",
-            peer=peer,
-            device_id=request.device_id,
-            subtree=subtree,
-            full=request.is_delegation_full,
-            initiator=Role.DMS2 if role is Role.DMS1 else Role.DMS1,
-            device_man=request.device_man,
-            device_mod=request.device_mod,
-        )
-        return self._consume(session, request, body, decision, created=True)
-
-    def _receive_unknown(
-        self, peer: str, message: Message, body: bytes | None
-    ) -> Deferred[Message | None]:
-        """A message that starts a process at our end, or one for a session we don't know."""
-        if isinstance(message, DelegationTerminationRequest):
-            delegation = self._held(message.device_id, None, Role.DMS2, peer)
-            process, role = Process.REVOCATION_ASKED, Role.DMS2
-            session_id = message.session_id
-        elif isinstance(message, DelegationRevocationRequest):
-            named = None if message.dm_tree_uri is None else canonical_subtree(message.dm_tree_uri)
-            delegation = self._held(message.device_id, named, Role.DMS1, peer)
-            process, role = Process.REVOCATION_REQUESTED, Role.DMS1
-            session_id = message.session_id
-        elif isinstance(message, DelegationRevoked) and message.device_id is not None:
-            named = None if message.dm_tree_uri is None else canonical_subtree(message.dm_tree_uri)
-            delegation = self._held(message.device_id, named, Role.DMS2, peer)
-            process, role = Process.REVOCATION_FORCED, Role.DMS2
-            session_id = str(message.session_id or self.new_session_id())
-        else:
-            unknown = getattr(message, "session_id", None)
-            raise Refused(404, f"{message.ROOT} names unknown session {unknown}")
-        self._lock_device(delegation.device_id)
-        self._check_free(delegation.device_id, delegation.subtree, None, asker=peer)
-        session = Session(
-            session_id=session_id,
-            role=role,
-            process=process,
-            state="new",
-            peer=peer,
-            device_id=delegation.device_id,
-            subtree=delegation.subtree,
-            full=delegation.full,
-            initiator=Role.DMS1 if role is Role.DMS2 else Role.DMS2,
-            notify=True,
-        )
-        return self._consume(session, message, body, Received(message), created=True)
-
-    def _consume(
-        self,
-        session: Session,
-        message: Message,
-        body: bytes | None,
-        inp: Input | None = None,
-        *,
-        created: bool = False,
-    ) -> Deferred[Message | None]:
-        machine = machine_for(session.role, session.process)
-        try:
-            transition = machine.step(session, inp or Received(message), self._ctx())
-        except OutOfOrder as e:
-            raise Refused(e.status, e.reason) from None
-        answer = next((e.message for e in transition.effects if isinstance(e, Respond)), None)
-        responder: Deferred[Message] | None = None
-        synchronous = isinstance(message, SYNCHRONOUS_REQUESTS)
-        if synchronous and answer is None and transition.session.is_open:
-            responder = Deferred()
-            responder.addTimeout(self.timeouts.request, self.clock)
-            self._responders[session.session_id] = (message.ROOT, responder)
-        done = self._apply(
-            session if not created else None, transition, inbound=message, inbound_body=body
-        )
-
-        def unrecorded(f: Failure) -> Failure:
-            if responder is not None:
-                self._responders.pop(session.session_id, None)
-                responder.addErrback(lambda _: None)
-                responder.cancel()
-            return Failure(Refused(503, f"{message.ROOT} could not be recorded: {f.value}"))
-
-        done.addErrback(unrecorded)
-        if not synchronous:
-            return done.addCallback(lambda _: None)
-        if answer is not None:
-            return done.addCallback(lambda _: answer)
-        if responder is None:
-            ended = transition.session.reason or "the process ended"
-
-            def no_process(_: object) -> Message:
-                raise Refused(503, ended)
-
-            return done.addCallback(no_process)
-
-        def no_answer(f: Failure) -> Failure:
-            self._responders.pop(session.session_id, None)
-            if isinstance(f.value, Refused):
-                return f
-            return Failure(Refused(503, f"no answer for {message.ROOT}: {f.getErrorMessage()}"))
-
-        return done.addCallback(lambda _: responder).addCallbacks(lambda m: m, no_answer)
-
-    # ------------------------------------------------------------------ transitions
-
-    def _ctx(self) -> Context:
-        return Context(now=self.clock.seconds(), server_id=self.server_id, timeouts=self.timeouts)
+    # ------------------------------------------------------------------ operator's processes
 
     def _begin(
         self,
@@ -725,9 +320,9 @@ class Engine:
         expires_at: float | None = None,
         cause: str | None = None,
     ) -> Session:
-        with self._hold(None):  # a new session: nothing to lock but the device
+        with self.rules.hold(None):  # a new session: nothing to lock but the device
             try:
-                self._lock_device(device_id)
+                self.rules.lock_device(device_id)
             except Refused as e:
                 self.observer.refused("operator", process.value, e.status)
                 raise
@@ -763,9 +358,9 @@ class Engine:
         try:
             subtree = canonical_subtree(subtree)
             if process.is_delegation:
-                self._check_free(device_id, subtree, peer)
+                self.rules.check_free(device_id, subtree, peer)
             else:
-                self._check_free(device_id, subtree, None)
+                self.rules.check_free(device_id, subtree, None)
         except Refused as e:
             self.observer.refused("operator", process.value, e.status)
             raise
@@ -783,11 +378,11 @@ class Engine:
             device_mod=device_mod,
             notify=notify,
         )
-        transition = machine_for(role, process).step(session, Start(), self._ctx())
+        transition = machine_for(role, process).step(session, Start(), self.commit.ctx())
         extra: list[Record] = []
         if expires_at is not None:
             extra.append(Expiry(session.session_id, device_id, subtree, expires_at))
-        self._apply(None, transition, cause=cause, extra=extra).addErrback(_logged_by_flush)
+        self.commit.apply(None, transition, cause=cause, extra=extra).addErrback(logged_by_flush)
         self.log.info(
             "session {session_id} {process} with {peer} on {device} {subtree} started ({role})",
             session_id=session.session_id,
@@ -798,583 +393,3 @@ class Engine:
             role=role.value,
         )
         return transition.session
-
-    def _feed(self, session_id: str, inp: Input) -> None:
-        """Give ``inp`` to the open session ``session_id``; late or stray inputs are logged.
-        Held up by another instance, it is given again shortly."""
-        try:
-            with self.coordination.hold(session_id) as session:
-                self._feed_held(session_id, session, inp)
-        except Busy:
-            self._later(BUSY_RETRY, self._feed, session_id, inp)
-
-    def _feed_held(self, session_id: str, session: Session | None, inp: Input) -> None:
-        if session is None or not session.is_open:
-            self.log.debug(
-                "{input} for closed session {session_id} dropped",
-                input=type(inp).__name__,
-                session_id=session_id,
-            )
-            return
-        try:
-            transition = machine_for(session.role, session.process).step(session, inp, self._ctx())
-        except OutOfOrder as e:
-            self.log.info("session {session_id}: {reason}", session_id=session_id, reason=e.reason)
-            return
-        try:
-            self._apply(session, transition).addErrback(_logged_by_flush)
-        except EncodeError as e:
-            # Data a seam supplied (a host's DMAcc, say) that no valid message can carry: the
-            # duty failed. Nothing was committed; the session takes the failure instead.
-            if not isinstance(inp, BootstrapSupplied | URLSupplied):
-                raise
-            self.log.warn(
-                "session {session_id}: the DMS-2 duty's answer cannot be sent: {reason}",
-                session_id=session_id,
-                reason=str(e),
-            )
-            self._feed(session_id, DutyFailed(f"unusable bootstrap data: {e}"))
-
-    def _apply(
-        self,
-        before: Session | None,
-        transition: Transition,
-        *,
-        inbound: Message | None = None,
-        inbound_body: bytes | None = None,
-        cause: str | None = None,
-        extra: Sequence[Record] = (),
-    ) -> Deferred[None]:
-        """Stage ``transition`` (with its audit events and the ``extra`` records; ``inbound``
-        is the message it consumed, ``inbound_body`` the document that message came as, if at
-        hand); its effects are carried out once the group commit has written it. Fires when
-        they have been (fails if the group commit failed)."""
-        session = transition.session
-        now = self.clock.seconds()
-        log: list[LogLine] = []
-        if inbound is not None:
-            document = logged(inbound, inbound_body)
-            log.append(LogLine(session.session_id, "in", inbound.ROOT, document))
-        outbox: list[tuple[str, bytes]] = []
-        response: tuple[str, bytes] | None = None
-        register: Delegation | None = None
-        bodies: dict[int, bytes] = {}  # each outgoing message is encoded once
-        cancel_outbox = unregister = False
-        for effect in transition.effects:
-            if isinstance(effect, CancelOutbox):
-                cancel_outbox = True
-            elif isinstance(effect, Unregister):
-                unregister = True
-            if isinstance(effect, Send | Request | Respond):
-                m = effect.message
-                body = bodies[id(effect)] = m.encode()
-                log.append(LogLine(session.session_id, "out", m.ROOT, logged(m, body)))
-            if isinstance(effect, Send):
-                outbox.append((session.peer, body))
-            if isinstance(effect, Respond):
-                root = (
-                    inbound.ROOT
-                    if inbound is not None
-                    else self._responders.get(session.session_id, ("", None))[0]
-                )
-                response = (root, body)
-            if isinstance(effect, Register):
-                register = Delegation(
-                    device_id=session.device_id,
-                    subtree=session.subtree,
-                    role=session.role,
-                    peer=session.peer,
-                    full=session.full,
-                    since=now,
-                    session_id=session.session_id,
-                )
-        commit = Commit(
-            session=session,
-            created=before is None,
-            outbox=outbox,
-            cancel_outbox=cancel_outbox,
-            inbound_root=inbound.ROOT if inbound is not None else None,
-            response=response,
-            log=log,
-            register=register,
-            unregister=unregister,
-            records=[*extra, *audit.events(before, session, transition.effects, cause)],
-        )
-        self.store.stage(commit, now)
-        done: Deferred[None] = Deferred()
-        self._staged.append(_Staged(before, transition, commit, bodies, done))
-        if len(self._staged) >= self.batch_limit:
-            # A burst (thousands of messages in one turn) is written in batches, not held
-            # whole in memory: now, or right after the work in hand.
-            self._run(self._flush)
-        elif self._flush_call is None:
-            self._flush_call = self.clock.callLater(0, self._run, self._flush)
-        return done
-
-    def durable(self) -> Deferred[None]:
-        """Fires once every transition staged so far is on disk (at once if none is)."""
-        if not self._staged:
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._flush_waiters.append(d)
-        return d
-
-    def _flush(self) -> None:
-        """The group commit: write every transition staged in this reactor turn in one
-        transaction, then carry out their effects in the order they were staged."""
-        if self._flush_call is not None and self._flush_call.active():
-            self._flush_call.cancel()
-        self._flush_call = None
-        batch, self._staged = self._staged, []
-        waiters, self._flush_waiters = self._flush_waiters, []
-        try:
-            self.store.flush()
-        except Exception:
-            failure = Failure()
-            self.log.failure("group commit of {n} transitions failed", failure, n=len(batch))
-            for staged in batch:
-                staged.done.errback(failure)
-            for d in waiters:
-                d.errback(failure)
-            # Their sessions are as they were on disk, with the inputs of this turn consumed:
-            # each is taken up again as after a restart, once the store can be read.
-            recover = dict.fromkeys(s.transition.session.session_id for s in batch)
-            for session_id in recover:
-                self._later(STORE_RETRY, self._recover, session_id)
-            return
-        for staged in batch:
-            self._run(partial(self._committed, staged))
-        for d in waiters:
-            self._run(partial(d.callback, None))
-
-    def _recover(self, session_id: str) -> None:
-        """A group commit that held a transition of ``session_id`` failed: the session, as it
-        is on disk, is resumed as a restart would (its timer re-armed, an interrupted change to
-        the client undone, a request sent again: all safe to repeat)."""
-        session = self.store.get(session_id)
-        if session is not None and session.is_open:
-            self._resume(session)
-
-    def _committed(self, staged: _Staged) -> None:
-        before, transition, commit = staged.before, staged.transition, staged.commit
-        session = transition.session
-        self.observer.transition(before, session, transition.effects)
-        if self.log_transitions:
-            self.log.debug(
-                "session {session_id} {role} {process}: {old} -> {new}",
-                session_id=session.session_id,
-                role=session.role.value,
-                process=session.process.value,
-                old=before.state if before else "-",
-                new=session.state,
-            )
-        if (
-            session.is_open
-            and session.deadline is not None
-            and (
-                before is None
-                or before.deadline != session.deadline
-                or before.wait != session.wait
-                or self.coordination.shared  # another instance may have armed it until now
-            )
-        ):
-            self._arm(session)
-        outbox_ids = iter(commit.outbox_ids)
-        for effect in transition.effects:
-            self._carry_out(session, effect, outbox_ids, staged.bodies)
-        staged.done.callback(None)
-
-    def _carry_out(
-        self, session: Session, effect: object, outbox_ids: Any, bodies: dict[int, bytes]
-    ) -> None:
-        sid = session.session_id
-        if isinstance(effect, Send):
-            self._later(0, self._deliver, next(outbox_ids), 0)
-        elif isinstance(effect, Request):
-            self._in_flight.setdefault(sid, [])
-            deadline = self.clock.seconds() + self.timeouts.request
-            self._later(
-                0, self._request, sid, session.peer, effect.message, bodies[id(effect)], deadline, 0
-            )
-        elif isinstance(effect, Respond):
-            pending = self._responders.pop(sid, None)
-            if pending is not None:
-                pending[1].callback(effect.message)
-        elif isinstance(effect, ChangeClient):
-            self._run(lambda: self._change(session, effect))
-        elif isinstance(effect, Perform):
-            self._run(lambda: self._perform(session, effect.duty))
-        elif isinstance(effect, Finish):
-            self._finished(session, effect)
-
-    def _finished(self, session: Session, finish: Finish) -> None:
-        level = (
-            self.log.info
-            if finish.outcome in (Outcome.DELEGATED, Outcome.REVOKED)
-            else (self.log.warn)
-        )
-        level(
-            "session {session_id} {process} with {peer} on {device} {subtree}: {outcome} {reason}",
-            session_id=session.session_id,
-            process=session.process.value,
-            peer=session.peer,
-            device=session.device_id,
-            subtree=session.subtree,
-            outcome=finish.outcome.value,
-            reason=finish.reason,
-        )
-        pending = self._responders.pop(session.session_id, None)
-        if pending is not None:
-            pending[1].errback(Refused(503, finish.reason or "the process ended"))
-        for d in self._waiters.pop(session.session_id, []):
-            d.callback(session)
-
-    # ------------------------------------------------------------------ local actions
-
-    def _run(self, work: Callable[[], None]) -> None:
-        """Run ``work`` now, or after the work in hand if called from inside it. Work that finds
-        the store out of reach (`StoreUnavailable`, raised before it changed anything: it
-        reads first) is run again `STORE_RETRY` seconds later, until the store is back: a
-        timer due, a delivery, a local result are never lost to a database restart."""
-        self._queue.append(work)
-        if self._draining:
-            return
-        self._draining = True
-        try:
-            while self._queue:
-                item = self._queue.popleft()
-                try:
-                    item()
-                except StoreUnavailable:
-                    self._later(STORE_RETRY, item)  # the store logs the outage, once
-                except Exception:
-                    self.log.failure("engine work failed")
-        finally:
-            self._draining = False
-
-    def _result(
-        self,
-        session_id: str,
-        d: Deferred[Any],
-        done: Callable[[Any], Input],
-        failed: Callable[[Failure], Input] | None,
-    ) -> None:
-        _timeout(d, self.timeouts.local, self.clock)
-
-        def ok(value: Any) -> None:
-            self._run(lambda: self._feed(session_id, done(value)))
-
-        def bad(f: Failure) -> None:
-            if failed is None:
-                self.log.failure("session {session_id}", f, session_id=session_id)
-                return
-            inp = failed(f)
-            self._run(lambda: self._feed(session_id, inp))
-
-        d.addCallbacks(ok, bad)
-
-    def _change(self, session: Session, effect: ChangeClient) -> None:
-        changes = self.client_changes
-        calls: dict[TreeChange, Callable[[], Deferred[None]]] = {
-            TreeChange.PREPARE_DMACC: lambda: changes.prepare_dmacc(session, effect.dmacc),
-            TreeChange.ADD_BOOTSTRAP_ENTRY: lambda: changes.add_bootstrap_entry(
-                session, effect.url or ""
-            ),
-            TreeChange.GRANT: lambda: changes.grant(session),
-            TreeChange.UNDO: lambda: changes.undo(session),
-            TreeChange.COMMIT: lambda: changes.commit(session),
-            TreeChange.REMOVE_DELEGATE: lambda: changes.remove_delegate(session),
-        }
-        d = maybeDeferred(calls[effect.change])
-        if effect.change is TreeChange.COMMIT:  # nothing waits for it
-            d.addErrback(
-                lambda f: self.log.failure(
-                    "session {session_id}: forgetting the undo journal failed",
-                    f,
-                    session_id=session.session_id,
-                )
-            )
-            return
-
-        def failed(f: Failure) -> Input:
-            if isinstance(f.value, ClientChangeFailed):
-                return TreeFailed(f.value.status, f.value.reason)
-            self.log.failure("client change {change} failed", f, change=effect.change.value)
-            return TreeFailed(500, f.getErrorMessage())
-
-        self._result(session.session_id, d, lambda _: TreeDone(), failed)
-
-    def _perform(self, session: Session, duty: Duty) -> None:
-        server = self.delegated
-        done: Callable[[Any], Input] = lambda _: DutyDone()  # noqa: E731
-        if duty is Duty.SUPPLY_BOOTSTRAP:
-            d: Deferred[Any] = maybeDeferred(server.bootstrap_data, session)
-            done = BootstrapSupplied
-        elif duty is Duty.SUPPLY_URL:
-            d = maybeDeferred(server.bootstrap_url, session)
-            done = URLSupplied
-        elif duty is Duty.AWAIT_CLIENT_BOOTSTRAP:
-            d = maybeDeferred(server.await_client_bootstrap, session)
-            _timeout(d, self.timeouts.client_bootstrap, self.clock)
-        elif duty is Duty.OPEN_DM_SESSION:
-            d = maybeDeferred(server.open_dm_session, session)
-        elif duty is Duty.STOP_ACTIVITY:
-            d = maybeDeferred(server.stop_activity, session)
-        else:
-            self._result(
-                session.session_id, maybeDeferred(server.forget_device, session), done, None
-            )
-            return
-        self._result(
-            session.session_id,
-            d,
-            done,
-            lambda f: DutyFailed(f"{duty.value}: {f.getErrorMessage()}"),
-        )
-
-    # ------------------------------------------------------------------ timers
-
-    def _arm(self, session: Session) -> None:
-        assert session.deadline is not None
-        assert session.wait is not None
-        heapq.heappush(self._timers, (session.deadline, session.session_id, session.wait))
-        self._schedule_timer()
-
-    def _schedule_timer(self) -> None:
-        if not self._timers:
-            return
-        delay = max(0.0, self._timers[0][0] - self.clock.seconds())
-        if self._timer_call is not None and self._timer_call.active():
-            if self._timer_call.getTime() <= self._timers[0][0]:
-                return
-            self._timer_call.cancel()
-        self._timer_call = self.clock.callLater(delay, self._run, self._timers_due)
-
-    def _timers_due(self) -> None:
-        self._timer_call = None
-        now = self.clock.seconds()
-        due = []
-        while self._timers and self._timers[0][0] <= now:
-            due.append(heapq.heappop(self._timers))
-        for deadline, session_id, wait in due:
-            self._run(partial(self._expire, session_id, wait, deadline))
-        self._schedule_timer()
-
-    def _expire(self, session_id: str, wait: str, deadline: float) -> None:
-        """A timer is due: it fires if, under the session's lock, the session still waits for
-        it and this instance owns the session (an entry of the heap is only a hint)."""
-        try:
-            with self.coordination.hold(session_id) as session:
-                if (
-                    session is None
-                    or not session.is_open
-                    or session.wait != wait
-                    or session.deadline != deadline
-                    or not self.coordination.owns(session_id)
-                ):
-                    return
-                self.log.info(
-                    "session {session_id}: the {wait} wait expired (deadline {deadline})",
-                    session_id=session_id,
-                    wait=wait,
-                    deadline=deadline,
-                    instance=self.coordination.instance_id,
-                )
-                self._feed(session_id, TimerExpired(wait))
-        except Busy:
-            self._later(BUSY_RETRY, self._expire, session_id, wait, deadline)
-
-    def _later(self, delay: float, f: Callable[..., None], *args: Any) -> None:
-        if not self.running:
-            return
-
-        def run() -> None:
-            self._calls.discard(call)
-            self._run(partial(f, *args))
-
-        call = self.clock.callLater(delay, run)
-        self._calls.add(call)
-
-    def _backoff(self, attempt: int) -> float:
-        return float(min(self.retry_initial * 2**attempt, self.retry_max))
-
-    # ------------------------------------------------------------------ peer exchanges
-
-    def _request(
-        self,
-        session_id: str,
-        peer: str,
-        message: Message,
-        body: bytes,
-        deadline: float,
-        attempt: int,
-    ) -> None:
-        started = self.clock.seconds()
-        remaining = deadline - started
-        d: Deferred[bytes] = maybeDeferred(self.transport.request, peer, body)
-        _timeout(d, max(remaining, 0.001), self.clock)
-
-        def answered(answer_body: bytes) -> None:
-            took = self.clock.seconds() - started
-            try:
-                answer = decode(answer_body)
-            except ProtocolError as e:
-                self.observer.sent(peer, message.ROOT, 0, took, attempt)
-                bad = PeerUnreachable(f"bad answer: {e.reason}")
-                self._run(lambda: self._feed(session_id, bad))
-                self._run(lambda: self._request_done(session_id))
-                return
-            if getattr(answer, "session_id", None) != getattr(message, "session_id", None):
-                reason = "the answer names another session"
-                self.observer.sent(peer, message.ROOT, 0, took, attempt)
-                self._run(lambda: self._feed(session_id, PeerUnreachable(reason)))
-                self._run(lambda: self._request_done(session_id))
-                return
-            self.observer.sent(peer, message.ROOT, 200, took, attempt)
-            self._run(lambda: self._answered(session_id, answer, answer_body))
-            self._run(lambda: self._request_done(session_id))
-
-        def failed(f: Failure) -> None:
-            status = f.value.status if isinstance(f.value, PeerError) else 0
-            self.observer.sent(peer, message.ROOT, status, self.clock.seconds() - started, attempt)
-            retry = isinstance(f.value, PeerError) and f.value.status in (409, 503)
-            if retry and self.clock.seconds() + self._backoff(attempt) < deadline:
-                self.observer.retrying(peer, message.ROOT, attempt + 1, self._backoff(attempt))
-                self._later(
-                    self._backoff(attempt),
-                    self._request,
-                    session_id,
-                    peer,
-                    message,
-                    body,
-                    deadline,
-                    attempt + 1,
-                )
-                return
-            reason = f"{message.ROOT}: {f.getErrorMessage()}"
-            self._run(lambda: self._feed(session_id, PeerUnreachable(reason)))
-            self._run(lambda: self._request_done(session_id))
-
-        d.addCallbacks(answered, failed)
-
-    def _request_done(self, session_id: str) -> None:
-        """The request's answer (or failure) has been taken: messages held for it go on."""
-        for waiter in self._in_flight.pop(session_id, []):
-            waiter()
-
-    def _answered(self, session_id: str, answer: Message, body: bytes) -> None:
-        try:
-            with self.coordination.hold(session_id) as session:
-                if session is None or not session.is_open:
-                    return
-                try:
-                    transition = machine_for(session.role, session.process).step(
-                        session, Received(answer), self._ctx()
-                    )
-                except OutOfOrder as e:
-                    self._feed(session_id, PeerUnreachable(f"unexpected answer: {e.reason}"))
-                    return
-                self._apply(session, transition, inbound=answer, inbound_body=body).addErrback(
-                    _logged_by_flush
-                )
-        except Busy:
-            self._later(BUSY_RETRY, self._answered, session_id, answer, body)
-
-    def _deliver(self, item_id: int, attempt: int) -> None:
-        item = self.store.outbox_item(item_id)
-        if item is None:
-            return  # delivered, or cancelled
-        started = self.clock.seconds()
-        d: Deferred[None] = maybeDeferred(self.transport.deliver, item.peer, item.body)
-        _timeout(d, self.timeouts.request, self.clock)
-
-        def delivered(_: object) -> None:
-            self.store.delivered(item_id)
-            took = self.clock.seconds() - started
-            self.observer.sent(item.peer, root_of(item.body), 204, took, attempt)
-
-        def failed(f: Failure) -> None:
-            status = f.value.status if isinstance(f.value, PeerError) else 0
-            took = self.clock.seconds() - started
-            self.observer.sent(item.peer, root_of(item.body), status, took, attempt)
-            permanent = isinstance(f.value, PeerError) and f.value.status not in (409, 503)
-            give_up_at = item.created + self.timeouts.delivery
-            delay = self._backoff(attempt)
-            if not permanent and self.clock.seconds() + delay < give_up_at:
-                self.observer.retrying(item.peer, root_of(item.body), attempt + 1, delay)
-                self._later(delay, self._deliver, item_id, attempt + 1)
-                return
-            self.store.delivered(item_id)
-            reason = f"delivery of a message failed: {f.getErrorMessage()}"
-            self.log.warn(
-                "session {session_id}: {reason}", session_id=item.session_id, reason=reason
-            )
-            self._run(lambda: self._feed(item.session_id, PeerUnreachable(reason)))
-
-        d.addCallbacks(delivered, failed)
-
-    # ------------------------------------------------------------------ rules
-
-    @staticmethod
-    def _delegation_process(method: DelegationMethod) -> Process:
-        if method is DelegationMethod.BOOTSTRAP_SERVER_URL:
-            return Process.DELEGATION_BOOTSTRAP
-        return Process.DELEGATION_DMACC
-
-    def _check_free(
-        self, device_id: str, subtree: str, new_delegate: str | None, *, asker: str | None = None
-    ) -> None:
-        """One device subtree is in one process at a time; a new delegation needs a subtree
-        that is not delegated already, and a peer that holds no other subtree of the device.
-
-        For a peer's message (``asker``), the 409 names no process and no other peer: the
-        detail goes to our log only."""
-        if asker is None:
-            self._why_not_free(device_id, subtree, new_delegate)
-            return
-        try:
-            self._why_not_free(device_id, subtree, new_delegate)
-        except Refused as e:
-            self.log.info("{asker}'s request: {reason}", asker=asker, reason=e.reason)
-            raise Refused(409, f"{device_id} {subtree} is not free") from None
-
-    def _why_not_free(self, device_id: str, subtree: str, new_delegate: str | None) -> None:
-        for other in self.store.open_on(device_id):
-            if overlaps(other.subtree, subtree):
-                raise Refused(
-                    409,
-                    f"{device_id} {subtree} is already in process {other.session_id} "
-                    f"({other.process.value}, {other.state})",
-                )
-        if new_delegate is None:
-            return
-        for delegation in self.store.delegations(device_id):
-            if overlaps(delegation.subtree, subtree):
-                raise Refused(
-                    409,
-                    f"{device_id} {delegation.subtree} is already delegated "
-                    f"({delegation.role.value}, with {delegation.peer})",
-                )
-            if delegation.peer == new_delegate:
-                raise Refused(
-                    409, f"{new_delegate} already holds {delegation.subtree} of {device_id}"
-                )
-
-    def _in_force(self, device_id: str, subtree: str, role: Role) -> Delegation:
-        try:
-            subtree = canonical_subtree(subtree)
-        except Refused as e:
-            self.observer.refused("operator", "revocation", e.status)
-            raise
-        for delegation in self.store.delegations(device_id, role):
-            if delegation.subtree == subtree:
-                return delegation
-        self.observer.refused("operator", "revocation", 409)
-        raise Refused(409, f"{device_id} {subtree} is not delegated ({role.value})")
-
-    def _held(self, device_id: str, subtree: str | None, role: Role, peer: str) -> Delegation:
-        for delegation in self.store.delegations(device_id, role):
-            if delegation.peer == peer and subtree in (None, delegation.subtree):
-                return delegation
-        what = f"{device_id} {subtree or ''}".strip()
-        raise Refused(409, f"no delegation of {what} with {peer} ({role.value})")

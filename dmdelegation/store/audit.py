@@ -22,8 +22,8 @@ from typing import Protocol
 
 from attrs import frozen
 
-from dmdelegation.engine.effects import Effect, Finish, Register, Unregister
-from dmdelegation.engine.model import Session
+from dmdelegation.core.effects import Effect, Finish, Register, Unregister
+from dmdelegation.core.model import Session
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (

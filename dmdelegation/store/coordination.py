@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from zope.interface import implementer
 
-from dmdelegation.engine.model import Session
+from dmdelegation.core.model import Session
 from dmdelegation.store.interfaces import Adopted, ICoordination
 
 if TYPE_CHECKING:

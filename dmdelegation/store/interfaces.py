@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from attrs import field, frozen
 from zope.interface import Attribute, Interface
 
-from dmdelegation.engine.model import Delegation, Role, Session
+from dmdelegation.core.model import Delegation, Role, Session
 from dmdelegation.store.audit import AuditEvent, Expiry, Record
 
 

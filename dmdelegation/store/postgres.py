@@ -39,7 +39,7 @@ from psycopg.rows import dict_row
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dmdelegation.engine.model import Delegation, Role, Session
+from dmdelegation.core.model import Delegation, Role, Session
 from dmdelegation.store.audit import AuditEvent, Expiry, Record
 from dmdelegation.store.interfaces import (
     PRUNABLE,

@@ -28,7 +28,7 @@ from zope.interface import implementer
 
 from dmdelegation.client import checkpoints
 from dmdelegation.client.database import Durability
-from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
+from dmdelegation.core.model import Delegation, Outcome, Process, Role, Session
 from dmdelegation.store import audit
 from dmdelegation.store.audit import AuditEvent, Expiry, Record
 from dmdelegation.store.coordination import SingleInstance

@@ -7,8 +7,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from dmdelegation.engine.engine import Refused, _BusyRefused
 from dmdelegation.engine.model import Process, Role, Session
+from dmdelegation.engine.refusal import BusyRefused as _BusyRefused
+from dmdelegation.engine.refusal import Refused
 from dmdelegation.store.interfaces import Busy
 
 SESSION = Session(

@@ -8,8 +8,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from dmdelegation.engine.engine import STORE_RETRY
 from dmdelegation.engine.model import Outcome, Session
+from dmdelegation.engine.work import STORE_RETRY
 from dmdelegation.store.interfaces import StoreUnavailable
 from dmdelegation.store.sessions import Commit, SessionStore
 

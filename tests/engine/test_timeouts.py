@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred, TimeoutError, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.task import Clock
 
-from dmdelegation.engine.engine import _timeout
+from dmdelegation.engine.work import timeout as _timeout
 
 
 class CountingClock(Clock):
