@@ -25,8 +25,8 @@ import attrs
 from lxml import etree
 
 from dmdelegation.protocol import decode
-from dmdelegation.protocol.schema import SCHEMA
 from dmdelegation.protocol.examples import EXAMPLES
+from dmdelegation.protocol.schema import SCHEMA
 
 ROUNDS = 7
 COPIES = 40  # of each message type, with fresh session ids
