@@ -45,53 +45,65 @@ def _element(parts: Parts, tag: str, text: str) -> None:
     parts.append(f"<{tag}>{text}</{tag}>")
 
 
-# The XSD's simple types as Python patterns. XSD's "\S" excludes exactly the four XSD spaces
-# (not Python's Unicode whitespace), its "." excludes CR and LF: both are spelt out here.
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_IDENTIFIER = re.compile("[^ \t\n\r](?:[^\n\r]*[^ \t\n\r])?")
-_SESSION_ID = re.compile(
-    f"[{re.escape(L.SESSION_ID_ALPHABET)}]{{{L.SESSION_ID_MIN},{L.SESSION_ID_MAX}}}"
-)
-_TREE_URI = re.compile("\\.(?:/[^/]+)*")
-_URL = re.compile("[A-Za-z][A-Za-z0-9+.\\-]*:[^ \t\n\r]+")
-_ADDRESS = re.compile("[^ \t\n\r]+")
+# The XSD's simple types as Python patterns over the characters XML can carry. XSD's "\S"
+# excludes exactly the four XSD spaces (not Python's Unicode whitespace), its "." excludes CR
+# and LF: both are spelt out here as character ranges.
+_XML = "\\t\\n\\r\\x20-\\ud7ff\\ue000-\\ufffd\\U00010000-\\U0010ffff"  # XML 1.0's Char
+_XML_NO_SPACE = "\\x21-\\ud7ff\\ue000-\\ufffd\\U00010000-\\U0010ffff"
+_XML_NO_NEWLINE = "\\t\\x20-\\ud7ff\\ue000-\\ufffd\\U00010000-\\U0010ffff"
+_XML_NO_SLASH = "\\t\\n\\r\\x20-\\x2e\\x30-\\ud7ff\\ue000-\\ufffd\\U00010000-\\U0010ffff"
+_NOT_XML_CHAR = re.compile(f"[^{_XML}]")
+_SESSION_ID = f"[{re.escape(L.SESSION_ID_ALPHABET)}]{{{L.SESSION_ID_MIN},{L.SESSION_ID_MAX}}}"
 
 
 @frozen
 class TextType:
-    """One of the XSD's string types: length bounds and, if any, the pattern it must match."""
+    """One of the XSD's string types: length bounds and the pattern (over characters XML can
+    carry) it must match."""
 
     name: str
     max_length: int
-    min_length: int = 0
-    pattern: re.Pattern[str] | None = None
+    min_length: int
+    pattern: re.Pattern[str]
 
-    def problem(self, value: str) -> str | None:
-        """Why ``value`` is not of this type (never quoting it), or ``None``."""
+    def valid(self, value: str) -> bool:
+        return (
+            self.min_length <= len(value) <= self.max_length
+            and self.pattern.fullmatch(value) is not None
+        )
+
+    def problem(self, value: str) -> str:
+        """Why ``value``, which is not :meth:`valid`, is refused (never quoting it)."""
         if not self.min_length <= len(value) <= self.max_length:
             return f"{len(value)} characters, not {self.min_length} to {self.max_length}"
         if _NOT_XML_CHAR.search(value) is not None:
             return "holds a character XML cannot carry"
-        if self.pattern is not None and self.pattern.fullmatch(value) is None:
-            return f"is not a valid {self.name}"
-        return None
+        return f"is not a valid {self.name}"
 
 
-IDENTIFIER = TextType("identifier", L.IDENTIFIER_MAX, 1, _IDENTIFIER)
-TEXT = TextType("text", L.TEXT_MAX)
-SESSION_ID = TextType("session identifier", L.SESSION_ID_MAX, L.SESSION_ID_MIN, _SESSION_ID)
-TREE_URI = TextType("absolute DM tree URI", L.TREE_URI_MAX, 1, _TREE_URI)
-URL = TextType("URL", L.URL_MAX, 1, _URL)
-ADDRESS = TextType("address", L.ADDRESS_MAX, 1, _ADDRESS)
-SECRET = TextType("secret", L.SECRET_MAX)
+def _text_type(name: str, max_length: int, min_length: int, pattern: str) -> TextType:
+    return TextType(name, max_length, min_length, re.compile(pattern))
+
+
+IDENTIFIER = _text_type(
+    "identifier",
+    L.IDENTIFIER_MAX,
+    1,
+    f"[{_XML_NO_SPACE}](?:[{_XML_NO_NEWLINE}]*[{_XML_NO_SPACE}])?",
+)
+TEXT = _text_type("text", L.TEXT_MAX, 0, f"[{_XML}]*")
+SESSION_ID = _text_type("session identifier", L.SESSION_ID_MAX, L.SESSION_ID_MIN, _SESSION_ID)
+TREE_URI = _text_type("absolute DM tree URI", L.TREE_URI_MAX, 1, f"\\.(?:/[{_XML_NO_SLASH}]+)*")
+URL = _text_type("URL", L.URL_MAX, 1, f"[A-Za-z][A-Za-z0-9+.\\-]*:[{_XML_NO_SPACE}]+")
+ADDRESS = _text_type("address", L.ADDRESS_MAX, 1, f"[{_XML_NO_SPACE}]+")
+SECRET = _text_type("secret", L.SECRET_MAX, 0, f"[{_XML}]*")
 
 
 def _checked_text(tag: str, value: Any, kind: TextType) -> str:
     if not isinstance(value, str):
         raise EncodeError(f"{tag}: expected text, got {type(value).__name__}")
-    problem = kind.problem(value)
-    if problem is not None:
-        raise EncodeError(f"{tag}: the value {problem}")
+    if not kind.valid(value):
+        raise EncodeError(f"{tag}: the value {kind.problem(value)}")
     return escape(value)
 
 
@@ -146,10 +158,17 @@ def read_bool(element: etree._Element) -> bool:
 
 
 def enum_reader(enum_type: type[enum.Enum]) -> Reader:
+    members = {member.value: member for member in enum_type}  # a lookup, not a call of the type
+
     def read_enum(element: etree._Element) -> Any:
-        return enum_type((element.text or "").strip())
+        return members[(element.text or "").strip()]
 
     return read_enum
+
+
+_read_addr_type = enum_reader(AddrType)
+_read_auth_type = enum_reader(AuthType)
+_read_auth_level = enum_reader(AuthLevel)
 
 
 def _optional(parts: Parts, tag: str, value: str | None, kind: TextType) -> None:
@@ -213,7 +232,7 @@ def read_dmacc(element: etree._Element) -> DMAcc:
         elif tag == "PrefConRef":
             fields["pref_con_ref"] = child.text or ""
         elif tag == "AAuthPref":
-            fields["aauth_pref"] = AuthType((child.text or "").strip())
+            fields["aauth_pref"] = _read_auth_type(child)
         elif tag == "AppAddr":
             addrs.append(_read_app_addr(child))
         elif tag == "AppAuth":
@@ -229,7 +248,7 @@ def _read_app_addr(element: etree._Element) -> AppAddr:
         if child.tag == "Addr":
             addr = child.text or ""
         elif child.tag == "AddrType":
-            addr_type = AddrType((child.text or "").strip())
+            addr_type = _read_addr_type(child)
         else:  # Port
             ports.append(int(child[0].text or ""))
     return AppAddr(addr=addr, addr_type=addr_type, ports=tuple(ports))
@@ -240,9 +259,9 @@ def _read_app_auth(element: etree._Element) -> AppAuth:
     for child in element:
         tag = child.tag
         if tag == "AAuthLevel":
-            values["level"] = AuthLevel((child.text or "").strip())
+            values["level"] = _read_auth_level(child)
         elif tag == "AAuthType":
-            values["type"] = AuthType((child.text or "").strip())
+            values["type"] = _read_auth_type(child)
         elif tag == "AAuthName":
             values["name"] = child.text or ""
         elif tag == "AAuthSecret":

@@ -11,6 +11,7 @@ XSD.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from attrs import frozen
@@ -52,14 +53,17 @@ class Message:
     STATUS: ClassVar[str | None] = None
     SYNCHRONOUS_RESPONSE: ClassVar[bool] = False
     FIELDS: ClassVar[tuple[Field, ...]]
-    _BY_TAG: ClassVar[dict[str, Field]]
+    _READERS: ClassVar[dict[str, tuple[str, Callable[[etree._Element], Any]]]]
     _STATUS_ELEMENT: ClassVar[str]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "FIELDS" in cls.__dict__:
-            cls._BY_TAG = {
-                tag: f for f in cls.FIELDS for tag in (f.xml, *f.aliases) if f.attr is not None
+            cls._READERS = {
+                tag: (f.attr, f.read)
+                for f in cls.FIELDS
+                for tag in (f.xml, *f.aliases)
+                if f.attr is not None and f.read is not None
             }
             cls._STATUS_ELEMENT = f"<status>{escape(cls.STATUS or '')}</status>"
 
@@ -87,12 +91,12 @@ class Message:
     @classmethod
     def from_element(cls, root: etree._Element) -> Message:
         """Read a message from a root element the schema has already accepted."""
-        by_tag = cls._BY_TAG
+        readers = cls._READERS
         values: dict[str, Any] = {}
         for child in root:
-            f = by_tag.get(child.tag)
-            if f is not None:
-                values[f.attr] = f.read(child)  # type: ignore[index, misc]
+            reader = readers.get(child.tag)
+            if reader is not None:
+                values[reader[0]] = reader[1](child)
         return cls(**values)
 
     @property

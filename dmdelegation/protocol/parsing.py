@@ -68,7 +68,7 @@ _LEAF = re.compile(rb"<[^<>!?/][^<>]*(?<!/)>[^<]*</[^<>]*>|<[^<>!?/][^<>]*/>")
 _TAG = re.compile(rb"<(/?)[^<>!?/][^<>]*?(/?)>")
 # A start tag whose content opens with markup other than an end tag: an interior element (or
 # one that holds a comment, CDATA or a processing instruction, which only counts too many).
-_INTERIOR = re.compile(rb"<[^<>!?/][^<>]*(?<!/)>[^<]*(?=<[^/])")
+_INTERIOR = re.compile(rb"<[^<>!?/][^<>]*+(?<!/)>[^<]*+(?=<[^/])")  # possessive: no backtracking
 
 
 def depth_bound(data: bytes) -> int:
