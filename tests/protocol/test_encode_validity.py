@@ -3,9 +3,11 @@ the XSD refuses, so every document it returns is valid (checked here against the
 
 from __future__ import annotations
 
+import base64
 import enum
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,11 +15,7 @@ from lxml import etree
 
 from dmdelegation.protocol import (
     MESSAGE_TYPES,
-    AddrType,
-    AppAddr,
-    AppAuth,
-    AuthLevel,
-    AuthType,
+    BootstrapConfirmed,
     DMAcc,
     EncodeError,
     Message,
@@ -25,10 +23,10 @@ from dmdelegation.protocol import (
 from dmdelegation.protocol import limits as L
 from dmdelegation.protocol.schema import SCHEMA
 
-from .strategies import BY_ATTRIBUTE, XML_CHAR, message
+from .strategies import APP_ADDR, APP_AUTH, DMACC, XML_CHAR, message
 
 CHECKED = settings(
-    max_examples=150,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -45,6 +43,12 @@ def _length_near(limit: int) -> st.SearchStrategy[str]:
     return st.integers(max(0, limit - 2), limit + 2).map(lambda n: "x" * n)
 
 
+_NEAR_LIMITS = st.sampled_from(
+    sorted(
+        {L.IDENTIFIER_MAX, L.TEXT_MAX, L.SESSION_ID_MIN, L.SESSION_ID_MAX, L.TREE_URI_MAX}
+        | {L.URL_MAX, L.ADDRESS_MAX, L.SECRET_MAX}
+    )
+).flatmap(_length_near)
 _WILD_TEXT = st.one_of(
     st.text(_CHAR, max_size=24),
     st.text(_EDGY, max_size=6),
@@ -54,9 +58,7 @@ _WILD_TEXT = st.one_of(
         st.text(XML_CHAR, max_size=4),
         st.text(_EDGY, max_size=2),
     ),
-    st.sampled_from(
-        [L.IDENTIFIER_MAX, L.SESSION_ID_MIN, L.SESSION_ID_MAX, L.TREE_URI_MAX, L.SECRET_MAX]
-    ).flatmap(_length_near),
+    _NEAR_LIMITS,
     st.sampled_from([".", "./", "./a", "./a/", ".//a", "a/b", "http:", "http:x", "1a:x", "a b:c"]),
 )
 _WILD_INT = st.integers(-5, 70_000) | st.sampled_from([99, 100, 599, 600, 0, 1, 65535, 65536])
@@ -66,50 +68,86 @@ def _wild(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return valid | _WILD_TEXT
 
 
-_WILD_APP_ADDR = st.builds(
-    AppAddr,
-    addr=_wild(st.text(XML_CHAR, min_size=1, max_size=8)),
-    addr_type=st.sampled_from(AddrType),
-    ports=st.lists(_WILD_INT, max_size=L.PORTS_MAX + 1).map(tuple),
+def _text_near(limit: int) -> st.SearchStrategy[str]:
+    """Wild text, or text of a length around ``limit`` (this field's own)."""
+    return _WILD_TEXT | _length_near(limit)
+
+
+_LIMIT_OF = {
+    "server_id": L.IDENTIFIER_MAX,
+    "device_id": L.IDENTIFIER_MAX,
+    "device_man": L.TEXT_MAX,
+    "device_mod": L.TEXT_MAX,
+    "dm_tree_uri": L.TREE_URI_MAX,
+    "bootstrap_url": L.URL_MAX,
+    "session_id": L.SESSION_ID_MAX,
+}
+
+
+@st.composite
+def _one_changed(draw: st.DrawFn, valid: st.SearchStrategy[Any], wild: dict[str, Any]) -> Any:
+    """A valid value of ``valid``, with one of its attributes drawn from ``wild`` instead."""
+    value = draw(valid)
+    attr = draw(st.sampled_from(sorted(wild)))
+    return attrs.evolve(value, **{attr: draw(wild[attr])})
+
+
+def _with_one(item: st.SearchStrategy[Any], wild_item: st.SearchStrategy[Any], high: int) -> Any:
+    """Tuples of ``item``: of any length around 1 to ``high``, or with one ``wild_item``."""
+    return st.lists(item, max_size=high + 1).map(tuple) | st.builds(
+        lambda items, odd, at: (*items[:at], odd, *items[at:]),
+        st.lists(item, max_size=high - 1),
+        wild_item,
+        st.integers(0, high - 1),
+    )
+
+
+_WILD_APP_ADDR = _one_changed(
+    APP_ADDR,
+    {
+        "addr": _wild(st.text(XML_CHAR, min_size=1, max_size=8)) | _length_near(L.ADDRESS_MAX),
+        "ports": st.lists(_WILD_INT, max_size=L.PORTS_MAX + 1).map(tuple),
+    },
 )
-_WILD_APP_AUTH = st.builds(
-    AppAuth,
-    level=st.sampled_from(AuthLevel),
-    type=st.sampled_from(AuthType),
-    name=st.none() | _WILD_TEXT,
-    secret=st.none() | _WILD_TEXT,
-    data=st.none() | st.binary(max_size=4) | st.integers(766, 770).map(lambda n: b"\xff" * n),
+_WILD_APP_AUTH = _one_changed(
+    APP_AUTH,
+    {
+        "name": _text_near(L.IDENTIFIER_MAX),
+        "secret": _text_near(L.SECRET_MAX),
+        "data": st.integers(766, 770).map(lambda n: b"\xff" * n),
+    },
 )
-_WILD_DMACC = st.builds(
-    DMAcc,
-    server_id=_WILD_TEXT,
-    app_addrs=st.lists(_WILD_APP_ADDR, max_size=L.APP_ADDR_MAX + 1).map(tuple),
-    app_auths=st.lists(_WILD_APP_AUTH, max_size=L.APP_AUTH_MAX + 1).map(tuple),
-    name=st.none() | _WILD_TEXT,
-    pref_con_ref=st.none() | _WILD_TEXT,
-    aauth_pref=st.none() | st.sampled_from(AuthType),
+_WILD_DMACC = _one_changed(
+    DMACC,
+    {
+        "server_id": _text_near(L.IDENTIFIER_MAX),
+        "name": _text_near(L.TEXT_MAX),
+        "pref_con_ref": _text_near(L.TEXT_MAX),
+        "app_addrs": _with_one(APP_ADDR, _WILD_APP_ADDR, L.APP_ADDR_MAX),
+        "app_auths": _with_one(APP_AUTH, _WILD_APP_AUTH, L.APP_AUTH_MAX),
+    },
 )
 
 
 def _wild_value(attr: str) -> st.SearchStrategy[Any]:
-    valid = BY_ATTRIBUTE[attr]
     if attr == "reason_code":
-        return valid | _WILD_INT
+        return _WILD_INT
     if attr == "dmacc":
-        return valid | _WILD_DMACC
-    if attr.startswith("is_") or attr == "delegation_method":
-        return valid
-    return _wild(valid)
+        return _WILD_DMACC
+    return _text_near(_LIMIT_OF[attr])
 
 
 def wild_message(cls: type[Message]) -> st.SearchStrategy[Message]:
-    """Instances of ``cls`` of the right Python types, valid or not for the vocabulary."""
-    kwargs = {
-        f.attr: (st.none() | _wild_value(f.attr)) if f.optional else _wild_value(f.attr)
+    """Instances of ``cls`` of the right Python types with one or two fields drawn from values
+    around and beyond the vocabulary's limits (each may or may not be valid)."""
+    wild = {
+        f.attr: _wild_value(f.attr)
         for f in cls.FIELDS
-        if f.attr is not None
+        if f.attr is not None and not f.attr.startswith("is_") and f.attr != "delegation_method"
     }
-    return st.builds(cls, **kwargs)
+    return _one_changed(message(cls), wild).flatmap(
+        lambda m: _one_changed(st.just(m), wild) | st.just(m)
+    )
 
 
 def _sub(parent: etree._Element, tag: str, value: Any) -> None:
@@ -119,8 +157,6 @@ def _sub(parent: etree._Element, tag: str, value: Any) -> None:
     elif isinstance(value, enum.Enum):
         child.text = str(value.value)
     elif isinstance(value, bytes):
-        import base64
-
         child.text = base64.b64encode(value).decode("ascii")
     else:
         child.text = str(value)
@@ -194,7 +230,10 @@ def test_every_encodable_message_encodes_to_a_valid_document(
 def test_encode_refuses_exactly_what_the_schema_refuses(
     cls: type[Message], data: st.DataObject
 ) -> None:
-    m = data.draw(wild_message(cls))
+    _assert_same_verdict(data.draw(wild_message(cls)))
+
+
+def _assert_same_verdict(m: Message) -> None:
     accepted = schema_accepts(m)
     try:
         document = m.encode()
@@ -203,3 +242,13 @@ def test_encode_refuses_exactly_what_the_schema_refuses(
     else:
         assert accepted, "encode wrote a message the XSD refuses"
         assert _valid(document)
+
+
+@settings(CHECKED, max_examples=1000)
+@given(dmacc=_WILD_DMACC)
+def test_encode_refuses_exactly_what_the_schema_refuses_in_a_dmacc(dmacc: DMAcc) -> None:
+    _assert_same_verdict(
+        BootstrapConfirmed(
+            reason_code=200, session_id="s" * 32, is_client_bootstrapped=False, dmacc=dmacc
+        )
+    )
