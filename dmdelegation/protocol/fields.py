@@ -145,6 +145,16 @@ def _member(tag: str, value: Any, enum_type: type[enum.Enum]) -> Any:
     return value
 
 
+def _coerced(tag: str, value: Any, enum_type: type[enum.Enum]) -> Any:
+    """A DMAcc's enumerated value: a member, or a string equal to a member's value."""
+    if isinstance(value, enum_type):
+        return value
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise EncodeError(f"{tag}: not a {enum_type.__name__}") from None
+
+
 def read_string(element: etree._Element) -> str:
     return element.text or ""
 
@@ -195,18 +205,18 @@ def write_dmacc(parts: Parts, tag: str, value: Any) -> None:
     for app_addr in _items("AppAddr", value.app_addrs, 1, L.APP_ADDR_MAX, AppAddr):
         parts.append("<AppAddr>")
         _element(parts, "Addr", _checked_text("Addr", app_addr.addr, ADDRESS))
-        _element(parts, "AddrType", _member("AddrType", app_addr.addr_type, AddrType).value)
+        _element(parts, "AddrType", _coerced("AddrType", app_addr.addr_type, AddrType).value)
         for number in _items("Port", app_addr.ports, 0, L.PORTS_MAX, int):
             parts.append(
                 f"<Port><PortNbr>{_checked_int('PortNbr', number, 1, 65535)}</PortNbr></Port>"
             )
         parts.append("</AppAddr>")
     if value.aauth_pref is not None:
-        _element(parts, "AAuthPref", _member("AAuthPref", value.aauth_pref, AuthType).value)
+        _element(parts, "AAuthPref", _coerced("AAuthPref", value.aauth_pref, AuthType).value)
     for app_auth in _items("AppAuth", value.app_auths, 1, L.APP_AUTH_MAX, AppAuth):
         parts.append("<AppAuth>")
-        _element(parts, "AAuthLevel", _member("AAuthLevel", app_auth.level, AuthLevel).value)
-        _element(parts, "AAuthType", _member("AAuthType", app_auth.type, AuthType).value)
+        _element(parts, "AAuthLevel", _coerced("AAuthLevel", app_auth.level, AuthLevel).value)
+        _element(parts, "AAuthType", _coerced("AAuthType", app_auth.type, AuthType).value)
         _optional(parts, "AAuthName", app_auth.name, IDENTIFIER)
         _optional(parts, "AAuthSecret", app_auth.secret, SECRET)
         if app_auth.data is not None:

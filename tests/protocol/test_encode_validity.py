@@ -15,12 +15,16 @@ from lxml import etree
 
 from dmdelegation.protocol import (
     MESSAGE_TYPES,
+    AddrType,
+    AppAddr,
     BootstrapConfirmed,
     DMAcc,
     EncodeError,
     Message,
+    decode,
 )
 from dmdelegation.protocol import limits as L
+from dmdelegation.protocol.examples import EXAMPLE_DMACC
 from dmdelegation.protocol.schema import SCHEMA
 
 from .strategies import APP_ADDR, APP_AUTH, DMACC, XML_CHAR, message
@@ -252,3 +256,17 @@ def test_encode_refuses_exactly_what_the_schema_refuses_in_a_dmacc(dmacc: DMAcc)
             reason_code=200, session_id="s" * 32, is_client_bootstrapped=False, dmacc=dmacc
         )
     )
+
+
+def test_a_dmacc_may_name_its_enumerated_values_as_strings() -> None:
+    dmacc = attrs.evolve(
+        EXAMPLE_DMACC,
+        app_addrs=(AppAddr(addr="10.0.0.1", addr_type="IPv4"),),  # type: ignore[arg-type]
+        aauth_pref="HMAC",  # type: ignore[arg-type]
+    )
+    m = BootstrapConfirmed(reason_code=200, session_id="s" * 32, dmacc=dmacc)
+    assert decode(m.encode()) == attrs.evolve(
+        m, dmacc=attrs.evolve(dmacc, app_addrs=(AppAddr("10.0.0.1", AddrType.IPV4),))
+    )
+    with pytest.raises(EncodeError, match="AddrType"):
+        attrs.evolve(m, dmacc=attrs.evolve(dmacc, app_addrs=(AppAddr("a", "IPv5"),))).encode()  # type: ignore[arg-type]
