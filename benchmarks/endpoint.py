@@ -10,7 +10,7 @@ This process serves two mutual-TLS listeners on 127.0.0.1 with the same ``server
 - ``minimal``: the same resource in a Site made as cheap as a Site gets: also without
   Twisted's parsing of every POST's Content-Type for form submissions (the email package's
   header parser; ``make_site`` turns it off as well). The interface's cost over it is the
-  strictest figure: it is mostly the codec (decode and schema check, encode and re-check).
+  strictest figure: it is mostly the codec (decode and schema check, encode).
 
 A second process (this script with ``--load``) drives them with Python's ssl module: several
 kept-alive connections, one request in flight on each, a fixed body. Bare and endpoint

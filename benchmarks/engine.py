@@ -32,17 +32,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._heapclock import HeapClock
-from dmdelegation import gc_tuning
-from dmdelegation.engine.engine import Engine
-from dmdelegation.engine.model import Outcome
-from tests.engine.harness import (
+from benchmarks._harness import (
     DMS1,
     DMS2,
     Pair,
     open_sessions_awaiting_bootstrap,
     provision_devices,
 )
+from benchmarks._heapclock import HeapClock
+from dmdelegation import gc_tuning
+from dmdelegation.engine.engine import Engine
+from dmdelegation.engine.model import Outcome
 
 DELEGATIONS = 500
 RUNS = 3

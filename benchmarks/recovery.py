@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._harness import DMS1, Pair, open_sessions_awaiting_bootstrap
 from benchmarks._heapclock import HeapClock
 from dmdelegation.store.sessions import SessionStore
-from tests.engine.harness import DMS1, Pair, open_sessions_awaiting_bootstrap
 
 SESSIONS = 100_000
 

@@ -28,13 +28,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._harness import DMS1, DMS2, Pair, provision_devices
 from benchmarks._heapclock import HeapClock
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.model import Outcome
 from dmdelegation.store.journal_postgres import PostgresJournalStore
 from dmdelegation.store.postgres import PostgresSessionStore
 from dmdelegation.store.throwaway import ThrowawayPostgres
-from tests.engine.harness import DMS1, DMS2, Pair, provision_devices
 
 PER_INSTANCE = 1000
 ROUNDS = 2  # one, two, one, two: the best of each, so that a burst of other work on a

@@ -1,21 +1,25 @@
 """How each kind of value is written as a child element and read back from one.
 
-Writers append escaped text to a list of parts (the encoder parses and schema-checks the joined
-document afterwards, so a writer only refuses what is of the wrong Python type). Readers run only
-after the schema has accepted the document, so they convert and never re-check what the XSD
-already guarantees.
+Writers append escaped text to a list of parts, and refuse (:class:`EncodeError`) any value the
+XSD would refuse: wrong Python type, a character XML cannot carry, a length, pattern, range or
+count out of the vocabulary's limits (:mod:`dmdelegation.protocol.limits`). So a document
+``encode`` returns is valid without being parsed and schema-checked again; the test suite checks
+that equivalence against the XSD itself. Readers run only after the schema has accepted the
+document, so they convert and never re-check what the XSD already guarantees.
 """
 
 from __future__ import annotations
 
 import base64
 import enum
+import re
 from collections.abc import Callable
 from typing import Any
 
 from attrs import frozen
 from lxml import etree
 
+from dmdelegation.protocol import limits as L
 from dmdelegation.protocol.dmacc import AddrType, AppAddr, AppAuth, AuthLevel, AuthType, DMAcc
 from dmdelegation.protocol.errors import EncodeError
 
@@ -41,16 +45,85 @@ def _element(parts: Parts, tag: str, text: str) -> None:
     parts.append(f"<{tag}>{text}</{tag}>")
 
 
-def write_string(parts: Parts, tag: str, value: Any) -> None:
+# The XSD's simple types as Python patterns over the characters XML can carry. XSD's "\S"
+# excludes exactly the four XSD spaces (not Python's Unicode whitespace), its "." excludes CR
+# and LF: both are spelt out here as character ranges.
+_XML = "\\t\\n\\r\\x20-\\ud7ff\\ue000-\\ufffd\\U00010000-\\U0010ffff"  # XML 1.0's Char
+_XML_NO_SPACE = "\\x21-\\ud7ff\\ue000-\\ufffd\\U00010000-\\U0010ffff"
+_XML_NO_NEWLINE = "\\t\\x20-\\ud7ff\\ue000-\\ufffd\\U00010000-\\U0010ffff"
+_XML_NO_SLASH = "\\t\\n\\r\\x20-\\x2e\\x30-\\ud7ff\\ue000-\\ufffd\\U00010000-\\U0010ffff"
+_NOT_XML_CHAR = re.compile(f"[^{_XML}]")
+_SESSION_ID = f"[{re.escape(L.SESSION_ID_ALPHABET)}]{{{L.SESSION_ID_MIN},{L.SESSION_ID_MAX}}}"
+
+
+@frozen
+class TextType:
+    """One of the XSD's string types: length bounds and the pattern (over characters XML can
+    carry) it must match."""
+
+    name: str
+    max_length: int
+    min_length: int
+    pattern: re.Pattern[str]
+
+    def valid(self, value: str) -> bool:
+        return (
+            self.min_length <= len(value) <= self.max_length
+            and self.pattern.fullmatch(value) is not None
+        )
+
+    def problem(self, value: str) -> str:
+        """Why ``value``, which is not :meth:`valid`, is refused (never quoting it)."""
+        if not self.min_length <= len(value) <= self.max_length:
+            return f"{len(value)} characters, not {self.min_length} to {self.max_length}"
+        if _NOT_XML_CHAR.search(value) is not None:
+            return "holds a character XML cannot carry"
+        return f"is not a valid {self.name}"
+
+
+def _text_type(name: str, max_length: int, min_length: int, pattern: str) -> TextType:
+    return TextType(name, max_length, min_length, re.compile(pattern))
+
+
+IDENTIFIER = _text_type(
+    "identifier",
+    L.IDENTIFIER_MAX,
+    1,
+    f"[{_XML_NO_SPACE}](?:[{_XML_NO_NEWLINE}]*[{_XML_NO_SPACE}])?",
+)
+TEXT = _text_type("text", L.TEXT_MAX, 0, f"[{_XML}]*")
+SESSION_ID = _text_type("session identifier", L.SESSION_ID_MAX, L.SESSION_ID_MIN, _SESSION_ID)
+TREE_URI = _text_type("absolute DM tree URI", L.TREE_URI_MAX, 1, f"\\.(?:/[{_XML_NO_SLASH}]+)*")
+URL = _text_type("URL", L.URL_MAX, 1, f"[A-Za-z][A-Za-z0-9+.\\-]*:[{_XML_NO_SPACE}]+")
+ADDRESS = _text_type("address", L.ADDRESS_MAX, 1, f"[{_XML_NO_SPACE}]+")
+SECRET = _text_type("secret", L.SECRET_MAX, 0, f"[{_XML}]*")
+
+
+def _checked_text(tag: str, value: Any, kind: TextType) -> str:
     if not isinstance(value, str):
         raise EncodeError(f"{tag}: expected text, got {type(value).__name__}")
-    _element(parts, tag, escape(value))
+    if not kind.valid(value):
+        raise EncodeError(f"{tag}: the value {kind.problem(value)}")
+    return escape(value)
 
 
-def write_int(parts: Parts, tag: str, value: Any) -> None:
+def string_writer(kind: TextType) -> Writer:
+    def write_string(parts: Parts, tag: str, value: Any) -> None:
+        parts.append(f"<{tag}>{_checked_text(tag, value, kind)}</{tag}>")
+
+    return write_string
+
+
+def _checked_int(tag: str, value: Any, low: int, high: int) -> str:
     if not isinstance(value, int) or isinstance(value, bool):
         raise EncodeError(f"{tag}: expected an int, got {type(value).__name__}")
-    _element(parts, tag, str(value))
+    if not low <= value <= high:
+        raise EncodeError(f"{tag}: {value} is not in {low} to {high}")
+    return str(value)
+
+
+def write_reason(parts: Parts, tag: str, value: Any) -> None:
+    _element(parts, tag, _checked_int(tag, value, L.REASON_CODE_MIN, L.REASON_CODE_MAX))
 
 
 def write_bool(parts: Parts, tag: str, value: Any) -> None:
@@ -61,11 +134,25 @@ def write_bool(parts: Parts, tag: str, value: Any) -> None:
 
 def enum_writer(enum_type: type[enum.Enum]) -> Writer:
     def write_enum(parts: Parts, tag: str, value: Any) -> None:
-        if not isinstance(value, enum_type):
-            raise EncodeError(f"{tag}: expected a {enum_type.__name__}")
-        _element(parts, tag, str(value.value))
+        _element(parts, tag, _member(tag, value, enum_type).value)
 
     return write_enum
+
+
+def _member(tag: str, value: Any, enum_type: type[enum.Enum]) -> Any:
+    if not isinstance(value, enum_type):
+        raise EncodeError(f"{tag}: expected a {enum_type.__name__}")
+    return value
+
+
+def _coerced(tag: str, value: Any, enum_type: type[enum.Enum]) -> Any:
+    """A DMAcc's enumerated value: a member, or a string equal to a member's value."""
+    if isinstance(value, enum_type):
+        return value
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise EncodeError(f"{tag}: not a {enum_type.__name__}") from None
 
 
 def read_string(element: etree._Element) -> str:
@@ -81,15 +168,30 @@ def read_bool(element: etree._Element) -> bool:
 
 
 def enum_reader(enum_type: type[enum.Enum]) -> Reader:
+    members = {member.value: member for member in enum_type}  # a lookup, not a call of the type
+
     def read_enum(element: etree._Element) -> Any:
-        return enum_type((element.text or "").strip())
+        return members[(element.text or "").strip()]
 
     return read_enum
 
 
-def _optional(parts: Parts, tag: str, value: str | None) -> None:
+_read_addr_type = enum_reader(AddrType)
+_read_auth_type = enum_reader(AuthType)
+_read_auth_level = enum_reader(AuthLevel)
+
+
+def _optional(parts: Parts, tag: str, value: str | None, kind: TextType) -> None:
     if value is not None:
-        write_string(parts, tag, value)
+        _element(parts, tag, _checked_text(tag, value, kind))
+
+
+def _items(tag: str, value: Any, low: int, high: int, item_type: type) -> tuple[Any, ...]:
+    if not isinstance(value, tuple | list) or not all(isinstance(v, item_type) for v in value):
+        raise EncodeError(f"{tag}: expected a tuple of {item_type.__name__}")
+    if not low <= len(value) <= high:
+        raise EncodeError(f"{tag}: {len(value)} of them, not {low} to {high}")
+    return tuple(value)
 
 
 def write_dmacc(parts: Parts, tag: str, value: Any) -> None:
@@ -97,29 +199,31 @@ def write_dmacc(parts: Parts, tag: str, value: Any) -> None:
     if not isinstance(value, DMAcc):
         raise EncodeError(f"{tag}: expected a DMAcc")
     parts.append(f"<{tag}><AppID>{value.app_id}</AppID>")
-    write_string(parts, "ServerID", value.server_id)
-    _optional(parts, "Name", value.name)
-    _optional(parts, "PrefConRef", value.pref_con_ref)
-    for app_addr in value.app_addrs:
+    _element(parts, "ServerID", _checked_text("ServerID", value.server_id, IDENTIFIER))
+    _optional(parts, "Name", value.name, TEXT)
+    _optional(parts, "PrefConRef", value.pref_con_ref, TEXT)
+    for app_addr in _items("AppAddr", value.app_addrs, 1, L.APP_ADDR_MAX, AppAddr):
         parts.append("<AppAddr>")
-        write_string(parts, "Addr", app_addr.addr)
-        _element(parts, "AddrType", AddrType(app_addr.addr_type).value)
-        for number in app_addr.ports:
-            parts.append("<Port>")
-            write_int(parts, "PortNbr", number)
-            parts.append("</Port>")
+        _element(parts, "Addr", _checked_text("Addr", app_addr.addr, ADDRESS))
+        _element(parts, "AddrType", _coerced("AddrType", app_addr.addr_type, AddrType).value)
+        for number in _items("Port", app_addr.ports, 0, L.PORTS_MAX, int):
+            parts.append(
+                f"<Port><PortNbr>{_checked_int('PortNbr', number, 1, 65535)}</PortNbr></Port>"
+            )
         parts.append("</AppAddr>")
     if value.aauth_pref is not None:
-        _element(parts, "AAuthPref", AuthType(value.aauth_pref).value)
-    for app_auth in value.app_auths:
+        _element(parts, "AAuthPref", _coerced("AAuthPref", value.aauth_pref, AuthType).value)
+    for app_auth in _items("AppAuth", value.app_auths, 1, L.APP_AUTH_MAX, AppAuth):
         parts.append("<AppAuth>")
-        _element(parts, "AAuthLevel", AuthLevel(app_auth.level).value)
-        _element(parts, "AAuthType", AuthType(app_auth.type).value)
-        _optional(parts, "AAuthName", app_auth.name)
-        _optional(parts, "AAuthSecret", app_auth.secret)
+        _element(parts, "AAuthLevel", _coerced("AAuthLevel", app_auth.level, AuthLevel).value)
+        _element(parts, "AAuthType", _coerced("AAuthType", app_auth.type, AuthType).value)
+        _optional(parts, "AAuthName", app_auth.name, IDENTIFIER)
+        _optional(parts, "AAuthSecret", app_auth.secret, SECRET)
         if app_auth.data is not None:
             if not isinstance(app_auth.data, bytes):
                 raise EncodeError("AAuthData: expected bytes")
+            if len(app_auth.data) > L.AUTH_DATA_MAX_OCTETS:
+                raise EncodeError(f"AAuthData: more than {L.AUTH_DATA_MAX_OCTETS} octets")
             _element(parts, "AAuthData", base64.b64encode(app_auth.data).decode("ascii"))
         parts.append("</AppAuth>")
     parts.append(f"</{tag}>")
@@ -138,7 +242,7 @@ def read_dmacc(element: etree._Element) -> DMAcc:
         elif tag == "PrefConRef":
             fields["pref_con_ref"] = child.text or ""
         elif tag == "AAuthPref":
-            fields["aauth_pref"] = AuthType((child.text or "").strip())
+            fields["aauth_pref"] = _read_auth_type(child)
         elif tag == "AppAddr":
             addrs.append(_read_app_addr(child))
         elif tag == "AppAuth":
@@ -154,7 +258,7 @@ def _read_app_addr(element: etree._Element) -> AppAddr:
         if child.tag == "Addr":
             addr = child.text or ""
         elif child.tag == "AddrType":
-            addr_type = AddrType((child.text or "").strip())
+            addr_type = _read_addr_type(child)
         else:  # Port
             ports.append(int(child[0].text or ""))
     return AppAddr(addr=addr, addr_type=addr_type, ports=tuple(ports))
@@ -165,9 +269,9 @@ def _read_app_auth(element: etree._Element) -> AppAuth:
     for child in element:
         tag = child.tag
         if tag == "AAuthLevel":
-            values["level"] = AuthLevel((child.text or "").strip())
+            values["level"] = _read_auth_level(child)
         elif tag == "AAuthType":
-            values["type"] = AuthType((child.text or "").strip())
+            values["type"] = _read_auth_type(child)
         elif tag == "AAuthName":
             values["name"] = child.text or ""
         elif tag == "AAuthSecret":
@@ -191,12 +295,12 @@ class Field:
     aliases: tuple[str, ...] = ()
 
 
-def string(xml: str, attr: str, optional: bool = False) -> Field:
-    return Field(xml, attr, write_string, read_string, optional)
+def string(xml: str, attr: str, kind: TextType, optional: bool = False) -> Field:
+    return Field(xml, attr, string_writer(kind), read_string, optional)
 
 
-def integer(xml: str, attr: str) -> Field:
-    return Field(xml, attr, write_int, read_int)
+def reason_code(xml: str, attr: str) -> Field:
+    return Field(xml, attr, write_reason, read_int)
 
 
 def boolean(xml: str, attr: str, optional: bool = False, aliases: tuple[str, ...] = ()) -> Field:

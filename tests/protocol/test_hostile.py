@@ -10,10 +10,13 @@ from __future__ import annotations
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
 
 from dmdelegation.protocol import DEFAULT_MAX_SIZE, ProtocolError, decode
 from dmdelegation.protocol.examples import EXAMPLES
-from dmdelegation.protocol.parsing import document_depth, parse_untrusted
+from dmdelegation.protocol.parsing import depth_bound, document_depth, parse_untrusted
 
 REQ = EXAMPLES["DELEGATION_REQ"].encode()
 BODY = REQ.split(b"\n", 1)[1]  # without the XML declaration
@@ -155,3 +158,57 @@ def test_depth_limit_is_exact() -> None:
 )
 def test_document_depth(doc: bytes, depth: int) -> None:
     assert document_depth(doc) == depth
+
+
+@pytest.mark.parametrize(
+    ("doc", "bound"),
+    [
+        (b"<a/>", 1),
+        (b"<a>t</a>", 1),
+        (b"<a><b/></a>", 2),
+        (b"<a>\n  <b>x</b>\n  <c><d>t</d></c>\n</a>", 3),
+        (b"<a><!-- <x><y><z> --><b/></a>", 5),  # counts too many: never too few
+        (b"<a><![CDATA[<x>]]></a>", 2),
+        (b"<a><b><c><d>t</d></c></b></a>", 4),
+    ],
+)
+def test_depth_bound(doc: bytes, bound: int) -> None:
+    assert depth_bound(doc) == bound
+    assert depth_bound(doc) >= document_depth(doc)
+
+
+_TAGS = st.sampled_from(["a", "bb", "c d='&gt;'", "e"])
+_FILLERS = [b"", b"t", b"\n  ", b"<!-- <x><y> -->", b"<?p <z>?>", b"<![CDATA[<q>]]>"]
+
+
+@st.composite
+def _tree(draw: st.DrawFn, depth: int = 0) -> bytes:
+    tag = draw(_TAGS)
+    name = tag.split()[0].encode()
+    filler = draw(
+        st.sampled_from([b"", b"t", b"\n  ", b"<!-- <x><y> -->", b"<?p <z>?>", b"<![CDATA[<q>]]>"])
+    )
+    if depth >= 9 or draw(st.integers(0, 3)) == 0:
+        leaf = draw(
+            st.sampled_from(
+                [
+                    b"<" + tag.encode() + b"/>",
+                    b"<" + tag.encode() + b">" + filler + b"</" + name + b">",
+                ]
+            )
+        )
+        return leaf
+    children = draw(st.lists(_tree(depth + 1), min_size=1, max_size=3))
+    return b"<" + tag.encode() + b">" + filler + filler.join(children) + b"</" + name + b">"
+
+
+def _true_depth(element: etree._Element) -> int:
+    return 1 + max((_true_depth(c) for c in element if isinstance(c.tag, str)), default=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=_tree())
+def test_depth_bound_is_never_below_the_parsed_depth(doc: bytes) -> None:
+    depth = _true_depth(etree.fromstring(doc))
+    assert document_depth(doc) == depth
+    assert depth_bound(doc) >= depth
