@@ -18,7 +18,7 @@ from attrs import frozen
 from lxml import etree
 
 from dmdelegation.protocol.dmacc import DMAcc
-from dmdelegation.protocol.errors import EncodeError
+from dmdelegation.protocol.errors import EncodeError, ProtocolError
 from dmdelegation.protocol.fields import (
     IDENTIFIER,
     SESSION_ID,
