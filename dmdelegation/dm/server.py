@@ -24,76 +24,58 @@ created or advanced, no nonce is issued, no queued operation moves, and a log li
 
 The answer carries 212 and the next nonce, and the queued operations that fit the client's
 MaxMsgSize; Final when they all did. A reply with nothing to send ends the session.
+
+The server holds the queues, the sessions and their lifecycle; its parts are module functions it
+calls: `dmdelegation.dm.admission` (steps 3 to 5: versions, session, MsgID, credentials),
+`dmdelegation.dm.inbound` (step 6: the body) and `dmdelegation.dm.replies` (the codecs, the
+answer with the queued operations, the refusals).
 """
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from attrs import evolve, frozen
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from dmdelegation.client.interfaces import IDMClientSession
-from dmdelegation.dm import auth, wbxml, xml_codec
 from dmdelegation.dm import message as sm
+from dmdelegation.dm import replies
+from dmdelegation.dm.admission import Refusal, admit, authenticate, stand_in
 from dmdelegation.dm.backoff import AuthBackoff
 from dmdelegation.dm.client_session import AtomicDMClientSession, DMClientSession
 from dmdelegation.dm.devices import Credentials, DMDevice, IDeviceList, INotificationTransport
+from dmdelegation.dm.inbound import MAX_AUTH_RESENDS, take_body
 from dmdelegation.dm.notification import build_package0
 from dmdelegation.dm.pending import OutcomeUnknown, Pending
+from dmdelegation.dm.replies import (
+    CONTENT_TYPES,
+    MAX_SERVER_AUTH_FAILURES,
+    MessageTooLarge,
+    Reply,
+)
 from dmdelegation.dm.session import DMSession, Event, IllegalInput, Phase
-from dmdelegation.protocol.dmacc import AuthLevel, AuthType
+from dmdelegation.protocol.dmacc import AuthType
+
+__all__ = [
+    "CONTENT_TYPES",
+    "DEFAULT_MAX_MSG_SIZE",
+    "MAX_AUTH_RESENDS",
+    "MAX_SERVER_AUTH_FAILURES",
+    "SESSION_TIMEOUT",
+    "DMSessionServer",
+    "MessageTooLarge",
+    "Reply",
+]
 
 log = Logger()
 
 DEFAULT_MAX_MSG_SIZE = 64 * 1024
 SESSION_TIMEOUT = 300.0
-MAX_SERVER_AUTH_FAILURES = 3
-MAX_AUTH_RESENDS = MAX_SERVER_AUTH_FAILURES - 1
-"""A command the device refused for our credentials (401, 407) is sent again this many times
-at most; then the device's status is its answer."""
-
-
-@frozen
-class Reply:
-    code: int  # HTTP status
-    content_type: str
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-class MessageTooLarge(Exception):
-    """A single command does not fit the device's MaxMsgSize."""
-
-
-_XML = (xml_codec.decode, xml_codec.encode)
-_WBXML = (wbxml.decode, wbxml.encode)
-_CODECS: dict[str, tuple[Callable[[bytes, int], sm.Message], Callable[[sm.Message], bytes]]] = {
-    xml_codec.CONTENT_TYPE: _XML,
-    "application/vnd.syncml+xml": _XML,  # the SyncML (DS) type, which some DM clients send
-    wbxml.CONTENT_TYPE: _WBXML,
-    "application/vnd.syncml+wbxml": _WBXML,
-}
-CONTENT_TYPES = tuple(_CODECS)
-"""The media types a client may post (parameters such as ``charset`` aside); the answer is in
-the type the client used."""
-
-
-class _Refusal(Exception):
-    def __init__(
-        self, code: int, reason: str, chal: sm.Chal | None = None, retry_after: float = 0.0
-    ) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.chal = chal
-        self.retry_after = retry_after
 
 
 class DMSessionServer:
@@ -205,31 +187,34 @@ class DMSessionServer:
         return Deferred.fromCoroutine(self._handle(body, content_type, hmac_header))
 
     async def _handle(self, body: bytes, content_type: str, hmac_header: str | None) -> Reply:
-        decode, encode = _CODECS[content_type]
+        decode, encode = replies.CODECS[content_type]
         try:  # an oversized message is read (up to twice the limit) only to answer it
             message = decode(body, self.max_msg_size * 2)
         except sm.MalformedMessage as e:
             log.info("DM message refused ({status}): {reason}", status=e.status, reason=str(e))
-            return self._bare_refusal(e.status, encode, content_type)
+            return replies.bare_refusal(e.status, self.url, encode, content_type)
         header = message.header
         source = header.source
         try:
             if len(body) > self.max_msg_size:
-                raise _Refusal(413, f"{len(body)} bytes exceed MaxMsgSize {self.max_msg_size}")
+                raise Refusal(413, f"{len(body)} bytes exceed MaxMsgSize {self.max_msg_size}")
             wait = self.backoff.remaining(source)
             if wait > 0:
-                raise _Refusal(
+                raise Refusal(
                     417, f"after wrong credentials, backing off {wait:.0f} s more", None, wait
                 )
             if source in self._admitting:
-                raise _Refusal(400, "another message of this device is being authenticated")
-            device, session, new = self._admit(message)
+                raise Refusal(400, "another message of this device is being authenticated")
+            device, session, new = admit(message, self.devices, self.sessions)
             self._admitting.add(source)
             try:
-                issued = await self._authenticate(device, message, body, hmac_header)
+                creds = self._credentials(device, message, hmac_header)
+                issued = await authenticate(
+                    self.devices, self.backoff, device, creds, message, body, hmac_header
+                )
             finally:
                 self._admitting.discard(source)
-        except _Refusal as e:
+        except Refusal as e:
             log.info(
                 "DM message {msg_id} of session {session_id} from {device_id} refused "
                 "({status}): {reason}",
@@ -239,7 +224,7 @@ class DMSessionServer:
                 status=e.code,
                 reason=e.reason,
             )
-            return self._refusal(message, e, encode, content_type)
+            return replies.refusal(message, e, self.url, encode, content_type)
         assert device is not None  # a DevId that is not a device is never authenticated
         if new:
             old = self.sessions.get(device.device_id)
@@ -262,10 +247,17 @@ class DMSessionServer:
         if header.max_msg_size is not None:
             session.client_max_msg_size = header.max_msg_size
         try:
-            statuses = await self._take_body(session, message, issued)
+            statuses = await take_body(
+                session,
+                message,
+                issued,
+                devices=self.devices,
+                queues=self.queues,
+                devinfo_seen=self.devinfo_seen,
+            )
             if self.linger > 0 and not session.client_package_open:
                 await self._linger(session)
-            return self._answer(session, message, statuses, encode, content_type)
+            return self._answer(session, statuses, encode, content_type)
         except Exception:
             self._end(session, Event.FAIL, "the server failed answering it")
             raise
@@ -288,292 +280,39 @@ class DMSessionServer:
         if timer.active():
             timer.cancel()
 
-    # Admission and authentication.
-
-    def _admit(self, message: sm.Message) -> tuple[DMDevice | None, DMSession | None, bool]:
-        """The device (None for a DevId that is not one: it is refused by `_authenticate`, as a
-        device with wrong credentials is), its session, and whether the message opens one."""
-        header = message.header
-        if header.ver_dtd != sm.VER_DTD or header.ver_proto != sm.VER_PROTO:
-            raise _Refusal(505, f"version {header.ver_dtd}/{header.ver_proto} not supported")
-        if not header.msg_id.isdigit() or len(header.msg_id) > 9:
-            raise _Refusal(400, "MsgID is not a number")
-        device = self.devices.device(header.source)
-        session = None if device is None else self.sessions.get(device.device_id)
-        alerts = [c.data for c in message.commands if c.name == "Alert"]
-        opens = any(a in (sm.ALERT_SERVER_INITIATED, sm.ALERT_CLIENT_INITIATED) for a in alerts)
-        # A client that numbers every session 1 opens a new one with MsgID 1 and its Alert.
-        reopens = opens and int(header.msg_id) == 1
-        if session is not None and session.session_id == header.session_id and not reopens:
-            if session.phase is not Phase.WAITING:
-                raise _Refusal(400, "a message of this session is being answered already")
-            if int(header.msg_id) != session.client_msg_id + 1:
-                raise _Refusal(400, f"MsgID {header.msg_id} is not the next of the session")
-            return device, session, False
-        if not opens:
-            raise _Refusal(400, "no session open: Alert 1200 or 1201 expected")
-        return device, None, True
-
-    def _stand_in(self, source: str, message: sm.Message, hmac_header: str | None) -> Credentials:
-        """Credentials for a DevId that is not a device, which no message can match: of the type
-        its message shows, with a nonce of the usual length that is the same every time."""
-        if hmac_header is not None:
-            kind = AuthType.HMAC
-        elif message.header.cred is not None:
-            kind = AuthType.DIGEST
-        else:
-            kind = self.unknown_auth
-        nonce = auth.stand_in_nonce(self._stand_in_key, source)
-        return Credentials(kind, source, self._stand_in_key.hex(), nonce)
-
-    async def _authenticate(
-        self,
-        device: DMDevice | None,
-        message: sm.Message,
-        body: bytes,
-        hmac_header: str | None,
-    ) -> sm.Chal:
-        """Check the client's credentials, on every message of a session; the challenge (with a
-        new nonce, saved) to send in our SyncHdr Status. A DevId that is not a device is refused
-        exactly as a device whose credentials are wrong (or missing)."""
-        source = message.header.source
-        creds = self._stand_in(source, message, hmac_header) if device is None else device.client
-        if creds.auth_type not in auth.SUPPORTED:
-            raise _Refusal(401, f"authentication type {creds.auth_type} not supported")
-        kind = auth.chal_type(creds.auth_type)
-        chal = sm.Chal(type=kind, next_nonce=creds.nonce)
-        if creds.auth_type is AuthType.HMAC:
-            parsed = None if hmac_header is None else auth.parse_hmac_header(hmac_header)
-            if parsed is None:
-                raise _Refusal(407, "no valid x-syncml-hmac header", chal)
-            expected = auth.hmac_mac(creds.name, creds.secret, creds.nonce, body)
-            right = parsed.username == creds.name and auth.same(parsed.mac, expected)
-            wrong = "wrong HMAC (credentials or nonce)"
-        else:
-            cred = message.header.cred
-            if cred is None:
-                raise _Refusal(407, "no credentials", chal)
-            expected = auth.md5_digest(creds.name, creds.secret, creds.nonce)
-            right = cred.type == auth.MD5_TYPE and auth.same(cred.data, expected)
-            wrong = "wrong digest (credentials or nonce)"
-        if device is None or not right:
-            delay = self.backoff.failed(source)
-            reason = wrong if device is not None else "not a device of the DM device list"
-            if delay:
-                reason += f"; backing off {delay:.0f} s"
-            raise _Refusal(401, reason, chal)
-        self.backoff.succeeded(source)
-        nonce = secrets.token_bytes(auth.NONCE_SIZE)
-        await self.devices.save_nonce(device.device_id, AuthLevel.CLIENT, nonce)
-        return sm.Chal(type=kind, next_nonce=nonce)
-
-    # The body.
-
-    async def _take_body(
-        self, session: DMSession, message: sm.Message, issued: sm.Chal
-    ) -> list[sm.Status | sm.Command]:
-        header = message.header
-        msg_ref = header.msg_id
-        out: list[sm.Status | sm.Command] = [
-            sm.Status(
-                cmd_id="",
-                msg_ref=msg_ref,
-                cmd_ref="0",
-                cmd=sm.SYNCHDR,
-                code=212,
-                target_ref=header.target,
-                source_ref=header.source,
-                chal=issued,
-            )
-        ]
-        touched: list[Pending] = []
-        for element in message.body:
-            if isinstance(element, sm.Status):
-                if element.cmd == sm.SYNCHDR:
-                    await self._server_auth_status(session, element)
-                    continue
-                pending = session.in_flight.get((element.msg_ref, element.cmd_ref))
-                if pending is not None:
-                    pending.answer.statuses[element.cmd_ref] = element
-                    touched.append(pending)
-            elif isinstance(element, sm.Results):
-                pending = session.in_flight.get((element.msg_ref, element.cmd_ref))
-                if pending is not None:
-                    pending.answer.results.append(element)
-                    touched.append(pending)
-                out.append(self._status(msg_ref, element.cmd_id, "Results", 200))
-            else:
-                out.append(self._command(session, msg_ref, element))
-        session.client_package_open = not message.final
-        done = [p for p in session.pending() if p.complete]
-        lost = [p for p in session.pending() if not p.complete] if message.final else []
-        for key in [k for k, p in session.in_flight.items() if p in done or p in lost]:
-            del session.in_flight[key]
-        for pending in lost:
-            pending.lose("the device's package ended without its answer")
-        resend = [
-            p
-            for p in done
-            if p.refused_for_credentials and p.auth_resends < MAX_AUTH_RESENDS and not p.abandoned
-        ]
-        if resend:
-            self._send_again(session, resend)
-        for pending in done:  # their callbacks may queue the next operations
-            if pending not in resend:
-                pending.settle()
-        return out
-
-    def _send_again(self, session: DMSession, refused: list[Pending]) -> None:
-        """The device refused these commands for our credentials (its nonce for us changed, say):
-        they go first in the queue, to be sent again with our credentials anew."""
-        session.send_server_cred = True
-        queue = self.queues.setdefault(session.device_id, deque())
-        for pending in reversed(refused):
-            pending.rewind()
-            queue.appendleft(pending)
-        log.info(
-            "{device_id} refused {count} command(s) for our credentials: sending them again",
-            device_id=session.device_id,
-            count=len(refused),
-        )
-
-    def _status(self, msg_ref: str, cmd_ref: str, cmd: str, code: int, **kw: Any) -> sm.Status:
-        return sm.Status(cmd_id="", msg_ref=msg_ref, cmd_ref=cmd_ref, cmd=cmd, code=code, **kw)
-
-    def _command(self, session: DMSession, msg_ref: str, command: sm.Command) -> sm.Status:
-        if command.name == "Alert":
-            if command.data == sm.ALERT_SESSION_ABORT:
-                session.client_package_open = False
-            return self._status(msg_ref, command.cmd_id, "Alert", 200)
-        # DevInfo's items name their node in <Source> (the OMA DM 1.2 representation's
-        # example) or in <Target> (many clients): either is read.
-        uris = [i.target or i.source or "" for i in command.items]
-        if command.name == "Replace" and all(u.startswith("./DevInfo/") for u in uris):
-            for uri, item in zip(uris, command.items, strict=True):
-                if isinstance(item.data, str):
-                    session.devinfo[uri.rsplit("/", 1)[1]] = item.data
-            dev_id = session.devinfo.get("DevId")
-            code = 200 if dev_id in (None, session.device_id) else 400
-            if code == 200 and self.devinfo_seen is not None:
-                try:
-                    self.devinfo_seen(session.device_id, dict(session.devinfo))
-                except Exception:  # kept for DELEGATION_REQ only: the session goes on
-                    log.failure("keeping the DevInfo of {device_id}", device_id=session.device_id)
-            return self._status(msg_ref, command.cmd_id, "Replace", code)
-        return self._status(msg_ref, command.cmd_id, command.name, 406)
-
-    async def _server_auth_status(self, session: DMSession, status: sm.Status) -> None:
-        """The client's verdict on our credentials; its challenge carries its next nonce."""
-        if status.chal is not None:
-            await self.devices.save_nonce(
-                session.device_id, AuthLevel.SERVER, status.chal.next_nonce
-            )
-            device = self.devices.device(session.device_id)
-            if device is not None:
-                session.device = device
-        if status.code in (200, 212):
-            session.server_auth_failures = 0
-            return
-        session.server_auth_failures += 1
-        session.send_server_cred = True
-        log.warn(
-            "{device_id} refused our credentials ({code})",
-            device_id=session.device_id,
-            code=status.code,
-        )
-
-    # The answer.
+    def _credentials(
+        self, device: DMDevice | None, message: sm.Message, hmac_header: str | None
+    ) -> Credentials:
+        """The client credentials to check: the device's, or stand-ins for a DevId that is not
+        a device (`dmdelegation.dm.admission.stand_in`)."""
+        if device is not None:
+            return device.client
+        return stand_in(self._stand_in_key, self.unknown_auth, message, hmac_header)
 
     def _answer(
         self,
         session: DMSession,
-        message: sm.Message,
         statuses: list[sm.Status | sm.Command],
-        encode: Callable[[sm.Message], bytes],
+        encode: replies.Encode,
         content_type: str,
     ) -> Reply:
-        number = [0]
-
-        def next_id() -> str:
-            number[0] += 1
-            return str(number[0])
-
-        msg_id = session.next_msg_id()
-        body: list[sm.BodyElement] = []
-        for element in statuses:
-            body.append(evolve(element, cmd_id=next_id()))
-        device = session.device
-        cred = None
-        if device.server.auth_type is AuthType.DIGEST and session.send_server_cred:
-            cred = sm.Cred(
-                type=auth.MD5_TYPE,
-                data=auth.md5_digest(device.server.name, device.server.secret, device.server.nonce),
-            )
-            session.send_server_cred = False
-        header = sm.Header(
-            session_id=session.session_id,
-            msg_id=msg_id,
-            target=session.device_id,
+        """Our next message of the session; the session ends when nothing is left to send or
+        hear, or when the device keeps refusing our credentials."""
+        answer = replies.answer(
+            session,
+            statuses,
+            self.queues.get(session.device_id, deque()),
             source=self.url,
-            cred=cred,
             max_msg_size=self.max_msg_size,
+            encode=encode,
         )
-        limit = session.client_max_msg_size or self.max_msg_size
-        final = True
-        sent: list[Pending] = []
-        if session.server_auth_failures >= MAX_SERVER_AUTH_FAILURES:
-            log.warn("{device_id} keeps refusing our credentials", device_id=session.device_id)
-        elif session.client_package_open:
-            body.append(sm.Command(name="Alert", cmd_id=next_id(), data=sm.ALERT_NEXT_MESSAGE))
-            final = False
-        else:
-            queue = self.queues.get(session.device_id, deque())
-            while queue:
-                pending = queue[0]
-                saved = number[0]
-                command = pending.numbered(next_id)
-                candidate = sm.Message(header, (*body, command), final=True)
-                try:
-                    size = len(encode(candidate))
-                except ValueError:  # a character the codec cannot carry (XML: controls)
-                    number[0] = saved
-                    queue.popleft()
-                    pending.deferred.errback(
-                        ValueError(f"{pending.label}: a value this codec cannot carry")
-                    )
-                    continue
-                if size > limit:
-                    number[0] = saved
-                    if not sent:
-                        queue.popleft()
-                        pending.deferred.errback(
-                            MessageTooLarge(f"{pending.label} exceeds the device's MaxMsgSize")
-                        )
-                        continue
-                    final = False
-                    break
-                queue.popleft()
-                body.append(command)
-                sent.append(pending)
-        for pending in sent:
-            pending.sent_in = msg_id
-            for cmd_id in pending.ids.values():
-                session.in_flight[(msg_id, cmd_id)] = pending
-        reply = sm.Message(header, tuple(body), final=final)
-        data = encode(reply)
-        headers: tuple[tuple[str, str], ...] = ()
-        if device.server.auth_type is AuthType.HMAC:
-            value = auth.hmac_header(
-                device.server.name, device.server.secret, device.server.nonce, data
-            )
-            headers = ((auth.HMAC_HEADER, value),)
-        nothing_left = not sent and final and not session.in_flight
+        nothing_left = not answer.sent and answer.final and not session.in_flight
         if nothing_left or session.server_auth_failures >= MAX_SERVER_AUTH_FAILURES:
             self._end(session, Event.FINISH, "nothing left to do")
         else:
             session.fire(Event.CONTINUE)
             session.timer = self.clock.callLater(self.session_timeout, self._expire, session)
-        return Reply(200, content_type, data, headers)
+        return Reply(200, content_type, answer.data, answer.headers)
 
     def _expire(self, session: DMSession) -> None:
         session.timer = None
@@ -601,50 +340,3 @@ class DMSessionServer:
         )
         if self.queues.get(session.device_id):
             self._notify(session.device_id)
-
-    # Refusals.
-
-    def _refusal(
-        self,
-        message: sm.Message,
-        refusal: _Refusal,
-        encode: Callable[[sm.Message], bytes],
-        content_type: str,
-    ) -> Reply:
-        header = message.header
-        reply = sm.Message(
-            sm.Header(
-                session_id=header.session_id,
-                msg_id="1",
-                target=header.source,
-                source=self.url,
-            ),
-            (
-                sm.Status(
-                    cmd_id="1",
-                    msg_ref=header.msg_id,
-                    cmd_ref="0",
-                    cmd=sm.SYNCHDR,
-                    code=refusal.code,
-                    target_ref=header.target,
-                    source_ref=header.source,
-                    chal=refusal.chal,
-                ),
-            ),
-            final=True,
-        )
-        headers: tuple[tuple[str, str], ...] = ()
-        if refusal.retry_after > 0:
-            headers = (("retry-after", str(math.ceil(refusal.retry_after))),)
-        return Reply(200, content_type, encode(reply), headers)
-
-    def _bare_refusal(
-        self, code: int, encode: Callable[[sm.Message], bytes], content_type: str
-    ) -> Reply:
-        """The answer to a message whose header could not be read: the status alone."""
-        reply = sm.Message(
-            sm.Header(session_id="0", msg_id="1", target="unknown", source=self.url),
-            (sm.Status(cmd_id="1", msg_ref="0", cmd_ref="0", cmd=sm.SYNCHDR, code=code),),
-            final=True,
-        )
-        return Reply(code, content_type, encode(reply))

@@ -8,7 +8,8 @@ Nonces live outside the tree (as on many devices), so that the tree can be compa
 embedded store's; a `NonceStore` keeps them across restarts. Every message the device received is
 kept (``received``, unless ``keep_received`` is off), and a message larger than its MaxMsgSize is
 recorded as a violation. The tree is any `TreeStorage`: a `MemoryTree` in the tests, the SQLite
-tree of `dmdelegation.lab.device.state` in the device process.
+tree of `dmdelegation.lab.device.state` in the device process. What each command does to the
+tree is `dmdelegation.lab.device.execution`'s.
 """
 
 from __future__ import annotations
@@ -24,17 +25,12 @@ from twisted.internet.defer import Deferred
 from dmdelegation.dm import auth, wbxml, xml_codec
 from dmdelegation.dm import message as sm
 from dmdelegation.dm.notification import NotificationError, parse_package0, verify_package0
-from dmdelegation.dm.values import item_for, value_of
+from dmdelegation.lab.device.execution import execute, status_for
 from dmdelegation.protocol.dmacc import AppAuth, AuthLevel, AuthType, DMAcc
-from dmdelegation.tree import commands
-from dmdelegation.tree.acl import ACL, ACLError
 from dmdelegation.tree.devinfo import DevInfo
 from dmdelegation.tree.dmacc import DMACC_ROOT, read_dmacc
-from dmdelegation.tree.results import Result
-from dmdelegation.tree.status import Status
 from dmdelegation.tree.storage import NodeRecord, TreeStorage
-from dmdelegation.tree.uri import ROOT, URI, URIError
-from dmdelegation.tree.value import Value
+from dmdelegation.tree.uri import ROOT
 
 CODECS: dict[str, Any] = {"xml": xml_codec, "wbxml": wbxml}
 
@@ -63,10 +59,6 @@ class NotificationRefused(Exception):
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
         self.code = code
-
-
-class _Rollback(Exception):
-    pass
 
 
 @define(eq=False)
@@ -310,10 +302,19 @@ class SimulatedDevice:
             )
             if hdr_code == 401:
                 for command in commands_in:
-                    out.append(self._st(reply, command, 401))
+                    out.append(status_for(reply, command, 401))
             else:
                 for command in commands_in:
-                    out.extend(self._execute(reply, command, server_id))
+                    out.extend(
+                        execute(
+                            self.tree,
+                            reply,
+                            command,
+                            server_id,
+                            atomic=self.atomic,
+                            refuse=self.refuse,
+                        )
+                    )
                 executed = self.commands_run[server_id] = executed + len(commands_in)
             if hdr_code == 401 and not commands_in and reply.final:
                 raise DeviceError("the server did not authenticate itself")
@@ -322,110 +323,6 @@ class SimulatedDevice:
             ):
                 out.append(sm.Command(name="Alert", cmd_id="", data=sm.ALERT_NEXT_MESSAGE))
             body = [_numbered(e, i + 1) for i, e in enumerate(out)]
-
-    # Commands.
-
-    def _st(self, reply: sm.Message, command: sm.Command, code: int) -> sm.Status:
-        target = command.items[0].target if command.items else None
-        return sm.Status(
-            cmd_id="",
-            msg_ref=reply.header.msg_id,
-            cmd_ref=command.cmd_id,
-            cmd=command.name,
-            code=code,
-            target_ref=target,
-        )
-
-    def _execute(self, reply: sm.Message, command: sm.Command, server_id: str) -> list[Any]:
-        if command.name == "Alert":
-            return [self._st(reply, command, 200)]
-        if command.name == "Atomic":
-            return self._atomic(reply, command, server_id)
-        if command.name not in ("Get", "Add", "Replace", "Delete") or len(command.items) != 1:
-            return [self._st(reply, command, 406)]
-        code, results = self._run(command, server_id)
-        out: list[Any] = [self._st(reply, command, code)]
-        if results is not None:
-            out.append(
-                sm.Results(
-                    cmd_id="", msg_ref=reply.header.msg_id, cmd_ref=command.cmd_id, items=(results,)
-                )
-            )
-        return out
-
-    def _atomic(self, reply: sm.Message, command: sm.Command, server_id: str) -> list[Any]:
-        if not self.atomic:
-            return [self._st(reply, command, 406)]
-        codes: list[int] = []
-        try:
-            with self.tree.atomic():
-                for child in command.children:
-                    if child.name == "Get":
-                        codes.append(406)
-                        raise _Rollback
-                    code, _ = self._run(child, server_id)
-                    codes.append(code)
-                    if code >= 300:
-                        raise _Rollback
-        except _Rollback:
-            parts = [216 if c < 300 else c for c in codes]
-            parts += [215] * (len(command.children) - len(codes))
-            return [self._st(reply, command, 507)] + [
-                self._st(reply, c, code) for c, code in zip(command.children, parts, strict=True)
-            ]
-        return [self._st(reply, command, 200)] + [
-            self._st(reply, c, code) for c, code in zip(command.children, codes, strict=True)
-        ]
-
-    def _run(self, command: sm.Command, server_id: str) -> tuple[int, sm.Item | None]:
-        item = command.items[0]
-        target = item.target or ""
-        if target in self.refuse:
-            return 500, None
-        acl = target.endswith(sm.ACL_SUFFIX)
-        try:
-            uri = URI.parse(target.removesuffix(sm.ACL_SUFFIX))
-        except URIError:
-            return 404, None
-        tree = self.tree
-        if command.name == "Get":
-            if acl:
-                got = commands.get_acl(tree, server_id, uri)
-                if got.status is not Status.OK or got.acl is None:
-                    return int(got.status), None
-                return 200, sm.Item(
-                    source=target, meta=sm.Meta(format="chr"), data=got.acl.render()
-                )
-            node = commands.get(tree, server_id, uri)
-            if node.status is not Status.OK or node.node is None:
-                return int(node.status), None
-            if node.node.value.is_interior:
-                return 200, sm.Item(
-                    source=target, meta=sm.Meta(format="node"), data="/".join(node.node.children)
-                )
-            sent = item_for(uri, node.node.value)
-            return 200, sm.Item(source=target, meta=sent.meta, data=sent.data)
-        if command.name == "Delete":
-            return int(commands.delete(tree, server_id, uri).status), None
-        if acl:
-            if command.name != "Replace":
-                return 405, None
-            try:
-                text = item.data.decode() if isinstance(item.data, bytes) else (item.data or "")
-                return int(commands.replace_acl(tree, server_id, uri, ACL.parse(text)).status), None
-            except (ACLError, UnicodeDecodeError):
-                return 400, None
-        try:
-            if command.name == "Add" and item.meta is not None and item.meta.format == "node":
-                if item.data is None:  # an interior Add must carry <Data/>
-                    return 400, None
-                value = Value.interior()
-            else:
-                value, _ = value_of(item)
-        except ValueError:
-            return 400, None
-        run: Callable[..., Result] = commands.add if command.name == "Add" else commands.replace
-        return int(run(tree, server_id, uri, value).status), None
 
 
 def _numbered(element: Any, number: int) -> Any:
