@@ -54,7 +54,8 @@ def _trace(args: argparse.Namespace) -> int:
         except OSError as e:
             print(f"{args.svg}: {e.strerror}", file=sys.stderr)
             return 1
-        print(f"{args.svg}: {len(messages)} message(s)")
+        commands = sum(1 for m in messages if m["direction"] == trace.TO_DEVICE)
+        print(f"{args.svg}: {len(messages) - commands} message(s), {commands} device command(s)")
         return 0
     sys.stdout.write(trace.text(us, peer, messages, title))
     return 0

@@ -38,7 +38,9 @@ from dmdelegation.client.steps import Incomplete, OperationFailed
 from dmdelegation.client.unit import run_together
 from dmdelegation.engine.interfaces import ClientChangeFailed, IClientChanges
 from dmdelegation.engine.model import Process, Session
+from dmdelegation.engine.recording import RecordingSession
 from dmdelegation.protocol import DMAcc
+from dmdelegation.store.interfaces import ISessionStore
 from dmdelegation.tree import URI, BootConfigEntry, Status
 
 log = Logger()
@@ -69,7 +71,9 @@ class JournaledClientChanges:
     """Every change of a session goes to the journal named by its session id first.
 
     ``clock`` times the further attempts of an undo or a revocation (``retry_delays`` apart);
-    without one they follow at once."""
+    without one they follow at once. With ``commands`` (the session store), each DM command a
+    session's changes send the device is recorded there for its trace
+    (`dmdelegation.engine.recording`)."""
 
     def __init__(
         self,
@@ -79,12 +83,14 @@ class JournaledClientChanges:
         *,
         clock: IReactorTime | None = None,
         retry_delays: Sequence[float] = RETRY_DELAYS,
+        commands: ISessionStore | None = None,
     ):
         self.server_id = server_id
         self.session_for = session_for
         self.journals = journals
         self.clock = clock
         self.retry_delays = tuple(retry_delays)
+        self.commands = commands
 
     def _pause(self, seconds: float) -> Deferred[None]:
         if self.clock is None:
@@ -141,6 +147,8 @@ class JournaledClientChanges:
 
         try:
             client = self.session_for(session.device_id)
+            if self.commands is not None:
+                client = RecordingSession(client, session.session_id, self.commands, self.clock)
             if not forward:
                 return Deferred.fromCoroutine(run(client))
             d = run_together(client, self.journals, lambda: Deferred.fromCoroutine(run(client)))

@@ -38,6 +38,19 @@ class LogLine:
 
 
 @frozen
+class DeviceCommand:
+    """One DM command this server sent a device during a process: never a value, only what
+    was asked of which node and what the device answered (None: no answer came)."""
+
+    session_id: str
+    command: str  # "Add", "Replace", "Delete", "Replace ACL", "Get", "Get ACL"
+    uri: str
+    status: int | None
+    at: float
+    after: int = 0  # how many of the session's message log lines came before it (when read)
+
+
+@frozen
 class Commit:
     """Everything one transition makes durable at once."""
 
@@ -170,6 +183,13 @@ class ISessionStore(Interface):
 
     def expiries(device_id: str | None = None) -> list[Expiry]:
         """The timed delegations' expiries, soonest first."""
+
+    def record_command(command: DeviceCommand) -> None:
+        """Keep ``command`` in the session's record of device commands, written with the next
+        :meth:`flush` (the group commit of the engine's reactor turn)."""
+
+    def device_commands(session_id: str) -> list[DeviceCommand]:
+        """The DM commands recorded for a session, in the order they were sent."""
 
     def message_log(session_id: str) -> list[LogLine]:
         """The redacted messages of one session, in order."""

@@ -125,6 +125,18 @@ CREATE TABLE IF NOT EXISTS journal_steps (
 );
 """
 
+# The DM commands each process sent its device (dmdelegation.engine.recording), for its trace:
+# command, URI and status, never a value; ``after_messages`` places each among the session's
+# message log lines (a clock's resolution cannot: a command and a message may share a time).
+_DEVICE_COMMANDS = """
+CREATE TABLE IF NOT EXISTS device_commands (
+    id {serial},
+    session_id TEXT NOT NULL, command TEXT NOT NULL, uri TEXT NOT NULL, status INTEGER,
+    at {real} NOT NULL, after_messages INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS device_commands_session ON device_commands (session_id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -151,6 +163,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(4, "undo journals (PostgreSQL only)", "", _JOURNALS),
+    Migration(
+        5,
+        "the DM commands each process sent its device",
+        _DEVICE_COMMANDS.format(real="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
+        _DEVICE_COMMANDS.format(
+            real="DOUBLE PRECISION", serial="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -45,6 +45,7 @@ from dmdelegation.store.interfaces import (
     PRUNABLE,
     Adopted,
     Busy,
+    DeviceCommand,
     ICoordination,
     ISessionStore,
     LogLine,
@@ -60,6 +61,7 @@ from dmdelegation.store.sessions import (
     _delegation,
     _session,
     _values,
+    placed,
 )
 
 log = Logger()
@@ -96,6 +98,8 @@ class PostgresSessionStore:
         self._in_transaction = False
         self._depth = 0
         self._delivered: set[int] = set()
+        # Recorded since the last flush, each with the number of commits staged before it.
+        self._commands: list[tuple[int, DeviceCommand]] = []
         self._versions: OrderedDict[str, int] = OrderedDict()
         self._locked: set[str] = set()  # advisory locks held by the open transaction
         self._staged: list[Commit] = []  # written in the open transaction, not yet committed
@@ -268,10 +272,12 @@ class PostgresSessionStore:
             raise error
         if not self._in_transaction:
             self._ack_delivered()
+            self._write_commands()
             written, self._staged = self._staged, []
             return written
         try:
             self._ack_delivered()
+            self._write_commands()
             self._end(True)
         except BaseException:
             self._poisoned = None  # set if the connection went: this error says it
@@ -440,6 +446,36 @@ class PostgresSessionStore:
         if not self._in_transaction:
             self._ack_delivered()
 
+    def _write_commands(self) -> None:
+        """The device commands recorded since the last flush, in the flush's transaction (or
+        on their own when nothing else is written); kept for the next flush if that fails."""
+        commands, self._commands = self._commands, []
+        if not commands:
+            return
+        try:
+            rows = placed(commands, self._staged, self._written_before(commands))
+            self._db.cursor().executemany(
+                "INSERT INTO device_commands "
+                "(session_id, command, uri, status, at, after_messages) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+        except BaseException:
+            self._commands[:0] = [(0, c) for _, c in commands]
+            raise
+
+    def _written_before(self, commands: list[tuple[int, DeviceCommand]]) -> dict[str, int]:
+        """Of each session in ``commands``: its log lines written before the staged commits
+        (those are in the open transaction already)."""
+        found = {}
+        for session_id in {c.session_id for _, c in commands}:
+            row = self._x(
+                "SELECT count(*) AS n FROM message_log WHERE session_id = %s", (session_id,)
+            ).fetchone()
+            staged = sum(1 for c in self._staged for x in c.log if x.session_id == session_id)
+            found[session_id] = int(row["n"] if row else 0) - staged
+        return found
+
     def _ack_delivered(self) -> None:
         if self._delivered:
             self._x("DELETE FROM outbox WHERE id = ANY(%s)", (list(self._delivered),))
@@ -508,11 +544,32 @@ class PostgresSessionStore:
         prunable = PRUNABLE.format(p="%s")
         found = len(self._x(prunable, (before,)).fetchall())
         if found:
-            for table in ("message_log", "inbox", "sessions"):
+            for table in ("message_log", "device_commands", "inbox", "sessions"):
                 self._x(
                     f"DELETE FROM {table} WHERE session_id IN ({prunable})",
                     (before,),
                 )
+        return found
+
+    def record_command(self, command: DeviceCommand) -> None:
+        self._commands.append((len(self._staged), command))
+
+    def device_commands(self, session_id: str) -> list[DeviceCommand]:
+        rows = self._x(
+            "SELECT session_id, command, uri, status, at, after_messages FROM device_commands "
+            "WHERE session_id = %s ORDER BY id",
+            (session_id,),
+        )
+        found = [
+            DeviceCommand(
+                r["session_id"], r["command"], r["uri"], r["status"], r["at"], r["after_messages"]
+            )
+            for r in rows
+        ]
+        pending = [(p, c) for p, c in self._commands if c.session_id == session_id]
+        if pending:
+            placed_rows = placed(pending, self._staged, self._written_before(pending))
+            found.extend(DeviceCommand(*r) for r in placed_rows)
         return found
 
     def message_log(self, session_id: str) -> list[LogLine]:

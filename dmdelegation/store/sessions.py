@@ -35,12 +35,29 @@ from dmdelegation.store.coordination import SingleInstance
 from dmdelegation.store.interfaces import (
     PRUNABLE,
     Commit,
+    DeviceCommand,
     ICoordination,
     ISessionStore,
     LogLine,
     OutboxItem,
 )
 from dmdelegation.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, statements
+
+
+def placed(
+    commands: list[tuple[int, DeviceCommand]], staged: list[Commit], before: dict[str, int]
+) -> list[tuple[str, str, str, int | None, float, int]]:
+    """The rows of ``commands`` (each with the number of ``staged`` commits before it), each
+    placed after its session's log lines: the ``before`` ones, and those of the commits staged
+    ahead of it."""
+    rows = []
+    for position, c in commands:
+        ahead = sum(
+            1 for commit in staged[:position] for x in commit.log if x.session_id == c.session_id
+        )
+        rows.append((c.session_id, c.command, c.uri, c.status, c.at, before[c.session_id] + ahead))
+    return rows
+
 
 __all__ = ["NO_RESPONSE", "Commit", "LogLine", "OutboxItem", "Record", "SessionStore"]
 
@@ -183,6 +200,8 @@ class SessionStore:
         self._staged_devices: dict[str, set[str]] = {}  # device -> its staged sessions
         self._staged_inbox: dict[tuple[str, str], bytes | None] = {}
         self._staged_registry: dict[str, list[Commit]] = {}  # device -> its registry changes
+        # Recorded since the last flush, each with the number of commits staged before it.
+        self._commands: list[tuple[int, DeviceCommand]] = []
         if self.path != ":memory:":
             os.chmod(self.path, 0o600)  # the outbox holds DMAcc credentials until delivered
 
@@ -292,9 +311,14 @@ class SessionStore:
         self._staged_devices.clear()
         self._staged_inbox.clear()
         self._staged_registry.clear()
-        if not staged and not self._delivered:
+        commands, self._commands = self._commands, []
+        if not staged and not self._delivered and not commands:
             return []
         db = self._db
+        before = {  # each recording session's log lines already written
+            session_id: self._logged(session_id)
+            for session_id in {c.session_id for _, c in commands}
+        }
         checkpoints.CHECKPOINTER.ensure_running()  # after a fork (twistd), from the first commit
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -310,7 +334,15 @@ class SessionStore:
                     "VALUES (?, ?, ?, ?, ?)",
                     log,
                 )
+            if commands:
+                db.executemany(
+                    "INSERT INTO device_commands "
+                    "(session_id, command, uri, status, at, after_messages) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    placed(commands, [c for c, _ in staged], before),
+                )
         except BaseException:
+            self._commands[:0] = [(0, c) for _, c in commands]  # tried with the next flush
             db.execute("ROLLBACK")
             for c, _ in staged:
                 self._cache.pop(c.session.session_id, None)
@@ -502,7 +534,7 @@ class SessionStore:
         try:
             ids = [row[0] for row in db.execute(prunable, (before,))]
             if ids:
-                for table in ("message_log", "inbox", "sessions"):
+                for table in ("message_log", "device_commands", "inbox", "sessions"):
                     db.execute(
                         f"DELETE FROM {table} WHERE session_id IN ({prunable})",
                         (before,),
@@ -515,6 +547,26 @@ class SessionStore:
             self._cache.pop(session_id, None)
             self._inbox_roots.pop(session_id, None)
         return len(ids)
+
+    def record_command(self, command: DeviceCommand) -> None:
+        self._commands.append((len(self._staged), command))
+
+    def _logged(self, session_id: str) -> int:
+        (n,) = self._db.execute(
+            "SELECT count(*) FROM message_log WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return int(n)
+
+    def device_commands(self, session_id: str) -> list[DeviceCommand]:
+        rows = self._db.execute(
+            "SELECT session_id, command, uri, status, at, after_messages FROM device_commands "
+            "WHERE session_id = ? ORDER BY id",
+            (session_id,),
+        )
+        staged = [c for c, _ in self._staged]
+        pending = [(position, c) for position, c in self._commands if c.session_id == session_id]
+        rows_pending = placed(pending, staged, {session_id: self._logged(session_id)})
+        return [DeviceCommand(*r) for r in rows] + [DeviceCommand(*r) for r in rows_pending]
 
     def message_log(self, session_id: str) -> list[LogLine]:
         rows = self._db.execute(

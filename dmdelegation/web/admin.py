@@ -12,7 +12,8 @@ delegation endpoint). The ``dmdelegation`` command is its client.
     GET  /sessions[?device=D&open=1]      sessions, newest last
     GET  /sessions/<id>[?after=n]         one session and its message log (redacted)
     GET  /sessions/<id>/wait[?timeout=s]  answers when the process has ended (or at timeout)
-    GET  /sessions/<id>/trace             its messages: time, direction, type, reasonCode
+    GET  /sessions/<id>/trace             its messages (time, direction, type, reasonCode) and
+                                          the DM commands sent to the device among them
     GET  /history?device=D                periods of authority over D's subtrees (audit)
     GET  /metrics                         Prometheus text exposition
     GET  /tree?device=D[&uri=U]           the device's tree, secrets masked
@@ -285,7 +286,11 @@ class Admin(Resource):
                 **session_json(session),
                 "server_id": self.engine.server_id,
                 "messages": trace.entries(
-                    store.message_log(session.session_id), self.engine.server_id, session.peer
+                    store.message_log(session.session_id),
+                    self.engine.server_id,
+                    session.peer,
+                    store.device_commands(session.session_id),
+                    session.device_id,
                 ),
             }
         after = int(_arg(request, "after") or 0)

@@ -202,9 +202,10 @@ class Pair:
     def build(self, server_id: str, **overrides: Any) -> Engine:
         """A (new) engine for ``server_id`` on that server's store file."""
         peer = DMS2 if server_id == DMS1 else DMS1
+        store = overrides.pop("store", None) or SessionStore(self.tmp / f"{server_id}.sqlite3")
         engine = Engine(
             server_id=server_id,
-            store=overrides.pop("store", None) or SessionStore(self.tmp / f"{server_id}.sqlite3"),
+            store=store,
             transport=self.wire.endpoint(server_id),
             policy=overrides.pop(
                 "policy", ConfigPolicy({peer: granted(we_delegate=server_id == DMS1)})
@@ -216,6 +217,7 @@ class Pair:
                     lambda d: self.clients.session(d, server_id),
                     self.journals,
                     clock=self.clock,
+                    commands=store,
                 ),
             ),
             delegated=overrides.pop("delegated", self.dms2_server),

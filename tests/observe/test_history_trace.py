@@ -108,7 +108,7 @@ def test_trace_of_a_delegation_then_a_revocation(tmp_path: Path) -> None:
     admin = pair.admin(DMS1)
     code, traced = admin.call("GET", f"/sessions/{delegation}/trace")
     assert code == 200
-    messages = traced["messages"]
+    messages = [m for m in traced["messages"] if m["direction"] != trace.TO_DEVICE]
     assert [(m["direction"], m["message"]) for m in messages] == [
         ("out", "DELEGATION_REQ"),
         ("in", "DELEGATION_RESP"),
@@ -122,7 +122,7 @@ def test_trace_of_a_delegation_then_a_revocation(tmp_path: Path) -> None:
     assert messages[1]["status"] == 200  # DELEGATION_RESP's reasonCode
     assert messages[0]["status"] is None  # a request carries none
     code, revoked = admin.call("GET", f"/sessions/{revocation}/trace")
-    assert [m["message"] for m in revoked["messages"]] == [
+    assert [m["message"] for m in revoked["messages"] if m["direction"] != "device"] == [
         "DELEGATION_TERMINATION_REQ",
         "DELEGATION_TERMINATION_ACK",
         "DELEGATION_TERMINATION_RESP",
@@ -203,3 +203,42 @@ def test_the_svg_of_a_failure_draws_its_reason(
     assert ended.reason
     picture = _svg_of(pair, session.session_id, tmp_path, monkeypatch)
     assert f"{ended.outcome.value}: {ended.reason}" in _texts(picture)
+
+
+def test_the_svg_of_a_delegation_has_the_device_as_a_third_lifeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DMS-1's trace of a completed DMAcc delegation: the DM Client's lifeline with the tree
+    commands DMS-1 sent it (the Add of DMS-2's account, the ACL changes) among the messages,
+    after BOOTSTRAP_CONFIRMED and before DELEGATION_PREPARED; commands without a value."""
+    pair = Observed(tmp_path)
+    session = pair.dms1.delegate(DEVICE, DMS2, SUBTREE)
+    pair.settle()
+    secrets = pair.secrets(DMS2)
+    assert secrets
+    picture = _svg_of(pair, session.session_id, tmp_path, monkeypatch)
+    root = etree.fromstring(picture.encode())
+    texts = _texts(picture)
+    title = texts[0]
+    assert title.endswith(": delegated")
+    assert texts[1:4] == [f"DM Client {DEVICE}", DMS1, DMS2]
+    assert int(root.get("width", "0")) >= 10 + trace.CHAR_WIDTH * len(title)
+    svg = "{http://www.w3.org/2000/svg}"
+    lifelines = [x for x in root.iter(f"{svg}line") if x.get("stroke") == "gray"]
+    assert len(lifelines) == 3
+    xs = [int(x.get("x1", "0")) for x in lifelines]
+    assert xs == sorted(xs)
+    assert int(root.get("width", "0")) > xs[-1]  # the last lifeline is inside the picture
+    labels = [t for t in texts[4:] if not t[:2].isdigit()]  # not the times
+    account = next(x for x in labels if x.startswith("Add ./DMAcc/"))
+    assert account.endswith("(201)")
+    acl = labels.index(f"Replace ACL {SUBTREE} (200)")
+    assert labels.index("BOOTSTRAP_CONFIRMED (200)") < labels.index(account) < acl
+    assert acl < labels.index("DELEGATION_PREPARED (200)")
+    # the commands' arrows go from DMS-1's lifeline to the device's
+    arrows = [x for x in root.iter(f"{svg}line") if x.get("stroke") == "black"]
+    assert len(arrows) == len(labels)
+    to_device = arrows[labels.index(account)]
+    assert (int(to_device.get("x1", "0")), int(to_device.get("x2", "0"))) == (xs[1], xs[0])
+    for secret in secrets:
+        assert secret not in picture

@@ -12,7 +12,7 @@ from zope.interface.verify import verifyObject
 
 from dmdelegation.engine.model import Delegation, Outcome, Process, Role, Session
 from dmdelegation.store.audit import AuditEvent, Expiry
-from dmdelegation.store.interfaces import ICoordination, ISessionStore, LogLine
+from dmdelegation.store.interfaces import DeviceCommand, ICoordination, ISessionStore, LogLine
 from dmdelegation.store.migrations import LATEST, MIGRATIONS
 from dmdelegation.store.postgres import PostgresSessionStore
 from dmdelegation.store.sessions import NO_RESPONSE, Commit, SessionStore
@@ -214,6 +214,26 @@ def test_the_message_log_keeps_order(opener: Opener) -> None:
         attrs.evolve(lines[1], at=2.0),
     ]
     assert store.message_log("s2") == []
+
+
+def test_device_commands_are_written_with_the_group_commit_among_the_log(opener: Opener) -> None:
+    store = opener()
+    add = DeviceCommand("s1", "Add", "./DMAcc/2", 201, 1.5)
+    acl = DeviceCommand("s1", "Replace ACL", "./A", None, 1.6)  # no answer came
+    delete = DeviceCommand("s1", "Delete", "./DMAcc/2", 200, 3.0)
+    store.stage(Commit(session(), created=True, log=[LogLine("s1", "in", "A", "<A/>")]), 1.0)
+    store.record_command(add)  # after the staged commit's line
+    assert store.device_commands("s1") == [attrs.evolve(add, after=1)]  # seen at once...
+    assert opener().device_commands("s1") == []  # ...written with the flush
+    store.record_command(acl)
+    store.stage(Commit(session(state="x"), log=[LogLine("s1", "out", "B", "<B/>")]), 2.0)
+    store.flush()
+    written = [attrs.evolve(add, after=1), attrs.evolve(acl, after=1)]
+    assert opener().device_commands("s1") == written
+    store.record_command(delete)  # nothing staged: a flush of its own
+    store.flush()
+    assert opener().device_commands("s1") == [*written, attrs.evolve(delete, after=2)]
+    assert opener().device_commands("s2") == []
 
 
 def test_the_audit_trail_and_the_expiries_are_written_with_their_transition(
