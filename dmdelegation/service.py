@@ -222,7 +222,9 @@ class DelegationService(MultiService):
             transport=self.transport,
             policy=policy,
             client_changes=self._client_changes(
-                JournaledClientChanges(server_id, session_for, self.journals, clock=reactor)
+                JournaledClientChanges(
+                    server_id, session_for, self.journals, clock=reactor, commands=self.store
+                )
             ),
             delegated=delegated,
             clock=reactor,
