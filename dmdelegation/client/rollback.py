@@ -189,11 +189,26 @@ async def _settled_below(
     return left
 
 
+def _waits_for(older: JournalStep, failed: JournalStep) -> bool:
+    """Whether the undo of ``older`` must wait for that of ``failed`` (a newer step): the newer
+    one added or deleted nodes at, above or below it, or changed the same node the same way.
+    (A node's ACL is its own: the ACLs of other nodes, nested or not, are put back apart; and
+    an older Add that covers a newer failed step settles it by deleting its node.)"""
+    if isinstance(failed, AddStep | DeleteStep):
+        if isinstance(older, AddStep) and failed.uri.is_within(older.uri):
+            return False  # the Delete of the older Add settles the newer step below it
+        a, b = older.uri.segments, failed.uri.segments
+        n = min(len(a), len(b))
+        return a[:n] == b[:n]
+    return type(older) is type(failed) and older.uri == failed.uri
+
+
 def rollback(session: IDMClientSession, journal: IUndoJournal) -> Deferred[int]:
     """Undo every step of ``journal`` through ``session``; fires with the number of steps undone.
 
     ``session`` must act as the journal's server on the journal's device (else ValueError). A step
-    whose undo fails (refused, or its answer lost) does not stop the others, older ones included;
+    whose undo fails (refused, or its answer lost) does not stop the others, older ones included,
+    except the older steps whose undo must come after it (`_waits_for`), which wait for it;
     then `Incomplete` (an `OperationFailed`) names every failure and the journal keeps what is
     left to undo: running `rollback` again tries exactly that. A failed step below a node an older
     step added is settled when that node is deleted again.
@@ -211,6 +226,17 @@ def rollback(session: IDMClientSession, journal: IUndoJournal) -> Deferred[int]:
         while end > 0:
             start = covering_add([entry.step for entry in live[:end]])
             taken = [live[end - 1]] if start is None else live[start:end]
+            # An older step on the same nodes as one whose undo failed waits for it: undone
+            # out of order they would not give back the tree as it was (the next rollback
+            # takes them both, newest first).
+            blocking = next(
+                (e for entry, e in failed for t in taken if _waits_for(t.step, entry.step)),
+                None,
+            )
+            if blocking is not None:
+                failed.extend((entry, blocking) for entry in taken)
+                end -= len(taken)
+                continue
             try:
                 if start is None:
                     await _undo_entry(session, journal, taken[0], live[: end - 1])
