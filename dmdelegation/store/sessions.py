@@ -60,6 +60,7 @@ _COLUMNS = SESSION_COLUMNS
 _session = session_from_row
 _values = session_values
 _delegation = delegation_from_row
+_UPDATE = sql.UPDATE_SESSION
 
 
 @implementer(ISessionStore)

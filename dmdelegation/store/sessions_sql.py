@@ -79,8 +79,9 @@ def migrate_sqlite(db: sqlite3.Connection, now: float) -> int:
 
 
 def prune(db: sqlite3.Connection, before: float) -> list[str]:
-    """Delete, in one transaction, the ended sessions ``PRUNABLE`` finds before ``before``, with
-    their message log and inbox; their ids."""
+    """Forget, in one transaction, the sessions ``PRUNABLE`` names (ended before ``before``,
+    named by no delegation in force and no undelivered message), with their message log and
+    inbox; their ids."""
     prunable = PRUNABLE.format(p="?")
     db.execute("BEGIN IMMEDIATE")
     try:
