@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from attrs import frozen
 
@@ -144,9 +144,7 @@ def read_events(db: sqlite3.Connection, device_id: str | None) -> list[AuditEven
         if device_id is not None
         else db.execute(query + " ORDER BY id")
     )
-    return [
-        AuditEvent(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8], r[9]) for r in rows
-    ]
+    return [event_from_row(r) for r in rows]
 
 
 def read_expiries(db: sqlite3.Connection, device_id: str | None = None) -> list[Expiry]:
@@ -156,4 +154,25 @@ def read_expiries(db: sqlite3.Connection, device_id: str | None = None) -> list[
         if device_id is not None
         else db.execute(query + " ORDER BY expires")
     )
-    return [Expiry(r[0], r[1], r[2], r[3]) for r in rows]
+    return [expiry_from_row(r) for r in rows]
+
+
+def event_from_row(r: Any) -> AuditEvent:
+    """An ``audit`` row, read by column name (a :class:`sqlite3.Row` or a PostgreSQL ``dict``)."""
+    return AuditEvent(
+        r["event"],
+        r["device_id"],
+        r["subtree"],
+        r["role"],
+        r["peer"],
+        bool(r["full"]),
+        r["session_id"],
+        r["process"],
+        r["detail"],
+        r["at"],
+    )
+
+
+def expiry_from_row(r: Any) -> Expiry:
+    """A ``timed`` row, read by column name."""
+    return Expiry(r["session_id"], r["device_id"], r["subtree"], r["expires"])

@@ -30,20 +30,16 @@ Same tables and the same one-transaction-per-transition rule as the SQLite store
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Iterator
 
-import psycopg
 from psycopg.rows import dict_row
-from twisted.logger import Logger
 from zope.interface import implementer
 
 from dmdelegation.core.model import Delegation, Role, Session
-from dmdelegation.store.audit import AuditEvent, Expiry, Record
+from dmdelegation.store import postgres_sql as sql
+from dmdelegation.store.audit import AuditEvent, Expiry, Record, event_from_row, expiry_from_row
 from dmdelegation.store.interfaces import (
     PRUNABLE,
-    Adopted,
     Busy,
     DeviceCommand,
     ICoordination,
@@ -53,26 +49,26 @@ from dmdelegation.store.interfaces import (
 )
 from dmdelegation.store.location import DEFAULT_LEASE
 from dmdelegation.store.migrations import migrate_postgresql
+from dmdelegation.store.postgres_coordination import PostgresCoordination
+from dmdelegation.store.postgres_coordination import log as log
+from dmdelegation.store.postgres_transactions import Transactions
+from dmdelegation.store.postgres_transactions import _lock_key as _lock_key
 from dmdelegation.store.reconnect import Reconnecting
-from dmdelegation.store.sessions import (
-    _COLUMNS,
-    NO_RESPONSE,
-    Commit,
-    _delegation,
-    _session,
-    _values,
-    placed,
+from dmdelegation.store.rows import (
+    delegation_from_row,
+    log_line_from_row,
+    outbox_item_from_row,
+    response_from_row,
+    session_from_row,
+    session_values,
 )
+from dmdelegation.store.sessions import NO_RESPONSE, Commit, placed
 
-log = Logger()
-
-
-def _lock_key(kind: str, name: str) -> str:
-    return f"{kind}:{name}"
+__all__ = ["PostgresCoordination", "PostgresSessionStore"]
 
 
 @implementer(ISessionStore)
-class PostgresSessionStore:
+class PostgresSessionStore(Transactions):
     """The shared store of the instance ``instance_id``; ``url`` is a libpq connection URL;
     ``clock`` (seconds, ``time.monotonic`` if not given) paces the attempts to reconnect."""
 
@@ -107,55 +103,6 @@ class PostgresSessionStore:
         self._version = self._migrate()
         self._coordination = PostgresCoordination(self)
 
-    @property
-    def _db(self) -> psycopg.Connection[dict[str, Any]]:
-        """The connection in use (lost, until the next call opens another)."""
-        return self._link.conn
-
-    # transactions
-
-    def _x(self, query: str, args: Sequence[Any] = ()) -> psycopg.Cursor[dict[str, Any]]:
-        """Run ``query``: in the open transaction, if any (its loss fails the call, and the
-        group commit with it); else on its own, once more on a new connection if the
-        connection was lost under it. Outside a transaction this store runs only reads, and
-        deletes and updates that change nothing when run twice (delivered outbox rows, the
-        lease given up on close), so running one again is safe."""
-        if not self._in_transaction:
-            return self._link.read(lambda db: db.execute(query, args))
-        try:
-            return self._db.execute(query, args)
-        except psycopg.Error as e:
-            if self._link.lost(e):
-                self._transaction_lost(e)
-            raise
-
-    def _transaction_lost(self, error: BaseException) -> None:
-        """The connection went with the open transaction: the server rolled it back and freed
-        its locks. What was staged in it is lost: the next flush says so."""
-        self._in_transaction = False
-        self._locked.clear()
-        if self._staged and self._poisoned is None:
-            self._poisoned = error
-
-    def _begin(self) -> None:
-        if not self._in_transaction:
-            # No transaction is open: BEGIN on a connection found lost is run again on a new
-            # one (nothing was in progress on the old).
-            self._link.read(lambda db: db.execute("BEGIN"))
-            self._in_transaction = True
-
-    def _end(self, commit: bool) -> None:
-        self._locked.clear()  # transaction-level locks end with the transaction
-        if self._in_transaction:
-            self._in_transaction = False
-            if not commit and self._db.broken:
-                return  # the server rolled it back when the connection went
-            try:
-                self._db.execute("COMMIT" if commit else "ROLLBACK")
-            except psycopg.Error as e:
-                if commit or not self._link.lost(e):
-                    raise  # a COMMIT cut short may or may not have been written: it failed
-
     def _migrate(self) -> int:
         return migrate_postgresql(self._db)
 
@@ -165,7 +112,7 @@ class PostgresSessionStore:
                 self.flush()  # what is staged is written, as on SQLite
                 # A clean stop gives up the lease at once: the next tick of another instance
                 # takes over this one's open processes, without waiting for the lease to run out.
-                self._x("UPDATE instances SET seen = 0 WHERE instance_id = %s", (self.instance_id,))
+                self._x(sql.GIVE_UP_LEASE, (self.instance_id,))
             finally:
                 self._end(False)
                 self._db.close()
@@ -179,13 +126,11 @@ class PostgresSessionStore:
     # sessions
 
     def get(self, session_id: str) -> Session | None:
-        row = self._x(
-            f"SELECT {_COLUMNS}, version FROM sessions WHERE session_id = %s", (session_id,)
-        ).fetchone()
+        row = self._x(sql.SELECT_SESSION, (session_id,)).fetchone()
         if row is None:
             return None
         self._remember_version(session_id, row["version"])
-        return _session(row)
+        return session_from_row(row)
 
     def _remember_version(self, session_id: str, version: int) -> None:
         """The version the next transition of the session is computed from (kept for the
@@ -196,34 +141,28 @@ class PostgresSessionStore:
             self._versions.popitem(last=False)
 
     def open_sessions(self) -> Iterator[Session]:
-        rows = self._x(f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL").fetchall()
-        return (_session(r) for r in rows)
+        rows = self._x(sql.SELECT_OPEN).fetchall()
+        return (session_from_row(r) for r in rows)
 
     def open_on(self, device_id: str) -> list[Session]:
-        rows = self._x(
-            f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL AND device_id = %s",
-            (device_id,),
-        )
-        return [_session(r) for r in rows]
+        rows = self._x(sql.SELECT_OPEN_ON, (device_id,))
+        return [session_from_row(r) for r in rows]
 
     def sessions(self, device_id: str | None = None) -> list[Session]:
-        query = f"SELECT {_COLUMNS} FROM sessions"
+        query = sql.SELECT_SESSIONS
         rows = (
             self._x(query + " WHERE device_id = %s ORDER BY created, session_id", (device_id,))
             if device_id is not None
             else self._x(query + " ORDER BY created, session_id")
         )
-        return [_session(r) for r in rows]
+        return [session_from_row(r) for r in rows]
 
     def count_open_by_state(self) -> dict[tuple[str, str, str], int]:
-        rows = self._x(
-            "SELECT role, process, state, count(*) AS n FROM sessions WHERE outcome IS NULL "
-            "GROUP BY role, process, state"
-        )
+        rows = self._x(sql.COUNT_OPEN_BY_STATE)
         return {(r["role"], r["process"], r["state"]): int(r["n"]) for r in rows}
 
     def count_open(self) -> int:
-        row = self._x("SELECT count(*) AS n FROM sessions WHERE outcome IS NULL").fetchone()
+        row = self._x(sql.COUNT_OPEN).fetchone()
         assert row is not None
         return int(row["n"])
 
@@ -291,36 +230,16 @@ class PostgresSessionStore:
         self.flush()
         return c
 
-    def _try_lock(self, kind: str, name: str) -> None:
-        key = _lock_key(kind, name)
-        if key in self._locked:
-            return
-        row = self._x(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0)) AS ok", (key,)
-        ).fetchone()
-        assert row is not None
-        if not row["ok"]:
-            raise Busy(f"{kind} {name} is being changed by another instance")
-        self._locked.add(key)
-
     def _write(self, c: Commit, now: float) -> None:
         s = c.session
         me = self.instance_id
         if c.created:
-            placeholders = ", ".join(["%s"] * 22)
-            self._x(
-                f"INSERT INTO sessions ({_COLUMNS}, created, updated, owner) "
-                f"VALUES ({placeholders})",
-                (*_values(s), now, now, me),
-            )
+            self._x(sql.INSERT_SESSION, (*session_values(s), now, now, me))
         else:
-            assignments = ", ".join(f"{name.strip()} = %s" for name in _COLUMNS.split(",")[1:])
             read = self._versions.get(s.session_id)
             row = self._x(
-                f"UPDATE sessions SET {assignments}, updated = %s, owner = %s, "
-                "version = version + 1 WHERE session_id = %s AND (%s::integer IS NULL OR "
-                "version = %s::integer) RETURNING version",
-                (*_values(s)[1:], now, me, s.session_id, read, read),
+                sql.UPDATE_SESSION,
+                (*session_values(s)[1:], now, me, s.session_id, read, read),
             ).fetchone()
             if row is None:
                 raise Busy(f"session {s.session_id} was moved on by another instance")
@@ -333,111 +252,54 @@ class PostgresSessionStore:
         s = c.session
         me = self.instance_id
         if c.cancel_outbox:
-            self._x("DELETE FROM outbox WHERE session_id = %s", (s.session_id,))
+            self._x(sql.CANCEL_OUTBOX, (s.session_id,))
         for peer, body in c.outbox:
-            row = self._x(
-                "INSERT INTO outbox (session_id, peer, body, created, owner) "
-                "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                (s.session_id, peer, body, now, me),
-            ).fetchone()
+            row = self._x(sql.INSERT_OUTBOX, (s.session_id, peer, body, now, me)).fetchone()
             assert row is not None
             c.outbox_ids.append(int(row["id"]))
         if c.inbound_root is not None:
-            self._x(
-                "INSERT INTO inbox (session_id, root, response, at) VALUES (%s, %s, NULL, %s) "
-                "ON CONFLICT DO NOTHING",
-                (s.session_id, c.inbound_root, now),
-            )
+            self._x(sql.INSERT_INBOX, (s.session_id, c.inbound_root, now))
         if c.response is not None:
             root, body = c.response
-            self._x(
-                "UPDATE inbox SET response = %s WHERE session_id = %s AND root = %s",
-                (body, s.session_id, root),
-            )
+            self._x(sql.SET_RESPONSE, (body, s.session_id, root))
         if c.log:
             with self._db.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO message_log (session_id, direction, root, document, at) "
-                    "VALUES (%s, %s, %s, %s, %s)",
+                    sql.INSERT_LOG,
                     [(x.session_id, x.direction, x.root, x.document, now) for x in c.log],
                 )
         if c.register is not None:
             d = c.register
             self._x(
-                'INSERT INTO delegations (device_id, subtree, role, peer, "full", since, '
-                "session_id) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (device_id, subtree, role) DO UPDATE SET peer = excluded.peer, "
-                '"full" = excluded."full", since = excluded.since, '
-                "session_id = excluded.session_id",
+                sql.REGISTER,
                 (d.device_id, d.subtree, d.role.value, d.peer, int(d.full), d.since, d.session_id),
             )
         if c.unregister:
-            self._x(
-                "DELETE FROM delegations WHERE device_id = %s AND subtree = %s AND role = %s",
-                (s.device_id, s.subtree, s.role.value),
-            )
+            self._x(sql.UNREGISTER, (s.device_id, s.subtree, s.role.value))
         for record in c.records:
             self._record(record, now)
 
     def _record(self, record: Record, now: float) -> None:
         """An audit event or a timed delegation's expiry (``Record.write`` is SQLite's)."""
-        if isinstance(record, AuditEvent):
-            self._x(
-                'INSERT INTO audit (device_id, subtree, role, peer, "full", event, session_id, '
-                "process, detail, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    record.device_id,
-                    record.subtree,
-                    record.role,
-                    record.peer,
-                    int(record.full),
-                    record.event,
-                    record.session_id,
-                    record.process,
-                    record.detail,
-                    now,
-                ),
-            )
-        elif isinstance(record, Expiry):
-            self._x(
-                "INSERT INTO timed (session_id, device_id, subtree, expires) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET "
-                "device_id = excluded.device_id, subtree = excluded.subtree, "
-                "expires = excluded.expires",
-                (record.session_id, record.device_id, record.subtree, record.expires),
-            )
-        else:
-            raise TypeError(f"no PostgreSQL form for {type(record).__name__}")
+        self._x(*sql.record_statement(record, now))
 
     # inbox: replays
 
     def seen(self, session_id: str, root: str) -> object:
-        row = self._x(
-            "SELECT response FROM inbox WHERE session_id = %s AND root = %s", (session_id, root)
-        ).fetchone()
-        if row is None:
-            return NO_RESPONSE
-        response = row["response"]
-        return None if response is None else bytes(response)
+        row = self._x(sql.SELECT_RESPONSE, (session_id, root)).fetchone()
+        return NO_RESPONSE if row is None else response_from_row(row)
 
     # outbox: this instance's
 
     def outbox(self) -> list[OutboxItem]:
-        rows = self._x(
-            "SELECT id, session_id, peer, body, created FROM outbox WHERE owner = %s ORDER BY id",
-            (self.instance_id,),
-        )
-        items = [_item(r) for r in rows]
+        items = map(outbox_item_from_row, self._x(sql.SELECT_OUTBOX, (self.instance_id,)))
         return [item for item in items if item.id not in self._delivered]
 
     def outbox_item(self, item_id: int) -> OutboxItem | None:
         if item_id in self._delivered:
             return None
-        row = self._x(
-            "SELECT id, session_id, peer, body, created FROM outbox WHERE id = %s AND owner = %s",
-            (item_id, self.instance_id),
-        ).fetchone()
-        return None if row is None else _item(row)
+        row = self._x(sql.SELECT_OUTBOX_ITEM, (item_id, self.instance_id)).fetchone()
+        return None if row is None else outbox_item_from_row(row)
 
     def delivered(self, item_id: int) -> None:
         """Gone at once (outside a transaction; else with its commit): an instance that
@@ -478,7 +340,7 @@ class PostgresSessionStore:
 
     def _ack_delivered(self) -> None:
         if self._delivered:
-            self._x("DELETE FROM outbox WHERE id = ANY(%s)", (list(self._delivered),))
+            self._x(sql.DELETE_DELIVERED, (list(self._delivered),))
             self._delivered.clear()
 
     # registry
@@ -486,10 +348,7 @@ class PostgresSessionStore:
     def delegations(
         self, device_id: str | None = None, role: Role | None = None
     ) -> list[Delegation]:
-        query = (
-            'SELECT device_id, subtree, role, peer, "full", since, session_id FROM delegations '
-            "WHERE 1 = 1"
-        )
+        query = sql.SELECT_DELEGATIONS
         args: list[str] = []
         if device_id is not None:
             query += " AND device_id = %s"
@@ -497,44 +356,27 @@ class PostgresSessionStore:
         if role is not None:
             query += " AND role = %s"
             args.append(role.value)
-        return [_delegation(r) for r in self._x(query + " ORDER BY since, subtree", args)]
+        return [delegation_from_row(r) for r in self._x(query + " ORDER BY since, subtree", args)]
 
     # audit trail and timed delegations (dmdelegation.store.audit)
 
     def audit_events(self, device_id: str | None = None) -> list[AuditEvent]:
-        query = (
-            'SELECT event, device_id, subtree, role, peer, "full", session_id, process, detail, '
-            "at FROM audit"
-        )
+        query = sql.SELECT_AUDIT
         rows = (
             self._x(query + " WHERE device_id = %s ORDER BY id", (device_id,))
             if device_id is not None
             else self._x(query + " ORDER BY id")
         )
-        return [
-            AuditEvent(
-                r["event"],
-                r["device_id"],
-                r["subtree"],
-                r["role"],
-                r["peer"],
-                bool(r["full"]),
-                r["session_id"],
-                r["process"],
-                r["detail"],
-                r["at"],
-            )
-            for r in rows
-        ]
+        return [event_from_row(r) for r in rows]
 
     def expiries(self, device_id: str | None = None) -> list[Expiry]:
-        query = "SELECT session_id, device_id, subtree, expires FROM timed"
+        query = sql.SELECT_EXPIRIES
         rows = (
             self._x(query + " WHERE device_id = %s ORDER BY expires", (device_id,))
             if device_id is not None
             else self._x(query + " ORDER BY expires")
         )
-        return [Expiry(r["session_id"], r["device_id"], r["subtree"], r["expires"]) for r in rows]
+        return [expiry_from_row(r) for r in rows]
 
     # message log
 
@@ -573,135 +415,8 @@ class PostgresSessionStore:
         return found
 
     def message_log(self, session_id: str) -> list[LogLine]:
-        rows = self._x(
-            "SELECT session_id, direction, root, document, at FROM message_log "
-            "WHERE session_id = %s ORDER BY id",
-            (session_id,),
-        )
-        return [
-            LogLine(r["session_id"], r["direction"], r["root"], r["document"], r["at"])
-            for r in rows
-        ]
+        rows = self._x(sql.SELECT_LOG, (session_id,))
+        return [log_line_from_row(r) for r in rows]
 
 
-def _item(r: dict[str, Any]) -> OutboxItem:
-    return OutboxItem(r["id"], r["session_id"], r["peer"], bytes(r["body"]), r["created"])
-
-
-@implementer(ICoordination)
-class PostgresCoordination:
-    """Advisory locks, ownership and leases over one :class:`PostgresSessionStore`."""
-
-    shared = True
-
-    def __init__(self, store: PostgresSessionStore) -> None:
-        self.store = store
-        self.instance_id = store.instance_id
-        self.interval = store.lease / 3
-        self._joined = False
-        self._reopened = 0  # the store's reconnections seen by the last tick
-        self._judge_from = 0.0  # no instance is taken for dead before this time
-
-    @contextmanager
-    def hold(self, session_id: str | None) -> Iterator[Session | None]:
-        store = self.store
-        store._depth += 1
-        try:
-            store._begin()
-            if session_id is None:
-                yield None
-            else:
-                store._try_lock("session", session_id)
-                yield store.get(session_id)
-        finally:
-            store._depth -= 1
-            if store._depth == 0 and not store._staged:
-                store._end(False)  # nothing staged: free the locks now
-            # else the locks are freed by the flush that commits what was staged under them
-
-    def lock_device(self, device_id: str) -> None:
-        self.store._begin()
-        self.store._try_lock("device", device_id)
-
-    def owns(self, session_id: str) -> bool:
-        row = self.store._x(
-            "SELECT owner FROM sessions WHERE session_id = %s", (session_id,)
-        ).fetchone()
-        return row is not None and row["owner"] == self.instance_id
-
-    def resumable(self) -> Iterator[Session]:
-        rows = self.store._x(
-            f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL AND owner = %s",
-            (self.instance_id,),
-        ).fetchall()
-        return (_session(r) for r in rows)
-
-    def tick(self, now: float) -> Adopted:
-        store = self.store
-        me = self.instance_id
-        if store._staged:  # a group commit is pending in this turn: renew at the next tick
-            return Adopted()
-        store._begin()
-        if store._link.reopened != self._reopened:
-            # The connection came back after a loss: the others may have been cut off from the
-            # database as long as this instance was, and had no way to renew their leases.
-            # Taken for dead only once they have had a lease's time to renew since.
-            self._reopened = store._link.reopened
-            self._judge_from = now + store.lease
-        try:
-            renewed = store._x(
-                "UPDATE instances SET seen = %s WHERE instance_id = %s", (now, me)
-            ).rowcount
-            if not renewed:
-                store._x(
-                    "INSERT INTO instances (instance_id, started, seen) VALUES (%s, %s, %s)",
-                    (me, now, now),
-                )
-            dead = (
-                [
-                    r["instance_id"]
-                    for r in store._x(
-                        "SELECT instance_id FROM instances WHERE instance_id <> %s AND seen < %s "
-                        "ORDER BY instance_id FOR UPDATE SKIP LOCKED",
-                        (me, now - store.lease),
-                    )
-                ]
-                if now >= self._judge_from
-                else []
-            )
-            sessions: list[Session] = []
-            outbox: list[int] = []
-            for other in dead:
-                sessions += [
-                    _session(r)
-                    for r in store._x(
-                        f"UPDATE sessions SET owner = %s WHERE owner = %s AND outcome IS NULL "
-                        f"RETURNING {_COLUMNS}",
-                        (me, other),
-                    )
-                ]
-                outbox += [
-                    int(r["id"])
-                    for r in store._x(
-                        "UPDATE outbox SET owner = %s WHERE owner = %s RETURNING id", (me, other)
-                    )
-                ]
-                store._x("DELETE FROM instances WHERE instance_id = %s", (other,))
-        except BaseException:
-            store._end(False)
-            raise
-        store._end(True)
-        if not renewed and self._joined:
-            log.error(
-                "instance {instance} was taken for dead (its lease ran out) and its processes "
-                "were adopted by another instance; it rejoins",
-                instance=me,
-            )
-        self._joined = True
-        for other in dead:
-            log.warn(
-                "instance {dead} missed its lease: {me} took over its open processes",
-                dead=other,
-                me=me,
-            )
-        return Adopted(sessions=sorted(sessions, key=lambda s: s.session_id), outbox=sorted(outbox))
+_item = outbox_item_from_row  # by the name it had here

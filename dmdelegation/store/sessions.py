@@ -22,18 +22,17 @@ import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
 
 from zope.interface import implementer
 
 from dmdelegation.client import checkpoints
 from dmdelegation.client.database import Durability
-from dmdelegation.core.model import Delegation, Outcome, Process, Role, Session
+from dmdelegation.core.model import Delegation, Role, Session
 from dmdelegation.store import audit
+from dmdelegation.store import sessions_sql as sql
 from dmdelegation.store.audit import AuditEvent, Expiry, Record
 from dmdelegation.store.coordination import SingleInstance
 from dmdelegation.store.interfaces import (
-    PRUNABLE,
     Commit,
     DeviceCommand,
     ICoordination,
@@ -41,7 +40,17 @@ from dmdelegation.store.interfaces import (
     LogLine,
     OutboxItem,
 )
-from dmdelegation.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, statements
+from dmdelegation.store.rows import (
+    SESSION_COLUMNS,
+    delegation_from_row,
+    log_line_from_row,
+    outbox_item_from_row,
+    response_from_row,
+    session_from_row,
+    session_values,
+)
+from dmdelegation.store.sessions_sql import migrate_sqlite
+from dmdelegation.store.staged import registry_after
 
 
 def placed(
@@ -61,101 +70,14 @@ def placed(
 
 __all__ = ["NO_RESPONSE", "Commit", "LogLine", "OutboxItem", "Record", "SessionStore"]
 
-_COLUMNS = (
-    'session_id, role, process, state, peer, device_id, subtree, "full", initiator, device_man, '
-    "device_mod, touched_client, aborted, wait, deadline, notify, reason_code, outcome, reason"
-)
-
 NO_RESPONSE = object()
 
-_UPDATE = (
-    "UPDATE sessions SET "
-    + ", ".join(f"{name.strip()} = ?" for name in _COLUMNS.split(",")[1:])
-    + ", updated = ? WHERE session_id = ?"
-)
-
-
-def _session(row: Any) -> Session:
-    return Session(
-        session_id=row["session_id"],
-        role=Role(row["role"]),
-        process=Process(row["process"]),
-        state=row["state"],
-        peer=row["peer"],
-        device_id=row["device_id"],
-        subtree=row["subtree"],
-        full=bool(row["full"]),
-        initiator=Role(row["initiator"]),
-        device_man=row["device_man"],
-        device_mod=row["device_mod"],
-        touched_client=bool(row["touched_client"]),
-        aborted=bool(row["aborted"]),
-        wait=row["wait"],
-        deadline=row["deadline"],
-        notify=bool(row["notify"]),
-        reason_code=row["reason_code"],
-        outcome=None if row["outcome"] is None else Outcome(row["outcome"]),
-        reason=row["reason"],
-    )
-
-
-def _values(s: Session) -> tuple[object, ...]:
-    return (
-        s.session_id,
-        s.role.value,
-        s.process.value,
-        s.state,
-        s.peer,
-        s.device_id,
-        s.subtree,
-        int(s.full),
-        s.initiator.value,
-        s.device_man,
-        s.device_mod,
-        int(s.touched_client),
-        int(s.aborted),
-        s.wait,
-        s.deadline,
-        int(s.notify),
-        s.reason_code,
-        None if s.outcome is None else s.outcome.value,
-        s.reason,
-    )
-
-
-def _delegation(row: Any) -> Delegation:
-    return Delegation(
-        device_id=row["device_id"],
-        subtree=row["subtree"],
-        role=Role(row["role"]),
-        peer=row["peer"],
-        full=bool(row["full"]),
-        since=row["since"],
-        session_id=row["session_id"],
-    )
-
-
-def migrate_sqlite(db: sqlite3.Connection, now: float) -> int:
-    """Apply the migrations ``db`` lacks; the version it is at."""
-    db.execute(MIGRATIONS_TABLE["sqlite"])
-    (version,) = db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-    for m in MIGRATIONS:
-        if m.version <= version:
-            continue
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in statements(m.sqlite):
-                db.execute(statement)
-            db.execute(
-                "INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)",
-                (m.version, m.name, now),
-            )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        version = m.version
-    return int(version)
+# The row decoding (dmdelegation.store.rows), by the names it had here.
+_COLUMNS = SESSION_COLUMNS
+_session = session_from_row
+_values = session_values
+_delegation = delegation_from_row
+_UPDATE = sql.UPDATE_SESSION
 
 
 @implementer(ISessionStore)
@@ -223,9 +145,7 @@ class SessionStore:
             return cached
         if session_id in self._absent:
             return None
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
-        ).fetchone()
+        row = self._db.execute(sql.SELECT_SESSION, (session_id,)).fetchone()
         if row is None:
             if len(self._absent) >= self.CACHE_SIZE:
                 self._absent.clear()
@@ -243,21 +163,18 @@ class SessionStore:
             self._inbox_roots.pop(evicted, None)  # from now on, seen() reads the file
 
     def open_sessions(self) -> Iterator[Session]:
-        for row in self._db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL"):
+        for row in self._db.execute(sql.SELECT_OPEN):
             yield _session(row)
 
     def open_on(self, device_id: str) -> list[Session]:
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM sessions WHERE outcome IS NULL AND device_id = ?",
-            (device_id,),
-        )
+        rows = self._db.execute(sql.SELECT_OPEN_ON, (device_id,))
         found = {s.session_id: s for s in map(_session, rows)}
         for session_id in self._staged_devices.get(device_id, ()):
             found[session_id] = self._staged_sessions[session_id]
         return [s for s in found.values() if s.is_open]
 
     def sessions(self, device_id: str | None = None) -> list[Session]:
-        query = f"SELECT {_COLUMNS} FROM sessions"
+        query = sql.SELECT_SESSIONS
         rows = (
             self._db.execute(query + " WHERE device_id = ? ORDER BY created", (device_id,))
             if device_id is not None
@@ -267,14 +184,11 @@ class SessionStore:
 
     def count_open_by_state(self) -> dict[tuple[str, str, str], int]:
         """Open sessions by (role, process, state)."""
-        rows = self._db.execute(
-            "SELECT role, process, state, count(*) FROM sessions WHERE outcome IS NULL "
-            "GROUP BY role, process, state"
-        )
+        rows = self._db.execute(sql.COUNT_OPEN_BY_STATE)
         return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
 
     def count_open(self) -> int:
-        (n,) = self._db.execute("SELECT count(*) FROM sessions WHERE outcome IS NULL").fetchone()
+        (n,) = self._db.execute(sql.COUNT_OPEN).fetchone()
         return int(n)
 
     # the one write path
@@ -323,17 +237,13 @@ class SessionStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             if self._delivered:
-                db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in self._delivered])
+                db.executemany(sql.DELETE_DELIVERED, [(i,) for i in self._delivered])
             log: list[tuple[str, str, str, str, float]] = []
             for c, now in staged:
                 self._write(c, now)
                 log.extend((x.session_id, x.direction, x.root, x.document, now) for x in c.log)
             if log:  # every transition's lines, in order, in one statement
-                db.executemany(
-                    "INSERT INTO message_log (session_id, direction, root, document, at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    log,
-                )
+                db.executemany(sql.INSERT_LOG, log)
             if commands:
                 db.executemany(
                     "INSERT INTO device_commands "
@@ -388,45 +298,28 @@ class SessionStore:
         db = self._db
         s = c.session
         if c.created:
-            placeholders = ", ".join("?" * 21)
-            db.execute(
-                f"INSERT INTO sessions ({_COLUMNS}, created, updated) VALUES ({placeholders})",
-                (*_values(s), now, now),
-            )
+            db.execute(sql.INSERT_SESSION, (*_values(s), now, now))
         else:
-            db.execute(_UPDATE, (*_values(s)[1:], now, s.session_id))
+            db.execute(sql.UPDATE_SESSION, (*_values(s)[1:], now, s.session_id))
         if c.cancel_outbox:
-            db.execute("DELETE FROM outbox WHERE session_id = ?", (s.session_id,))
+            db.execute(sql.CANCEL_OUTBOX, (s.session_id,))
         for peer, body in c.outbox:
-            cur = db.execute(
-                "INSERT INTO outbox (session_id, peer, body, created) VALUES (?, ?, ?, ?)",
-                (s.session_id, peer, body, now),
-            )
+            cur = db.execute(sql.INSERT_OUTBOX, (s.session_id, peer, body, now))
             assert cur.lastrowid is not None
             c.outbox_ids.append(cur.lastrowid)
         if c.inbound_root is not None:
-            db.execute(
-                "INSERT OR IGNORE INTO inbox (session_id, root, response, at) "
-                "VALUES (?, ?, NULL, ?)",
-                (s.session_id, c.inbound_root, now),
-            )
+            db.execute(sql.INSERT_INBOX, (s.session_id, c.inbound_root, now))
         if c.response is not None:
             root, body = c.response
-            db.execute(
-                "UPDATE inbox SET response = ? WHERE session_id = ? AND root = ?",
-                (body, s.session_id, root),
-            )
+            db.execute(sql.SET_RESPONSE, (body, s.session_id, root))
         if c.register is not None:
             d = c.register
             db.execute(
-                "INSERT OR REPLACE INTO delegations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                sql.REGISTER,
                 (d.device_id, d.subtree, d.role.value, d.peer, int(d.full), d.since, d.session_id),
             )
         if c.unregister:
-            db.execute(
-                "DELETE FROM delegations WHERE device_id = ? AND subtree = ? AND role = ?",
-                (s.device_id, s.subtree, s.role.value),
-            )
+            db.execute(sql.UNREGISTER, (s.device_id, s.subtree, s.role.value))
         for record in c.records:
             record.write(db, now)
 
@@ -440,18 +333,13 @@ class SessionStore:
         roots = self._inbox_roots.get(session_id)
         if roots is not None and root not in roots:
             return NO_RESPONSE
-        row = self._db.execute(
-            "SELECT response FROM inbox WHERE session_id = ? AND root = ?", (session_id, root)
-        ).fetchone()
-        return NO_RESPONSE if row is None else row["response"]
+        row = self._db.execute(sql.SELECT_RESPONSE, (session_id, root)).fetchone()
+        return NO_RESPONSE if row is None else response_from_row(row)
 
     # outbox
 
     def outbox(self) -> list[OutboxItem]:
-        rows = self._db.execute(
-            "SELECT id, session_id, peer, body, created FROM outbox ORDER BY id"
-        )
-        items = (OutboxItem(r[0], r[1], r[2], r[3], r[4]) for r in rows)
+        items = map(outbox_item_from_row, self._db.execute(sql.SELECT_OUTBOX))
         return [item for item in items if item.id not in self._delivered]
 
     def outbox_item(self, item_id: int) -> OutboxItem | None:
@@ -460,10 +348,8 @@ class SessionStore:
         item = self._outbox.get(item_id)
         if item is not None:
             return item
-        r = self._db.execute(
-            "SELECT id, session_id, peer, body, created FROM outbox WHERE id = ?", (item_id,)
-        ).fetchone()
-        return None if r is None else OutboxItem(r[0], r[1], r[2], r[3], r[4])
+        r = self._db.execute(sql.SELECT_OUTBOX_ITEM, (item_id,)).fetchone()
+        return None if r is None else outbox_item_from_row(r)
 
     def delivered(self, item_id: int) -> None:
         """The item reached its peer: gone now, and from disk with the next flush."""
@@ -480,10 +366,7 @@ class SessionStore:
     def delegations(
         self, device_id: str | None = None, role: Role | None = None
     ) -> list[Delegation]:
-        query = (
-            'SELECT device_id, subtree, role, peer, "full", since, session_id FROM delegations '
-            "WHERE 1 = 1"
-        )
+        query = sql.SELECT_DELEGATIONS
         args: list[str] = []
         if device_id is not None:
             query += " AND device_id = ?"
@@ -497,17 +380,7 @@ class SessionStore:
             if device_id is not None
             else [c for device_changes in self._staged_registry.values() for c in device_changes]
         )
-        for c in changes:  # staged changes, applied as _write will
-            for d in (c.register,) if c.register is not None else ():
-                if device_id in (None, d.device_id) and role in (None, d.role):
-                    key = (d.device_id, d.subtree, d.role)
-                    found = [x for x in found if (x.device_id, x.subtree, x.role) != key]
-                    found.append(d)
-            s = c.session
-            if c.unregister and device_id in (None, s.device_id) and role in (None, s.role):
-                key = (s.device_id, s.subtree, s.role)
-                found = [x for x in found if (x.device_id, x.subtree, x.role) != key]
-        return found
+        return registry_after(found, changes, device_id, role)  # applied as _write will
 
     # schema and coordination
 
@@ -528,21 +401,7 @@ class SessionStore:
     # message log
 
     def prune(self, before: float) -> int:
-        db = self._db
-        prunable = PRUNABLE.format(p="?")
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            ids = [row[0] for row in db.execute(prunable, (before,))]
-            if ids:
-                for table in ("message_log", "device_commands", "inbox", "sessions"):
-                    db.execute(
-                        f"DELETE FROM {table} WHERE session_id IN ({prunable})",
-                        (before,),
-                    )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        ids = sql.prune(self._db, before)
         for session_id in ids:
             self._cache.pop(session_id, None)
             self._inbox_roots.pop(session_id, None)
@@ -569,9 +428,5 @@ class SessionStore:
         return [DeviceCommand(*r) for r in rows] + [DeviceCommand(*r) for r in rows_pending]
 
     def message_log(self, session_id: str) -> list[LogLine]:
-        rows = self._db.execute(
-            "SELECT session_id, direction, root, document, at FROM message_log "
-            "WHERE session_id = ? ORDER BY id",
-            (session_id,),
-        )
-        return [LogLine(*r) for r in rows]
+        rows = self._db.execute(sql.SELECT_LOG, (session_id,))
+        return [log_line_from_row(r) for r in rows]
