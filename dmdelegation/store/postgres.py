@@ -62,7 +62,8 @@ from dmdelegation.store.rows import (
     session_from_row,
     session_values,
 )
-from dmdelegation.store.sessions import NO_RESPONSE, Commit, placed
+from dmdelegation.store.sessions import NO_RESPONSE, Commit
+from dmdelegation.store.staged import placed
 
 __all__ = ["PostgresCoordination", "PostgresSessionStore"]
 
@@ -316,12 +317,7 @@ class PostgresSessionStore(Transactions):
             return
         try:
             rows = placed(commands, self._staged, self._written_before(commands))
-            self._db.cursor().executemany(
-                "INSERT INTO device_commands "
-                "(session_id, command, uri, status, at, after_messages) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                rows,
-            )
+            self._db.cursor().executemany(sql.INSERT_DEVICE_COMMAND, rows)
         except BaseException:
             self._commands[:0] = [(0, c) for _, c in commands]
             raise

@@ -122,3 +122,8 @@ ADOPT_SESSIONS = (
 )
 ADOPT_OUTBOX = "UPDATE outbox SET owner = %s WHERE owner = %s RETURNING id"
 FORGET_INSTANCE = "DELETE FROM instances WHERE instance_id = %s"
+
+INSERT_DEVICE_COMMAND = (
+    "INSERT INTO device_commands (session_id, command, uri, status, at, after_messages) "
+    "VALUES (%s, %s, %s, %s, %s, %s)"
+)

@@ -50,23 +50,7 @@ from dmdelegation.store.rows import (
     session_values,
 )
 from dmdelegation.store.sessions_sql import migrate_sqlite
-from dmdelegation.store.staged import registry_after
-
-
-def placed(
-    commands: list[tuple[int, DeviceCommand]], staged: list[Commit], before: dict[str, int]
-) -> list[tuple[str, str, str, int | None, float, int]]:
-    """The rows of ``commands`` (each with the number of ``staged`` commits before it), each
-    placed after its session's log lines: the ``before`` ones, and those of the commits staged
-    ahead of it."""
-    rows = []
-    for position, c in commands:
-        ahead = sum(
-            1 for commit in staged[:position] for x in commit.log if x.session_id == c.session_id
-        )
-        rows.append((c.session_id, c.command, c.uri, c.status, c.at, before[c.session_id] + ahead))
-    return rows
-
+from dmdelegation.store.staged import placed, registry_after
 
 __all__ = ["NO_RESPONSE", "Commit", "LogLine", "OutboxItem", "Record", "SessionStore"]
 
@@ -246,10 +230,7 @@ class SessionStore:
                 db.executemany(sql.INSERT_LOG, log)
             if commands:
                 db.executemany(
-                    "INSERT INTO device_commands "
-                    "(session_id, command, uri, status, at, after_messages) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    placed(commands, [c for c, _ in staged], before),
+                    sql.INSERT_DEVICE_COMMAND, placed(commands, [c for c, _ in staged], before)
                 )
         except BaseException:
             self._commands[:0] = [(0, c) for _, c in commands]  # tried with the next flush

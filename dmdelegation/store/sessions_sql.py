@@ -55,6 +55,12 @@ UNREGISTER = "DELETE FROM delegations WHERE device_id = ? AND subtree = ? AND ro
 SELECT_DELEGATIONS = f"SELECT {DELEGATION_COLUMNS} FROM delegations WHERE 1 = 1"
 
 
+INSERT_DEVICE_COMMAND = (
+    "INSERT INTO device_commands (session_id, command, uri, status, at, after_messages) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
 def migrate_sqlite(db: sqlite3.Connection, now: float) -> int:
     """Apply the migrations ``db`` lacks; the version it is at."""
     db.execute(MIGRATIONS_TABLE["sqlite"])

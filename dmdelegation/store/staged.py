@@ -1,4 +1,5 @@
-"""What staged transitions do to the registry of delegations, before they are written.
+"""What staged transitions do before they are written: to the registry of delegations, and
+where the device commands recorded meanwhile fall among their sessions' log lines.
 
 The SQLite store (:mod:`dmdelegation.store.sessions`) writes the commits of a reactor turn at
 its flush, but the engine's reads see them at once: a read of the registry is the file's rows
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from dmdelegation.core.model import Delegation, Role
-from dmdelegation.store.interfaces import Commit
+from dmdelegation.store.interfaces import Commit, DeviceCommand
 
 
 def registry_after(
@@ -32,3 +33,18 @@ def registry_after(
             key = (s.device_id, s.subtree, s.role)
             found = [x for x in found if (x.device_id, x.subtree, x.role) != key]
     return found
+
+
+def placed(
+    commands: list[tuple[int, DeviceCommand]], staged: list[Commit], before: dict[str, int]
+) -> list[tuple[str, str, str, int | None, float, int]]:
+    """The rows of ``commands`` (each with the number of ``staged`` commits before it), each
+    placed after its session's log lines: the ``before`` ones, and those of the commits staged
+    ahead of it."""
+    rows = []
+    for position, c in commands:
+        ahead = sum(
+            1 for commit in staged[:position] for x in commit.log if x.session_id == c.session_id
+        )
+        rows.append((c.session_id, c.command, c.uri, c.status, c.at, before[c.session_id] + ahead))
+    return rows
