@@ -20,131 +20,36 @@ else ``tcp:8440:interface=127.0.0.1``.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import os
-import socket
 import sys
 import time
 from typing import Any
 
 from dmdelegation.commands import device as lab_device
-from dmdelegation.config import ConfigError, load
+from dmdelegation.commands.admin_client import (
+    ADMIN_ENV,
+    DEFAULT_ADMIN,
+    AdminClient,
+    AdminError,
+    client_for,
+)
+from dmdelegation.commands.printing import print_plan, print_session
 from dmdelegation.history import when
-from dmdelegation.web.admin_guard import read_token
 
-DEFAULT_ADMIN = "tcp:8440:interface=127.0.0.1"
-ADMIN_ENV = "DMDELEGATION_ADMIN"
 SUCCESS = {"delegated", "revoked"}
 
-
-class AdminError(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
-
-
-def _parse_endpoint(endpoint: str) -> tuple[str, str | int]:
-    kind, _, rest = endpoint.partition(":")
-    if kind == "unix":
-        return "unix", rest.split(":")[0]
-    if kind == "tcp":
-        parts = rest.split(":")
-        host = "127.0.0.1"
-        for part in parts[1:]:
-            if part.startswith("interface="):
-                host = part.split("=", 1)[1]
-        return host, int(parts[0])
-    raise ValueError(
-        f"admin endpoint {endpoint!r}: expected tcp:PORT[:interface=HOST] or unix:PATH"
-    )
-
-
-class AdminClient:
-    """The admin API's client: JSON bodies sent as ``application/json`` (TOML as
-    ``application/toml``), the bearer token if the daemon has one (``admin.token_file``)."""
-
-    def __init__(
-        self, endpoint: str, timeout: float = 60, token: bytes | None = None, *, hint: str = ""
-    ) -> None:
-        self.endpoint = endpoint
-        self.hint = hint  # added to "cannot reach": how the endpoint was chosen
-        self.timeout = timeout
-        self.token = token
-        self.where = _parse_endpoint(endpoint)
-
-    def _connection(self) -> http.client.HTTPConnection:
-        host, port = self.where
-        if host == "unix":
-            return _UnixConnection(str(port), self.timeout)
-        return http.client.HTTPConnection(host, int(port), timeout=self.timeout)
-
-    def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None) -> Any:
-        connection = self._connection()
-        try:
-            headers = {}
-            if self.token is not None:
-                headers["Authorization"] = f"Bearer {self.token.decode('ascii', 'replace')}"
-            if raw is not None:
-                payload: bytes | None = raw
-                headers["Content-Type"] = "application/toml"
-            elif method == "POST":
-                payload = json.dumps(body or {}).encode()
-                headers["Content-Type"] = "application/json"
-            else:
-                payload = None
-            connection.request(method, path, body=payload, headers=headers)
-            response = connection.getresponse()
-            data = response.read()
-        except OSError as e:
-            raise AdminError(
-                0, f"cannot reach the daemon at {self.endpoint}: {e}{self.hint}"
-            ) from None
-        finally:
-            connection.close()
-        try:
-            decoded = json.loads(data)
-        except ValueError:
-            raise AdminError(response.status, data.decode("utf-8", "replace")[:200]) from None
-        if response.status != 200:
-            raise AdminError(response.status, decoded.get("error", str(decoded)))
-        return decoded
-
-
-def client_for(args: argparse.Namespace) -> AdminClient:
-    endpoint = args.admin
-    token = None
-    if args.config is not None:
-        try:
-            config = load(args.config)
-            if config.admin_token is not None:
-                token = read_token(config.admin_token)
-        except (ConfigError, OSError, ValueError) as e:
-            raise AdminError(0, str(e)) from None
-        endpoint = endpoint or config.admin
-    if endpoint is None and os.environ.get(ADMIN_ENV) is None:
-        return AdminClient(DEFAULT_ADMIN, hint="; no --config FILE or --admin ENDPOINT was given")
-    return AdminClient(endpoint or os.environ.get(ADMIN_ENV) or DEFAULT_ADMIN, token=token)
-
-
-def _print_session(s: dict[str, Any]) -> None:
-    outcome = s["outcome"] or f"open ({s['state']})"
-    print(
-        f"{s['session']}  {s['role']} {s['process']:22} {s['device']} {s['subtree']}  "
-        f"peer {s['peer']}  {outcome}{'  ' + s['reason'] if s['reason'] else ''}"
-    )
+# The admin client has a module of its own (commands.admin_client); imported from here as before.
+__all__ = [
+    "ADMIN_ENV",
+    "DEFAULT_ADMIN",
+    "SUCCESS",
+    "UNITS",
+    "AdminClient",
+    "AdminError",
+    "client_for",
+    "duration",
+    "register",
+]
 
 
 def _follow(client: AdminClient, session_id: str, timeout: float) -> int:
@@ -189,27 +94,6 @@ def duration(text: str) -> float:
     return seconds
 
 
-def _print_plan(plan: dict[str, Any]) -> None:
-    full = " (full)" if plan["full"] else ""
-    print(
-        f"dry run: delegating {plan['device']} {plan['subtree']}{full} to {plan['to']} "
-        f"({plan['method']}) would change, and nothing was changed:"
-    )
-    changes = plan["changes"]
-    for uri in changes["added"]:
-        print(f"  + {uri}")
-    for uri in changes["removed"]:
-        print(f"  - {uri}")
-    for uri in changes["values"]:
-        print(f"  ~ {uri} (value)")
-    for acl in changes["acl"]:
-        print(f"  ACL {acl['uri']}")
-        print(f"      before: {acl['before'] or '(inherited)'}")
-        print(f"      after:  {acl['after'] or '(inherited)'}")
-    for note in plan["notes"]:
-        print(f"  note: {note}")
-
-
 def _delegate(args: argparse.Namespace) -> int:
     if args.json and not args.dry_run:
         # --json prints a plan; alone it would start a delegation the user did not ask for.
@@ -231,7 +115,7 @@ def _delegate(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(plan, indent=1))
         else:
-            _print_plan(plan)
+            print_plan(plan)
         return 0
     return _started(args, client, client.call("POST", "/delegate", body))
 
@@ -267,7 +151,7 @@ def _give_back(args: argparse.Namespace) -> int:
 
 def _abort(args: argparse.Namespace) -> int:
     session = client_for(args).call("POST", "/abort", {"session": args.session})
-    _print_session(session)
+    print_session(session)
     return 0
 
 
@@ -285,7 +169,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  {d['device']} {d['subtree']} {direction} {d['peer']}{full}{until}")
     print(f"{len(status['open_sessions'])} open session(s)")
     for s in status["open_sessions"]:
-        _print_session(s)
+        print_session(s)
     return 0
 
 
@@ -300,7 +184,7 @@ def _sessions(args: argparse.Namespace) -> int:
         print(json.dumps(listed, indent=1))
         return 0
     for s in listed["sessions"]:
-        _print_session(s)
+        print_session(s)
     return 0
 
 
@@ -309,7 +193,7 @@ def _session(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(state, indent=1))
         return 0
-    _print_session(state)
+    print_session(state)
     for m in state["messages"]:
         print(f"  {'->' if m['direction'] == 'out' else '<-'} {m['message']}")
     return 0
