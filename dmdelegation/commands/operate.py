@@ -29,8 +29,8 @@ import time
 from typing import Any
 
 from dmdelegation.commands import device as lab_device
-from dmdelegation.config import ConfigError, load
-from dmdelegation.history import when
+from dmdelegation.daemon.config import ConfigError, load
+from dmdelegation.ops.history import when
 from dmdelegation.web.admin_guard import read_token
 
 DEFAULT_ADMIN = "tcp:8440:interface=127.0.0.1"

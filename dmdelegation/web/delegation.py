@@ -24,7 +24,7 @@ client that trickles bytes to stay under the idle timeout is cut off all the sam
 
 Every refusal here (and Twisted's parser's 400, a path other than the interface's, a request
 too slow) is also told to the ``refusals`` given to the resource and to :func:`make_site`
-(:class:`~dmdelegation.refusals.IRequestRefusals`: the daemon counts them in its metrics).
+(:class:`~dmdelegation.daemon.refusals.IRequestRefusals`: the daemon counts them in its metrics).
 """
 
 from __future__ import annotations
@@ -49,11 +49,8 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
 
-from dmdelegation.engine.engine import Refused
-from dmdelegation.engine.observer import root_of
-from dmdelegation.peers import PeerRegistry
-from dmdelegation.protocol import BY_ROOT, CONTENT_TYPE, Message, ProtocolError, decode
-from dmdelegation.refusals import (
+from dmdelegation.daemon.peers import PeerRegistry
+from dmdelegation.daemon.refusals import (
     MALFORMED_HTTP,
     UNKNOWN_PATH,
     UNKNOWN_PEER,
@@ -62,8 +59,11 @@ from dmdelegation.refusals import (
     refusal_reason,
     tell,
 )
+from dmdelegation.daemon.tls import address
+from dmdelegation.engine.engine import Refused
+from dmdelegation.engine.observer import root_of
+from dmdelegation.protocol import BY_ROOT, CONTENT_TYPE, Message, ProtocolError, decode
 from dmdelegation.store.interfaces import StoreUnavailable
-from dmdelegation.tls import address
 
 log = Logger(namespace="dmdelegation.web")
 
@@ -549,8 +549,8 @@ class DeadlineChannel(RefusingChannel):
 
 def _release_freed_memory() -> None:
     """Give memory freed after a burst back to the system: the burst's cyclic garbage first
-    (the daemon collects it less often than CPython would: `dmdelegation.gc_tuning`), then what
-    glibc keeps (500 connections' TLS buffers stayed resident); no trim without glibc."""
+    (the daemon collects it less often than CPython would: `dmdelegation.daemon.gc_tuning`), then
+    what glibc keeps (500 connections' TLS buffers stayed resident); no trim without glibc."""
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)

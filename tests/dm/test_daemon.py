@@ -12,15 +12,15 @@ from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 from twisted.web.http_headers import Headers
 
-from dmdelegation import pki
-from dmdelegation.config import ConfigError, parse
-from dmdelegation.devlab import DMS1, DMS2, SUBTREE, _config
+from dmdelegation.daemon.config import ConfigError, parse
+from dmdelegation.daemon.service import DelegationService
 from dmdelegation.dm import auth, xml_codec
 from dmdelegation.dm.client_session import DMClientSession
 from dmdelegation.dm.device_file import DeviceListError, StoredDeviceList, parse_devices
 from dmdelegation.dm.interop import DMClientChanges
+from dmdelegation.lab import pki
+from dmdelegation.lab.devlab import DMS1, DMS2, SUBTREE, _config
 from dmdelegation.protocol import AuthLevel, AuthType
-from dmdelegation.service import DelegationService
 
 from ..test_config import _files
 from ..web.certs import temp_dir

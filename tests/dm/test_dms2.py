@@ -430,7 +430,7 @@ class _Knowledge:
 
 
 def test_a_dry_run_of_a_dm_session_device(tmp_path: Path) -> None:
-    from dmdelegation import dryrun
+    from dmdelegation.ops import dryrun
     from tests.engine.harness import Pair
 
     pair = Pair(tmp_path)

@@ -2,7 +2,7 @@
 ``make_site`` and a real :class:`Engine` (session store, journaled client changes over a
 client tree store with provisioned devices, embedded delegated server, config policy, the
 reactor as clock), with one :class:`EngineMetrics` told by the engine and by the interface's
-refusals, wired as ``dmdelegation/service.py`` wires them. The peer transport only
+refusals, wired as ``dmdelegation/daemon/service.py`` wires them. The peer transport only
 records what would be sent: the suite tests the inbound side."""
 
 from __future__ import annotations
@@ -26,18 +26,18 @@ from zope.interface import implementer
 
 from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.store import ClientTreeStore
+from dmdelegation.daemon.peers import PeerRegistry
+from dmdelegation.daemon.tls import listen, server_options
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
 from dmdelegation.engine.interfaces import IDelegationPolicy, IPeerTransport
 from dmdelegation.engine.observer import IEngineObserver
 from dmdelegation.engine.policy import ConfigPolicy
-from dmdelegation.metrics import EngineMetrics
-from dmdelegation.peers import PeerRegistry
+from dmdelegation.ops.metrics import EngineMetrics
 from dmdelegation.protocol import DelegationRequest, DelegationResponse, Message
 from dmdelegation.protocol.examples import EXAMPLE_DMACC, EXAMPLES
 from dmdelegation.store.sessions import SessionStore
-from dmdelegation.tls import listen, server_options
 from dmdelegation.tree.devinfo import DevInfo
 from dmdelegation.web.delegation import DelegationResource, make_site
 from tests.engine.harness import DEVICE, SUBTREE, TIMEOUTS, granted, provision, text_of

@@ -8,11 +8,11 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 
-from dmdelegation.config import PeerConfig
+from dmdelegation.daemon.config import PeerConfig
+from dmdelegation.daemon.peers import PeerRegistry
+from dmdelegation.daemon.tls import ClientTLSPolicy
 from dmdelegation.engine.interfaces import PeerError
-from dmdelegation.peers import PeerRegistry
 from dmdelegation.protocol import DelegationResponse, decode
-from dmdelegation.tls import ClientTLSPolicy
 from dmdelegation.web.client import AnswerTooLarge, HTTPSPeerTransport
 
 from .certs import PEER, US, certs, temp_dir, write_tls

@@ -9,8 +9,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.web.client import BrowserLikePolicyForHTTPS
 
-from dmdelegation.config import PeerConfig
-from dmdelegation.peers import PeerRegistry
+from dmdelegation.daemon.config import PeerConfig
+from dmdelegation.daemon.peers import PeerRegistry
 from dmdelegation.web.client import HTTPSPeerTransport
 
 PEERS = PeerRegistry(

@@ -17,14 +17,14 @@ from twisted.web.iweb import INonQueuedRequestFactory, IPolicyForHTTPS
 from twisted.web.resource import IResource
 from zope.interface.verify import verifyObject
 
-from dmdelegation.engine.interfaces import IPeerTransport
-from dmdelegation.peers import PeerRegistry
-from dmdelegation.tls import (
+from dmdelegation.daemon.peers import PeerRegistry
+from dmdelegation.daemon.tls import (
     ClientTLSPolicy,
     _HandshakeWatch,
     _HandshakeWatchFactory,
     server_options,
 )
+from dmdelegation.engine.interfaces import IPeerTransport
 from dmdelegation.web.client import HTTPSPeerTransport
 from dmdelegation.web.delegation import BoundedRequestFactory, DelegationResource, make_site
 

@@ -6,9 +6,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from dmdelegation import pki
-from dmdelegation.config import PeerConfig
-from dmdelegation.peers import PeerRegistry
+from dmdelegation.daemon.config import PeerConfig
+from dmdelegation.daemon.peers import PeerRegistry
+from dmdelegation.lab import pki
 
 from .certs import PEER, PINNED, STRANGER, US, certs, peer_configs, registry
 

@@ -8,7 +8,7 @@ from cryptography import x509
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from dmdelegation.peers import PeerRegistry
+from dmdelegation.daemon.peers import PeerRegistry
 from dmdelegation.protocol import decode
 from dmdelegation.protocol.examples import EXAMPLES
 from dmdelegation.store.interfaces import StoreUnavailable

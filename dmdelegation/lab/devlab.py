@@ -23,9 +23,9 @@ from typing import Any
 
 from attrs import define, field
 
-from dmdelegation import pki
 from dmdelegation.client.provisioning import parse_provision
 from dmdelegation.client.store import ClientTreeStore
+from dmdelegation.lab import pki
 from dmdelegation.lab.device.dump import dump_lines
 
 DMS1 = "dms1.operator.example"
