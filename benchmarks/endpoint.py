@@ -135,11 +135,11 @@ def serve_and_measure(args: argparse.Namespace) -> dict[str, float]:
     from twisted.web.server import Site
 
     from dmdelegation.daemon.config import PeerConfig, TLSConfig
-    from dmdelegation.daemon.peers import PeerRegistry
-    from dmdelegation.daemon.tls import listen, server_options
     from dmdelegation.lab import pki
     from dmdelegation.protocol import DelegationRequest, DelegationResponse, Message
     from dmdelegation.web.delegation import DelegationResource, make_site
+    from dmdelegation.web.peers import PeerRegistry
+    from dmdelegation.web.tls import listen, server_options
 
     directory = Path(tempfile.mkdtemp(prefix="dmdelegation-bench-"))
     ca = pki.make_ca("benchmark CA")

@@ -31,11 +31,9 @@ from dmdelegation.client.interfaces import IDMClientSession, IUndoJournalStore
 from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.daemon.config import Config
-from dmdelegation.daemon.peers import PeerRegistry
+from dmdelegation.daemon.dm_endpoint import DMEndpoint, RoutedDelegatedServer
 from dmdelegation.daemon.private import private_directory, private_file
-from dmdelegation.daemon.tls import ClientTLSPolicy, listen, server_options
 from dmdelegation.dm.interop import DMClientChanges
-from dmdelegation.dm.service import DMEndpoint, RoutedDelegatedServer
 from dmdelegation.engine.admission import DEFAULT_MAX_OPEN, CappedPolicy, OpenProcesses
 from dmdelegation.engine.client_changes import JournaledClientChanges, SessionFor
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
@@ -55,6 +53,8 @@ from dmdelegation.web.admin_guard import AdminGuard, read_token
 from dmdelegation.web.client import HTTPSPeerTransport
 from dmdelegation.web.connections import ConnectionCap
 from dmdelegation.web.delegation import DelegationResource, RefusingChannel, make_site
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import ClientTLSPolicy, listen, server_options
 
 log = Logger()
 

@@ -38,16 +38,16 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from zope.interface import implementer
 
-from dmdelegation.daemon.refusals import (
+from dmdelegation.engine.effects import ChangeClient, Effect, Finish, TreeChange
+from dmdelegation.engine.model import Session
+from dmdelegation.engine.observer import IEngineObserver
+from dmdelegation.ops.refusals import (
     INTERFACE_REASONS,
     REFUSAL_REASONS,
     UNKNOWN_TYPE,
     IRequestRefusals,
     refusal_reason,
 )
-from dmdelegation.engine.effects import ChangeClient, Effect, Finish, TreeChange
-from dmdelegation.engine.model import Session
-from dmdelegation.engine.observer import IEngineObserver
 from dmdelegation.protocol import BY_ROOT
 from dmdelegation.store.interfaces import ISessionStore
 

@@ -24,7 +24,7 @@ client that trickles bytes to stay under the idle timeout is cut off all the sam
 
 Every refusal here (and Twisted's parser's 400, a path other than the interface's, a request
 too slow) is also told to the ``refusals`` given to the resource and to :func:`make_site`
-(:class:`~dmdelegation.daemon.refusals.IRequestRefusals`: the daemon counts them in its metrics).
+(:class:`~dmdelegation.ops.refusals.IRequestRefusals`: the daemon counts them in its metrics).
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
 
-from dmdelegation.daemon.peers import PeerRegistry
-from dmdelegation.daemon.refusals import (
+from dmdelegation.engine.engine import Refused
+from dmdelegation.engine.observer import root_of
+from dmdelegation.ops.refusals import (
     MALFORMED_HTTP,
     UNKNOWN_PATH,
     UNKNOWN_PEER,
@@ -59,11 +60,10 @@ from dmdelegation.daemon.refusals import (
     refusal_reason,
     tell,
 )
-from dmdelegation.daemon.tls import address
-from dmdelegation.engine.engine import Refused
-from dmdelegation.engine.observer import root_of
 from dmdelegation.protocol import BY_ROOT, CONTENT_TYPE, Message, ProtocolError, decode
 from dmdelegation.store.interfaces import StoreUnavailable
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import address
 
 log = Logger(namespace="dmdelegation.web")
 

@@ -193,9 +193,9 @@ class DaemonAsDMS2(TestCase):
         return service, tmp
 
     async def test_dms2_duties_enrolments_and_bootstrap_on_the_dm_listener(self) -> None:
+        from dmdelegation.daemon.dm_endpoint import RoutedDelegatedServer
         from dmdelegation.dm.delegated import DMDelegatedServer
         from dmdelegation.dm.enrolment import ENROLMENT_FILE, DeviceLists
-        from dmdelegation.dm.service import RoutedDelegatedServer
 
         service, tmp = self._start(None)  # a pure DMS-2: no device list
         delegated = service.engine.delegated

@@ -26,8 +26,6 @@ from zope.interface import implementer
 
 from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.store import ClientTreeStore
-from dmdelegation.daemon.peers import PeerRegistry
-from dmdelegation.daemon.tls import listen, server_options
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.engine import Engine
@@ -40,6 +38,8 @@ from dmdelegation.protocol.examples import EXAMPLE_DMACC, EXAMPLES
 from dmdelegation.store.sessions import SessionStore
 from dmdelegation.tree.devinfo import DevInfo
 from dmdelegation.web.delegation import DelegationResource, make_site
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import listen, server_options
 from tests.engine.harness import DEVICE, SUBTREE, TIMEOUTS, granted, provision, text_of
 from tests.web.certs import PEER, PINNED, US, certs, peer_configs, write_tls
 

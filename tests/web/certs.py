@@ -16,8 +16,8 @@ from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.ssl import Certificate, optionsForClientTLS, trustRootFromCertificates
 
 from dmdelegation.daemon.config import PeerConfig, TLSConfig
-from dmdelegation.daemon.peers import PeerRegistry
 from dmdelegation.lab import pki
+from dmdelegation.web.peers import PeerRegistry
 
 US = "dms1.operator.example"  # the server under test
 PEER = "dms2.enterprise.example"  # a peer recognised by its certificate's names

@@ -19,8 +19,6 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
-from dmdelegation.daemon.peers import PeerRegistry
-from dmdelegation.daemon.tls import listen, server_options
 from dmdelegation.engine.engine import Refused
 from dmdelegation.lab import pki
 from dmdelegation.protocol import (
@@ -31,6 +29,8 @@ from dmdelegation.protocol import (
 )
 from dmdelegation.protocol.examples import SESSION
 from dmdelegation.web.delegation import DelegationResource, make_site
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import listen, server_options
 
 from .certs import US, certs, registry, write_tls
 

@@ -9,11 +9,11 @@ from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 
 from dmdelegation.daemon.config import PeerConfig
-from dmdelegation.daemon.peers import PeerRegistry
-from dmdelegation.daemon.tls import ClientTLSPolicy
 from dmdelegation.engine.interfaces import PeerError
 from dmdelegation.protocol import DelegationResponse, decode
 from dmdelegation.web.client import AnswerTooLarge, HTTPSPeerTransport
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import ClientTLSPolicy
 
 from .certs import PEER, US, certs, temp_dir, write_tls
 from .serving import UNKNOWN_SESSION, Server, confirmed, delegation_request, serve

@@ -10,8 +10,8 @@ from twisted.internet.task import Clock
 from twisted.web.client import BrowserLikePolicyForHTTPS
 
 from dmdelegation.daemon.config import PeerConfig
-from dmdelegation.daemon.peers import PeerRegistry
 from dmdelegation.web.client import HTTPSPeerTransport
+from dmdelegation.web.peers import PeerRegistry
 
 PEERS = PeerRegistry(
     [

@@ -17,16 +17,16 @@ from twisted.web.iweb import INonQueuedRequestFactory, IPolicyForHTTPS
 from twisted.web.resource import IResource
 from zope.interface.verify import verifyObject
 
-from dmdelegation.daemon.peers import PeerRegistry
-from dmdelegation.daemon.tls import (
+from dmdelegation.engine.interfaces import IPeerTransport
+from dmdelegation.web.client import HTTPSPeerTransport
+from dmdelegation.web.delegation import BoundedRequestFactory, DelegationResource, make_site
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import (
     ClientTLSPolicy,
     _HandshakeWatch,
     _HandshakeWatchFactory,
     server_options,
 )
-from dmdelegation.engine.interfaces import IPeerTransport
-from dmdelegation.web.client import HTTPSPeerTransport
-from dmdelegation.web.delegation import BoundedRequestFactory, DelegationResource, make_site
 
 from .certs import certs, peer_configs, registry, write_tls
 from .serving import Recorder

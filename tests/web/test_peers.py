@@ -7,8 +7,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from dmdelegation.daemon.config import PeerConfig
-from dmdelegation.daemon.peers import PeerRegistry
 from dmdelegation.lab import pki
+from dmdelegation.web.peers import PeerRegistry
 
 from .certs import PEER, PINNED, STRANGER, US, certs, peer_configs, registry
 

@@ -17,16 +17,16 @@ from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
 from dmdelegation.daemon.config import PeerConfig, TLSConfig
-from dmdelegation.daemon.peers import PeerRegistry
-from dmdelegation.daemon.tls import (
+from dmdelegation.lab import pki
+from dmdelegation.web.delegation import peer_certificate
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import (
     ClientTLSPolicy,
     PeerIdentityError,
     listen,
     load_identity,
     server_options,
 )
-from dmdelegation.lab import pki
-from dmdelegation.web.delegation import peer_certificate
 
 from .certs import PEER, PINNED, US, certs, peer_configs, temp_dir, write_tls
 

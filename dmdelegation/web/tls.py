@@ -4,7 +4,7 @@ Settings (both directions): TLS 1.2 with ECDHE key exchange and AEAD suites only
 ChaCha20-Poly1305), or TLS 1.3; no CBC suite, no renegotiation, no session cache or tickets
 (Twisted's defaults), ALPN offering ``http/1.1`` only (never ``h2``). The server demands a client
 certificate chained to one of ``tls.ca``; the client checks the server's certificate against the
-same CAs and, through :class:`~dmdelegation.daemon.peers.PeerRegistry`, that it is the peer it meant
+same CAs and, through :class:`~dmdelegation.web.peers.PeerRegistry`, that it is the peer it meant
 to reach (or, for a pinned peer, that it is the pinned certificate).
 
 An ``ssl:`` endpoint string cannot demand client certificates, so :func:`listen` wraps any
@@ -50,11 +50,11 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IPolicyForHTTPS
 from zope.interface import implementer
 
-from dmdelegation.daemon.config import PeerConfig, TLSConfig
-from dmdelegation.daemon.peers import PeerRegistry
-from dmdelegation.daemon.refusals import TLS_HANDSHAKE, UNKNOWN_TYPE, IRequestRefusals, tell
+from dmdelegation.ops.refusals import TLS_HANDSHAKE, UNKNOWN_TYPE, IRequestRefusals, tell
+from dmdelegation.web.peer_config import PeerConfig, TLSConfig
+from dmdelegation.web.peers import PeerRegistry
 
-log = Logger(namespace="dmdelegation.daemon.tls")
+log = Logger(namespace="dmdelegation.web.tls")
 
 #: ECDHE key exchange with an AEAD cipher; TLS 1.3 suites are all AEAD and always allowed.
 CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
