@@ -56,7 +56,7 @@ from dmdelegation.web.delegation import DelegationResource, RefusingChannel, mak
 from dmdelegation.web.peers import PeerRegistry
 from dmdelegation.web.tls import ClientTLSPolicy, listen, server_options
 
-log = Logger()
+log = Logger(namespace="dmdelegation.service")  # as before the move: operators filter on it
 
 
 PRUNE_EVERY = 3600.0  # seconds between two prunings of ended sessions

@@ -74,7 +74,7 @@ class IRequestRefusals(Interface):
         message's root element when it is one of the protocol's, else :data:`UNKNOWN_TYPE`."""
 
 
-_log = Logger(namespace="dmdelegation.ops.refusals")
+_log = Logger(namespace="dmdelegation.refusals")  # as before the move: operators filter on it
 
 
 def tell(refusals: IRequestRefusals | None, reason: str, status: int, root: str) -> None:

@@ -51,7 +51,7 @@ from dmdelegation.web.peer_config import PeerConfig, TLSConfig
 from dmdelegation.web.peers import PeerRegistry
 from dmdelegation.web.tls_identity import Identity, load_authorities, load_identity
 
-log = Logger(namespace="dmdelegation.web.tls")
+log = Logger(namespace="dmdelegation.tls")  # as before the move: operators filter on it
 
 #: ECDHE key exchange with an AEAD cipher; TLS 1.3 suites are all AEAD and always allowed.
 CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
