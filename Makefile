@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m dmdelegation.demo
+	$(BIN)/python -m dmdelegation.lab.demo
 
 # The PostgreSQL server the store's tests and benchmarks/scale.py start a throw-away cluster of.
 postgresql:

@@ -134,12 +134,12 @@ def serve_and_measure(args: argparse.Namespace) -> dict[str, float]:
     from twisted.web.resource import Resource
     from twisted.web.server import Site
 
-    from dmdelegation import pki
-    from dmdelegation.config import PeerConfig, TLSConfig
-    from dmdelegation.peers import PeerRegistry
+    from dmdelegation.daemon.config import PeerConfig, TLSConfig
+    from dmdelegation.lab import pki
     from dmdelegation.protocol import DelegationRequest, DelegationResponse, Message
-    from dmdelegation.tls import listen, server_options
     from dmdelegation.web.delegation import DelegationResource, make_site
+    from dmdelegation.web.peers import PeerRegistry
+    from dmdelegation.web.tls import listen, server_options
 
     directory = Path(tempfile.mkdtemp(prefix="dmdelegation-bench-"))
     ca = pki.make_ca("benchmark CA")
@@ -301,7 +301,7 @@ def daemons_delegations_per_s(count: int = DAEMON_DELEGATIONS) -> float:
     admin API by eight clients; the clock runs from the first command to the last delegation
     in force."""
     from dmdelegation.commands.operate import AdminClient
-    from dmdelegation.devlab import DMS2, SUBTREE, Lab, device_id
+    from dmdelegation.lab.devlab import DMS2, SUBTREE, Lab, device_id
 
     with tempfile.TemporaryDirectory(prefix="dmdelegation-bench-") as tmp:
         lab = Lab(Path(tmp), devices=count, device="embedded")

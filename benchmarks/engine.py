@@ -9,7 +9,7 @@ so N sessions are open with a timer each; the figure is the growth of the proces
 by tracemalloc, and resident size) divided by N.
 
 Delegations are measured with the garbage collector as the daemon sets it once started
-(`dmdelegation.gc_tuning`: ``delegations_per_s``) and as CPython sets it by default
+(`dmdelegation.daemon.gc_tuning`: ``delegations_per_s``) and as CPython sets it by default
 (``delegations_per_s_default_gc``, what a library host that keeps its own settings gets); each
 is the best of `RUNS` runs of `DELEGATIONS`, on fresh stores.
 
@@ -40,7 +40,7 @@ from benchmarks._harness import (
     provision_devices,
 )
 from benchmarks._heapclock import HeapClock
-from dmdelegation import gc_tuning
+from dmdelegation.daemon import gc_tuning
 from dmdelegation.engine.engine import Engine
 from dmdelegation.engine.model import Outcome
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dmdelegation.config import ConfigError, load, parse
+from dmdelegation.daemon.config import ConfigError, load, parse
 
 EXAMPLE = Path(__file__).parents[1] / "deploy" / "dmdelegation.example.toml"
 

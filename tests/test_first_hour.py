@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dmdelegation import pki
 from dmdelegation.cli import build_parser
-from dmdelegation.config import ConfigError, load
+from dmdelegation.daemon.config import ConfigError, load
+from dmdelegation.lab import pki
 
 DMS1 = "dms1.example"
 DMS2 = "dms2.example"

@@ -10,9 +10,10 @@ import pytest
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor
 
-from dmdelegation import gc_tuning, pki, tap
-from dmdelegation.devlab import DMS1, DMS2, _config
-from dmdelegation.service import DelegationService
+from dmdelegation.daemon import gc_tuning, tap
+from dmdelegation.daemon.service import DelegationService
+from dmdelegation.lab import pki
+from dmdelegation.lab.devlab import DMS1, DMS2, _config
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +55,7 @@ def test_the_twistd_plugin_tunes_its_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reactors: list[object] = []
-    monkeypatch.setattr("dmdelegation.gc_tuning.tune_for_daemon", reactors.append)
+    monkeypatch.setattr("dmdelegation.daemon.gc_tuning.tune_for_daemon", reactors.append)
     clock = Clock()
     tap.makeService(_options(tmp_path), reactor=clock)
     assert reactors == [clock]
@@ -64,6 +65,6 @@ def test_the_service_used_as_a_library_does_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reactors: list[object] = []
-    monkeypatch.setattr("dmdelegation.gc_tuning.tune_for_daemon", reactors.append)
+    monkeypatch.setattr("dmdelegation.daemon.gc_tuning.tune_for_daemon", reactors.append)
     DelegationService(_options(tmp_path).loaded, Clock())
     assert reactors == []

@@ -8,10 +8,11 @@ import psycopg
 import pytest
 from twisted.internet.task import Clock
 
-from dmdelegation import pki, tap
 from dmdelegation.client import SQLiteJournalStore
-from dmdelegation.config import ConfigError, parse
-from dmdelegation.devlab import DMS1, DMS2, _config
+from dmdelegation.daemon import tap
+from dmdelegation.daemon.config import ConfigError, parse
+from dmdelegation.lab import pki
+from dmdelegation.lab.devlab import DMS1, DMS2, _config
 from dmdelegation.store.journal_postgres import PostgresJournalStore
 from dmdelegation.store.location import StoreLocation, parse_location, shown
 from dmdelegation.store.postgres import PostgresSessionStore

@@ -11,8 +11,9 @@ from twisted.plugin import getPlugins
 from twisted.python import usage
 from zope.interface.verify import verifyObject
 
-from dmdelegation import pki, tap
-from dmdelegation.devlab import DMS1, DMS2, _config
+from dmdelegation.daemon import tap
+from dmdelegation.lab import pki
+from dmdelegation.lab.devlab import DMS1, DMS2, _config
 
 
 def test_dropin_is_found_by_twistd() -> None:
@@ -62,7 +63,7 @@ def test_the_admin_site_logs_commands_not_reads(monkeypatch: pytest.MonkeyPatch)
     from twisted.web.server import Site
     from twisted.web.test.requesthelper import DummyRequest
 
-    from dmdelegation.service import CommandLog
+    from dmdelegation.daemon.service import CommandLog
 
     logged: list[bytes] = []
     monkeypatch.setattr(Site, "log", lambda self, request: logged.append(request.method))

@@ -17,7 +17,7 @@ import os
 import socket
 from typing import Any
 
-from dmdelegation.config import ConfigError, load
+from dmdelegation.daemon.config import ConfigError, load
 from dmdelegation.web.admin_guard import read_token
 
 DEFAULT_ADMIN = "tcp:8440:interface=127.0.0.1"

@@ -12,9 +12,9 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
-from dmdelegation import trace
 from dmdelegation.commands.operate import _common, _guarded, client_for
-from dmdelegation.history import history_lines
+from dmdelegation.ops import trace
+from dmdelegation.ops.history import history_lines
 
 
 def _history(args: argparse.Namespace) -> int:

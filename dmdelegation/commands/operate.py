@@ -34,7 +34,7 @@ from dmdelegation.commands.admin_client import (
     client_for,
 )
 from dmdelegation.commands.printing import print_plan, print_session
-from dmdelegation.history import when
+from dmdelegation.ops.history import when
 
 SUCCESS = {"delegated", "revoked"}
 

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dmdelegation import pki
+from dmdelegation.lab import pki
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -184,7 +184,7 @@ class Engine:
         expires_at: float | None = None,
     ) -> Session:
         """DMS-1 starts a delegation of ``subtree`` of ``device_id`` to the server ``to``;
-        ``expires_at`` (reactor time) makes it a timed one (``dmdelegation.expiry``)."""
+        ``expires_at`` (reactor time) makes it a timed one (``dmdelegation.ops.expiry``)."""
         return self._begin(
             Role.DMS1,
             delegation_process(method),

@@ -35,14 +35,14 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from dmdelegation import dryrun, trace
 from dmdelegation.client.provisioning import ProvisioningError, parse_provision
 from dmdelegation.client.store import ClientTreeStore, DeviceTreeError, UnknownDevice
 from dmdelegation.engine.engine import Engine, Refused
 from dmdelegation.engine.model import Process, Session
-from dmdelegation.expiry import ExpiryWatch
-from dmdelegation.history import periods
-from dmdelegation.metrics import EngineMetrics
+from dmdelegation.ops import dryrun, trace
+from dmdelegation.ops.expiry import ExpiryWatch
+from dmdelegation.ops.history import periods
+from dmdelegation.ops.metrics import EngineMetrics
 from dmdelegation.protocol import DelegationMethod
 from dmdelegation.tree.devinfo import DEVINFO_ROOT
 from dmdelegation.tree.display import display_lines

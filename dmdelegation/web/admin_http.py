@@ -21,7 +21,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from dmdelegation.engine.engine import Refused
 from dmdelegation.engine.model import Delegation, Session
-from dmdelegation.metrics import EngineMetrics
+from dmdelegation.ops.metrics import EngineMetrics
 from dmdelegation.protocol import DelegationMethod
 from dmdelegation.tree.uri import URI, URIError
 

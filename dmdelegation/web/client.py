@@ -1,5 +1,5 @@
 """The engine's way to its peers: treq over an Agent whose TLS policy presents this server's
-certificate and checks the peer's (:class:`dmdelegation.tls.ClientTLSPolicy`).
+certificate and checks the peer's (:class:`dmdelegation.web.tls.ClientTLSPolicy`).
 
 Connections are kept alive in a persistent pool (Twisted's HTTP client sets TCP_NODELAY on
 them). An answer is read up to ``max_answer`` bytes; a larger one fails the call.
@@ -19,9 +19,9 @@ from twisted.web.iweb import IResponse
 from zope.interface import implementer
 
 from dmdelegation.engine.interfaces import IPeerTransport, PeerError
-from dmdelegation.peers import PeerRegistry
 from dmdelegation.protocol import CONTENT_TYPE, DEFAULT_MAX_SIZE
-from dmdelegation.tls import ClientTLSPolicy
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import ClientTLSPolicy
 
 _CONTENT_TYPE: list[bytes | str] = [CONTENT_TYPE.encode("ascii")]
 _HEADER: bytes | str = b"Content-Type"

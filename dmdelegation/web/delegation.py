@@ -26,7 +26,7 @@ cut off all the same.
 
 Every refusal here (and Twisted's parser's 400, a path other than the interface's, a request
 too slow) is also told to the ``refusals`` given to the resource and to :func:`make_site`
-(:class:`~dmdelegation.refusals.IRequestRefusals`: the daemon counts them in its metrics).
+(:class:`~dmdelegation.ops.refusals.IRequestRefusals`: the daemon counts them in its metrics).
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from dmdelegation.engine.engine import Refused
-from dmdelegation.peers import PeerRegistry
+from dmdelegation.ops.refusals import UNKNOWN_PEER, IRequestRefusals
 from dmdelegation.protocol import CONTENT_TYPE, Message, ProtocolError, decode
-from dmdelegation.refusals import UNKNOWN_PEER, IRequestRefusals
 from dmdelegation.store.interfaces import StoreUnavailable
+from dmdelegation.web.peers import PeerRegistry
 from dmdelegation.web.refusal import message_type, peek, plain_text, refuse, shown
 from dmdelegation.web.site import (
     ABORT_AFTER,

@@ -1,6 +1,6 @@
 """A refusal on the listeners the delegation interface's site serves: its ``text/plain``
 answer, its one log line (client bytes shown printable and short), and its report to the
-:class:`~dmdelegation.refusals.IRequestRefusals` given (the daemon counts them in its metrics),
+:class:`~dmdelegation.ops.refusals.IRequestRefusals` given (the daemon counts them in its metrics),
 labelled with the refused message's type when the body's root names one."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
 from dmdelegation.engine.observer import root_of
+from dmdelegation.ops.refusals import UNKNOWN_TYPE, IRequestRefusals, refusal_reason, tell
 from dmdelegation.protocol import BY_ROOT
-from dmdelegation.refusals import UNKNOWN_TYPE, IRequestRefusals, refusal_reason, tell
-from dmdelegation.tls import address
+from dmdelegation.web.tls import address
 
 log = Logger(namespace="dmdelegation.web")
 

@@ -12,7 +12,7 @@ endpoint): its channel, its requests and :func:`make_site`.
 - Only the interface's path is served; any other is 404.
 
 Each of these refusals is told to the ``refusals`` given to :func:`make_site`
-(:class:`~dmdelegation.refusals.IRequestRefusals`: the daemon counts them in its metrics).
+(:class:`~dmdelegation.ops.refusals.IRequestRefusals`: the daemon counts them in its metrics).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 from zope.interface import implementer
 
-from dmdelegation.refusals import (
+from dmdelegation.ops.refusals import (
     MALFORMED_HTTP,
     UNKNOWN_PATH,
     UNKNOWN_TYPE,
@@ -42,8 +42,8 @@ from dmdelegation.refusals import (
     refusal_reason,
     tell,
 )
-from dmdelegation.tls import address
 from dmdelegation.web.refusal import message_type, peek, refuse
+from dmdelegation.web.tls import address
 
 log = Logger(namespace="dmdelegation.web")
 
@@ -243,8 +243,8 @@ class DeadlineChannel(RefusingChannel):
 
 def _release_freed_memory() -> None:
     """Give memory freed after a burst back to the system: the burst's cyclic garbage first
-    (the daemon collects it less often than CPython would: `dmdelegation.gc_tuning`), then what
-    glibc keeps (500 connections' TLS buffers stayed resident); no trim without glibc."""
+    (the daemon collects it less often than CPython would: `dmdelegation.daemon.gc_tuning`),
+    then what glibc keeps (500 connections' TLS buffers stayed resident); no trim without glibc."""
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)

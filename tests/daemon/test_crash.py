@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dmdelegation.commands.operate import AdminClient
-from dmdelegation.devlab import DEVICE, DMS1, DMS2, SUBTREE, Daemon, Lab
+from dmdelegation.lab.devlab import DEVICE, DMS1, DMS2, SUBTREE, Daemon, Lab
 from dmdelegation.store.crash_hook import CRASH_ENV
 
 

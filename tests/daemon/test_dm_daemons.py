@@ -16,13 +16,13 @@ from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-from dmdelegation import pki
-from dmdelegation.config import parse
-from dmdelegation.devlab import _config, free_port
+from dmdelegation.daemon.config import parse
+from dmdelegation.daemon.service import DelegationService
 from dmdelegation.engine.model import Outcome, Session
+from dmdelegation.lab import pki
 from dmdelegation.lab.device.simulator import SimulatedDevice
+from dmdelegation.lab.devlab import _config, free_port
 from dmdelegation.protocol import DelegationMethod
-from dmdelegation.service import DelegationService
 from dmdelegation.tree.bootconfig import BOOTCONFIG_ROOT
 from dmdelegation.tree.dmacc import DMACC_ROOT
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dmdelegation.devlab import DEVICE, DMS1, DMS2, SUBTREE, Lab
+from dmdelegation.lab.devlab import DEVICE, DMS1, DMS2, SUBTREE, Lab
 
 INSIDE = f"{SUBTREE}/VPN/Server"
 OUTSIDE = "./Vendor/Radio/Band"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dmdelegation.devlab import DEVICE, DMS1, DMS2, SUBTREE, Lab
+from dmdelegation.lab.devlab import DEVICE, DMS1, DMS2, SUBTREE, Lab
 
 
 @pytest.fixture(scope="module")

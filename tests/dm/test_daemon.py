@@ -12,15 +12,15 @@ from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 from twisted.web.http_headers import Headers
 
-from dmdelegation import pki
-from dmdelegation.config import ConfigError, parse
-from dmdelegation.devlab import DMS1, DMS2, SUBTREE, _config
+from dmdelegation.daemon.config import ConfigError, parse
+from dmdelegation.daemon.service import DelegationService
 from dmdelegation.dm import auth, xml_codec
 from dmdelegation.dm.client_session import DMClientSession
 from dmdelegation.dm.device_file import DeviceListError, StoredDeviceList, parse_devices
 from dmdelegation.dm.interop import DMClientChanges
+from dmdelegation.lab import pki
+from dmdelegation.lab.devlab import DMS1, DMS2, SUBTREE, _config
 from dmdelegation.protocol import AuthLevel, AuthType
-from dmdelegation.service import DelegationService
 
 from ..test_config import _files
 from ..web.certs import temp_dir
@@ -193,9 +193,9 @@ class DaemonAsDMS2(TestCase):
         return service, tmp
 
     async def test_dms2_duties_enrolments_and_bootstrap_on_the_dm_listener(self) -> None:
+        from dmdelegation.daemon.dm_endpoint import RoutedDelegatedServer
         from dmdelegation.dm.delegated import DMDelegatedServer
         from dmdelegation.dm.enrolment import ENROLMENT_FILE, DeviceLists
-        from dmdelegation.dm.service import RoutedDelegatedServer
 
         service, tmp = self._start(None)  # a pure DMS-2: no device list
         delegated = service.engine.delegated

@@ -430,7 +430,7 @@ class _Knowledge:
 
 
 def test_a_dry_run_of_a_dm_session_device(tmp_path: Path) -> None:
-    from dmdelegation import dryrun
+    from dmdelegation.ops import dryrun
     from tests.engine.harness import Pair
 
     pair = Pair(tmp_path)
@@ -525,9 +525,9 @@ def test_a_notify_only_entry_admits_nobody(tmp_path: Path) -> None:
 def test_the_new_classes_provide_their_interfaces(tmp_path: Path) -> None:
     from zope.interface.verify import verifyObject
 
+    from dmdelegation.daemon.dm_endpoint import RoutedDelegatedServer
     from dmdelegation.dm.devices import IDeviceEnrolment, IDeviceList, INotificationTransport
     from dmdelegation.dm.lab_notify import LabHTTPNotifier
-    from dmdelegation.dm.service import RoutedDelegatedServer
     from dmdelegation.engine.interfaces import IDelegatedServer
 
     store, _ = _store(tmp_path)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from attrs import define, field
 
-from dmdelegation import pki
-from dmdelegation.devlab import free_port
+from dmdelegation.lab import pki
+from dmdelegation.lab.devlab import free_port
 from tests.web.certs import PEER, US, certs
 
 START_WITHIN = 30.0

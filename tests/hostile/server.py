@@ -2,7 +2,7 @@
 ``make_site`` and a real :class:`Engine` (session store, journaled client changes over a
 client tree store with provisioned devices, embedded delegated server, config policy, the
 reactor as clock), with one :class:`EngineMetrics` told by the engine and by the interface's
-refusals, wired as ``dmdelegation/service.py`` wires them. The peer transport only
+refusals, wired as ``dmdelegation/daemon/service.py`` wires them. The peer transport only
 records what would be sent: the suite tests the inbound side."""
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ from dmdelegation.engine.engine import Engine
 from dmdelegation.engine.interfaces import IDelegationPolicy, IPeerTransport
 from dmdelegation.engine.observer import IEngineObserver
 from dmdelegation.engine.policy import ConfigPolicy
-from dmdelegation.metrics import EngineMetrics
-from dmdelegation.peers import PeerRegistry
+from dmdelegation.ops.metrics import EngineMetrics
 from dmdelegation.protocol import DelegationRequest, DelegationResponse, Message
 from dmdelegation.protocol.examples import EXAMPLE_DMACC, EXAMPLES
 from dmdelegation.store.sessions import SessionStore
-from dmdelegation.tls import listen, server_options
 from dmdelegation.tree.devinfo import DevInfo
 from dmdelegation.web.delegation import DelegationResource, make_site
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import listen, server_options
 from tests.engine.harness import DEVICE, SUBTREE, TIMEOUTS, granted, provision, text_of
 from tests.web.certs import PEER, PINNED, US, certs, peer_configs, write_tls
 

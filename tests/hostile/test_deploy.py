@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dmdelegation.config import ConfigError, parse
+from dmdelegation.daemon.config import ConfigError, parse
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 

@@ -8,9 +8,9 @@ import http.client
 import re
 from pathlib import Path
 
-from dmdelegation.devlab import free_port
 from dmdelegation.dm import auth, backoff, xml_codec
 from dmdelegation.dm import message as sm
+from dmdelegation.lab.devlab import free_port
 from tests.dm.raw import opening
 
 from .daemon import daemon

@@ -20,8 +20,8 @@ from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
+from dmdelegation.ops.refusals import MALFORMED_HTTP, UNKNOWN_PATH, UNKNOWN_PEER, refusal_reason
 from dmdelegation.protocol import DelegationResponse, decode
-from dmdelegation.refusals import MALFORMED_HTTP, UNKNOWN_PATH, UNKNOWN_PEER, refusal_reason
 from tests.web.certs import certs, client_creator, temp_dir
 from tests.web.serving import Exchange, exchange, post
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dmdelegation.devlab import DMS1, DMS2, Lab
+from dmdelegation.lab.devlab import DMS1, DMS2, Lab
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import signal
 
 from twisted.trial.unittest import TestCase
 
-from dmdelegation.devlab import free_port
 from dmdelegation.dm.client_session import AtomicDMClientSession
 from dmdelegation.dm.devices import MemoryDeviceList
 from dmdelegation.dm.notification import build_package0
 from dmdelegation.lab.device.dump import dump_lines
 from dmdelegation.lab.device.state import DeviceState
+from dmdelegation.lab.devlab import free_port
 from dmdelegation.tree import URI, Status, Value
 
 from ..dm.harness import DEVICE, Endpoint, dm_device

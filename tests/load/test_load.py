@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dmdelegation.devlab import DMS2, Lab
+from dmdelegation.lab.devlab import DMS2, Lab
 
 CONNECTIONS = 500
 MESSAGES = 20_000

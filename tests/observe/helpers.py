@@ -10,8 +10,8 @@ from typing import Any
 
 from treq.testing import StubTreq
 
-from dmdelegation.expiry import ExpiryWatch
-from dmdelegation.metrics import EngineMetrics
+from dmdelegation.ops.expiry import ExpiryWatch
+from dmdelegation.ops.metrics import EngineMetrics
 from dmdelegation.store.sessions import SessionStore
 from dmdelegation.tree import DMACC_ROOT, URI
 from dmdelegation.web.admin import Admin

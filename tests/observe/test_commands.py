@@ -10,7 +10,7 @@ import pytest
 
 from dmdelegation.cli import build_parser
 from dmdelegation.commands.operate import duration
-from dmdelegation.history import history_lines
+from dmdelegation.ops.history import history_lines
 from dmdelegation.tree import URI
 
 

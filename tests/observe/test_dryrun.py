@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dmdelegation.dryrun import diff, plan
 from dmdelegation.engine.engine import Refused
 from dmdelegation.engine.model import Outcome
+from dmdelegation.ops.dryrun import diff, plan
 from dmdelegation.protocol import DelegationMethod
 from dmdelegation.tree import URI
 from dmdelegation.tree.acl import ACL

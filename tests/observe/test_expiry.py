@@ -9,7 +9,7 @@ import pytest
 
 from dmdelegation.engine.engine import Refused
 from dmdelegation.engine.model import Outcome, Process
-from dmdelegation.expiry import EXPIRED
+from dmdelegation.ops.expiry import EXPIRED
 from tests.engine.harness import SUBTREE, text_of
 
 from .helpers import DEVICE, DMS1, DMS2, Observed
@@ -162,7 +162,7 @@ def test_status_shows_when_a_timed_delegation_ends(
 
     from dmdelegation.cli import main
     from dmdelegation.commands import operate
-    from dmdelegation.history import when
+    from dmdelegation.ops.history import when
 
     pair = Observed(tmp_path)
     start = pair.clock.seconds()

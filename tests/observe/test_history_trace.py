@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from dmdelegation import trace
-from dmdelegation.history import history_lines
+from dmdelegation.ops import trace
+from dmdelegation.ops.history import history_lines
 from dmdelegation.store.sessions import Commit, SessionStore
 from tests.engine.harness import SUBTREE
 

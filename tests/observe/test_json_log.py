@@ -11,11 +11,12 @@ import pytest
 from twisted.internet.task import Clock
 from twisted.logger import Logger, eventsFromJSONLogFile, jsonFileLogObserver
 
-from dmdelegation import pki, tap
-from dmdelegation.config import ConfigError, parse
-from dmdelegation.devlab import _config
+from dmdelegation.daemon import tap
+from dmdelegation.daemon.config import ConfigError, parse
 from dmdelegation.engine.engine import Refused
-from dmdelegation.eventlog import EventLog
+from dmdelegation.lab import pki
+from dmdelegation.lab.devlab import _config
+from dmdelegation.ops.eventlog import EventLog
 from dmdelegation.store.sessions import SessionStore
 from tests.engine.harness import SUBTREE, Pair
 

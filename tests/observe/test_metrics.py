@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dmdelegation.client.testing import fired_failure
-from dmdelegation.metrics import refusal_reason
+from dmdelegation.ops.metrics import refusal_reason
 from dmdelegation.protocol import DelegationConfirmed
 from dmdelegation.store.interfaces import StoreUnavailable
 from tests.engine.harness import SUBTREE

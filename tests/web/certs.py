@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.ssl import Certificate, optionsForClientTLS, trustRootFromCertificates
 
-from dmdelegation import pki
-from dmdelegation.config import PeerConfig, TLSConfig
-from dmdelegation.peers import PeerRegistry
+from dmdelegation.daemon.config import PeerConfig, TLSConfig
+from dmdelegation.lab import pki
+from dmdelegation.web.peers import PeerRegistry
 
 US = "dms1.operator.example"  # the server under test
 PEER = "dms2.enterprise.example"  # a peer recognised by its certificate's names

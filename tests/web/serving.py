@@ -19,9 +19,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
-from dmdelegation import pki
 from dmdelegation.engine.engine import Refused
-from dmdelegation.peers import PeerRegistry
+from dmdelegation.lab import pki
 from dmdelegation.protocol import (
     DelegationConfirmed,
     DelegationRequest,
@@ -29,8 +28,9 @@ from dmdelegation.protocol import (
     Message,
 )
 from dmdelegation.protocol.examples import SESSION
-from dmdelegation.tls import listen, server_options
 from dmdelegation.web.delegation import DelegationResource, make_site
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import listen, server_options
 
 from .certs import US, certs, registry, write_tls
 

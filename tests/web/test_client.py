@@ -8,12 +8,12 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 
-from dmdelegation.config import PeerConfig
+from dmdelegation.daemon.config import PeerConfig
 from dmdelegation.engine.interfaces import PeerError
-from dmdelegation.peers import PeerRegistry
 from dmdelegation.protocol import DelegationResponse, decode
-from dmdelegation.tls import ClientTLSPolicy
 from dmdelegation.web.client import AnswerTooLarge, HTTPSPeerTransport
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import ClientTLSPolicy
 
 from .certs import PEER, US, certs, temp_dir, write_tls
 from .serving import UNKNOWN_SESSION, Server, confirmed, delegation_request, serve

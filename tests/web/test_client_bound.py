@@ -9,9 +9,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.web.client import BrowserLikePolicyForHTTPS
 
-from dmdelegation.config import PeerConfig
-from dmdelegation.peers import PeerRegistry
+from dmdelegation.daemon.config import PeerConfig
 from dmdelegation.web.client import HTTPSPeerTransport
+from dmdelegation.web.peers import PeerRegistry
 
 PEERS = PeerRegistry(
     [

@@ -18,15 +18,15 @@ from twisted.web.resource import IResource
 from zope.interface.verify import verifyObject
 
 from dmdelegation.engine.interfaces import IPeerTransport
-from dmdelegation.peers import PeerRegistry
-from dmdelegation.tls import (
+from dmdelegation.web.client import HTTPSPeerTransport
+from dmdelegation.web.delegation import BoundedRequestFactory, DelegationResource, make_site
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import (
     ClientTLSPolicy,
     _HandshakeWatch,
     _HandshakeWatchFactory,
     server_options,
 )
-from dmdelegation.web.client import HTTPSPeerTransport
-from dmdelegation.web.delegation import BoundedRequestFactory, DelegationResource, make_site
 
 from .certs import certs, peer_configs, registry, write_tls
 from .serving import Recorder

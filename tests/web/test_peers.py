@@ -6,9 +6,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from dmdelegation import pki
-from dmdelegation.config import PeerConfig
-from dmdelegation.peers import PeerRegistry
+from dmdelegation.daemon.config import PeerConfig
+from dmdelegation.lab import pki
+from dmdelegation.web.peers import PeerRegistry
 
 from .certs import PEER, PINNED, STRANGER, US, certs, peer_configs, registry
 

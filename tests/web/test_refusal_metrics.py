@@ -17,8 +17,8 @@ from twisted.web.test.requesthelper import DummyRequest
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from dmdelegation.metrics import EngineMetrics
-from dmdelegation.refusals import IRequestRefusals
+from dmdelegation.ops.metrics import EngineMetrics
+from dmdelegation.ops.refusals import IRequestRefusals
 from dmdelegation.store.sessions import SessionStore
 from dmdelegation.web.delegation import DelegationResource
 from tests.hostile.cases import BILLION_LAUGHS, CONFIRMED, HEAD, message, raw

@@ -8,10 +8,10 @@ from cryptography import x509
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from dmdelegation.peers import PeerRegistry
 from dmdelegation.protocol import decode
 from dmdelegation.protocol.examples import EXAMPLES
 from dmdelegation.store.interfaces import StoreUnavailable
+from dmdelegation.web.peers import PeerRegistry
 
 from .certs import PEER, PINNED, certs, client_creator, peer_configs, temp_dir
 from .serving import (

@@ -16,17 +16,17 @@ from twisted.python.failure import Failure
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
-from dmdelegation import pki
-from dmdelegation.config import PeerConfig, TLSConfig
-from dmdelegation.peers import PeerRegistry
-from dmdelegation.tls import (
+from dmdelegation.daemon.config import PeerConfig, TLSConfig
+from dmdelegation.lab import pki
+from dmdelegation.web.delegation import peer_certificate
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import (
     ClientTLSPolicy,
     PeerIdentityError,
     listen,
     load_identity,
     server_options,
 )
-from dmdelegation.web.delegation import peer_certificate
 
 from .certs import PEER, PINNED, US, certs, peer_configs, temp_dir, write_tls
 

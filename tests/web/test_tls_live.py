@@ -12,7 +12,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
-from dmdelegation import pki
+from dmdelegation.lab import pki
 
 from .certs import certs, temp_dir
 from .serving import LogLines, Server, confirmed, post, serve

@@ -14,7 +14,7 @@ from twisted.web.server import Site
 from zope.interface import implementer
 
 from dmdelegation.client.interfaces import IDMClientSession
-from dmdelegation.config import Config, ConfigError
+from dmdelegation.daemon.config import Config, ConfigError
 from dmdelegation.dm.bootstrap import BootstrapResource, BootstrapServer, Routes
 from dmdelegation.dm.delegated import DMDelegatedServer
 from dmdelegation.dm.device_file import open_device_list

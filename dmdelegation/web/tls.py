@@ -4,7 +4,7 @@ Settings (both directions): TLS 1.2 with ECDHE key exchange and AEAD suites only
 ChaCha20-Poly1305), or TLS 1.3; no CBC suite, no renegotiation, no session cache or tickets
 (Twisted's defaults), ALPN offering ``http/1.1`` only (never ``h2``). The server demands a client
 certificate chained to one of ``tls.ca``; the client checks the server's certificate against the
-same CAs and, through :class:`~dmdelegation.peers.PeerRegistry`, that it is the peer it meant
+same CAs and, through :class:`~dmdelegation.web.peers.PeerRegistry`, that it is the peer it meant
 to reach (or, for a pinned peer, that it is the pinned certificate).
 
 An ``ssl:`` endpoint string cannot demand client certificates, so :func:`listen` wraps any
@@ -15,14 +15,10 @@ reason (``tls.md`` lists them).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from attrs import frozen
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from OpenSSL import SSL
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred
@@ -50,11 +46,12 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IPolicyForHTTPS
 from zope.interface import implementer
 
-from dmdelegation.config import PeerConfig, TLSConfig
-from dmdelegation.peers import PeerRegistry
-from dmdelegation.refusals import TLS_HANDSHAKE, UNKNOWN_TYPE, IRequestRefusals, tell
+from dmdelegation.ops.refusals import TLS_HANDSHAKE, UNKNOWN_TYPE, IRequestRefusals, tell
+from dmdelegation.web.peer_config import PeerConfig, TLSConfig
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls_identity import Identity, load_authorities, load_identity
 
-log = Logger(namespace="dmdelegation.tls")
+log = Logger(namespace="dmdelegation.tls")  # as before the move: operators filter on it
 
 #: ECDHE key exchange with an AEAD cipher; TLS 1.3 suites are all AEAD and always allowed.
 CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -78,85 +75,8 @@ _VERIFY_ERRORS = {
 }
 
 
-TLSPrivateKey = (
-    ec.EllipticCurvePrivateKey
-    | rsa.RSAPrivateKey
-    | ed25519.Ed25519PrivateKey
-    | ed448.Ed448PrivateKey
-    | dsa.DSAPrivateKey
-)
-_TLS_KEYS = (
-    ec.EllipticCurvePrivateKey,
-    rsa.RSAPrivateKey,
-    ed25519.Ed25519PrivateKey,
-    ed448.Ed448PrivateKey,
-    dsa.DSAPrivateKey,
-)
-
-
 class PeerIdentityError(Exception):
     """The server reached over TLS is not the peer this connection was meant for."""
-
-
-@frozen
-class Identity:
-    """This server's certificate (with the rest of its chain, if any) and private key."""
-
-    certificate: x509.Certificate
-    key: TLSPrivateKey
-    chain: tuple[x509.Certificate, ...] = ()
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise ValueError(f"{what}: cannot read {path}: {e.strerror}") from None
-
-
-def _certificates(path: Path, what: str) -> list[x509.Certificate]:
-    try:
-        certificates = x509.load_pem_x509_certificates(_read(path, what))
-    except ValueError:
-        raise ValueError(f"{what}: {path} holds no PEM certificate") from None
-    return certificates
-
-
-def _public(key: Any) -> bytes:
-    return bytes(
-        key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-
-
-def load_identity(tls: TLSConfig) -> Identity:
-    """Read ``tls.certificate`` and ``tls.key``; a ``ValueError`` names the file at fault
-    (missing, unreadable, not PEM, encrypted, or a key that does not match the certificate).
-    Nothing of the key's content ever appears in a message."""
-    certificates = _certificates(tls.certificate, "tls.certificate")
-    data = _read(tls.key, "tls.key")
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except TypeError:
-        raise ValueError(f"tls.key: {tls.key} is encrypted; an unencrypted key is needed") from None
-    except (ValueError, UnsupportedAlgorithm):
-        raise ValueError(f"tls.key: {tls.key} holds no usable PEM private key") from None
-    finally:
-        del data
-    if not isinstance(key, _TLS_KEYS):
-        raise ValueError(f"tls.key: {tls.key}: this kind of key cannot sign a TLS handshake")
-    if _public(key.public_key()) != _public(certificates[0].public_key()):
-        raise ValueError(f"tls.key: {tls.key} does not match the certificate in {tls.certificate}")
-    return Identity(certificates[0], key, tuple(certificates[1:]))
-
-
-def load_authorities(tls: TLSConfig) -> tuple[x509.Certificate, ...]:
-    """Every CA certificate of ``tls.ca`` (a file may hold several)."""
-    found: list[x509.Certificate] = []
-    for i, path in enumerate(tls.ca):
-        found += _certificates(path, f"tls.ca[{i}]")
-    return tuple(found)
 
 
 def _trust_root(authorities: Sequence[x509.Certificate]) -> Any:

@@ -41,14 +41,14 @@ from zope.interface import implementer
 from dmdelegation.engine.effects import ChangeClient, Effect, Finish, TreeChange
 from dmdelegation.engine.model import Session
 from dmdelegation.engine.observer import IEngineObserver
-from dmdelegation.protocol import BY_ROOT
-from dmdelegation.refusals import (
+from dmdelegation.ops.refusals import (
     INTERFACE_REASONS,
     REFUSAL_REASONS,
     UNKNOWN_TYPE,
     IRequestRefusals,
     refusal_reason,
 )
+from dmdelegation.protocol import BY_ROOT
 from dmdelegation.store.interfaces import ISessionStore
 
 

@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from dmdelegation.devlab import DEVICE, DMS1, DMS2, SUBTREE, Daemon, Lab
+from dmdelegation.lab.devlab import DEVICE, DMS1, DMS2, SUBTREE, Daemon, Lab
 
 failures: list[str] = []
 baseline: list[list[str]] = []  # the device's dump before any delegation (device process only)

@@ -65,7 +65,7 @@ UNKNOWN_TYPE: Final = "unknown"
 class IRequestRefusals(Interface):
     """Told of each request the delegation interface refuses before the engine sees it (the
     engine tells its own observers of the rest). A host embedding the interface may plug its
-    own; :class:`~dmdelegation.metrics.EngineMetrics` counts them."""
+    own; :class:`~dmdelegation.ops.metrics.EngineMetrics` counts them."""
 
     def request_refused(reason: str, status: int, root: str) -> None:
         """A request (or a TLS connection) was refused for ``reason``, one of
@@ -74,7 +74,7 @@ class IRequestRefusals(Interface):
         message's root element when it is one of the protocol's, else :data:`UNKNOWN_TYPE`."""
 
 
-_log = Logger(namespace="dmdelegation.refusals")
+_log = Logger(namespace="dmdelegation.refusals")  # as before the move: operators filter on it
 
 
 def tell(refusals: IRequestRefusals | None, reason: str, status: int, root: str) -> None:

@@ -12,7 +12,7 @@ chain-verified against ``tls.ca``:
 - a certificate that no peer, or more than one peer, would claim is nobody's (``None``).
 
 The same rule decides, on outgoing connections, whether the server we reached is the peer we
-meant (see :class:`dmdelegation.tls.ClientTLSPolicy`).
+meant (see :class:`dmdelegation.web.tls.ClientTLSPolicy`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from service_identity.hazmat import (
     verify_service_identity,
 )
 
-from dmdelegation.config import PeerConfig
+from dmdelegation.web.peer_config import PeerConfig
 
 URI_SCHEME = "dm-server"
 

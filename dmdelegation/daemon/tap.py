@@ -8,7 +8,7 @@ from typing import Any
 from twisted.application.service import IService
 from twisted.python import usage
 
-from dmdelegation.config import Config, ConfigError, load
+from dmdelegation.daemon.config import Config, ConfigError, load
 
 
 class ConfigurationRefused(SystemExit):
@@ -76,9 +76,9 @@ def makeService(config: Options, reactor: Any = None) -> IService:
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
-    from dmdelegation.gc_tuning import tune_for_daemon
-    from dmdelegation.private import private_process
-    from dmdelegation.service import DelegationService, StartError
+    from dmdelegation.daemon.gc_tuning import tune_for_daemon
+    from dmdelegation.daemon.private import private_process
+    from dmdelegation.daemon.service import DelegationService, StartError
 
     busy = taken_port(config.loaded)
     if busy is not None:

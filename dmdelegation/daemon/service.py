@@ -1,5 +1,5 @@
 """The daemon as one Twisted service: the engine, the mutual-TLS delegation interface, the
-peer client, the admin API and the stores, built from a :class:`~dmdelegation.config.Config`.
+peer client, the admin API and the stores, built from a :class:`~dmdelegation.daemon.config.Config`.
 
 Everything that can be wrong with the configuration (files, keys, certificates) is found in the
 constructor, before the reactor runs; the listening ports are opened in
@@ -30,9 +30,10 @@ from twisted.web.server import Site
 from dmdelegation.client.interfaces import IDMClientSession, IUndoJournalStore
 from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.store import ClientTreeStore
-from dmdelegation.config import Config
+from dmdelegation.daemon.config import Config
+from dmdelegation.daemon.dm_endpoint import DMEndpoint, RoutedDelegatedServer
+from dmdelegation.daemon.private import private_directory, private_file
 from dmdelegation.dm.interop import DMClientChanges
-from dmdelegation.dm.service import DMEndpoint, RoutedDelegatedServer
 from dmdelegation.engine.admission import DEFAULT_MAX_OPEN, CappedPolicy, OpenProcesses
 from dmdelegation.engine.client_changes import JournaledClientChanges, SessionFor
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
@@ -40,23 +41,22 @@ from dmdelegation.engine.engine import Engine
 from dmdelegation.engine.interfaces import IClientChanges, IDelegatedServer
 from dmdelegation.engine.observer import IEngineObserver
 from dmdelegation.engine.policy import ConfigPolicy, PatternGroups, PeerRule
-from dmdelegation.eventlog import EventLog
-from dmdelegation.expiry import ExpiryWatch
-from dmdelegation.metrics import EngineMetrics
-from dmdelegation.peers import PeerRegistry
-from dmdelegation.private import private_directory, private_file
+from dmdelegation.ops.eventlog import EventLog
+from dmdelegation.ops.expiry import ExpiryWatch
+from dmdelegation.ops.metrics import EngineMetrics
 from dmdelegation.store.crash_hook import CRASH_ENV, CrashingSessionStore
 from dmdelegation.store.interfaces import ISessionStore
 from dmdelegation.store.location import shown
 from dmdelegation.store.sessions import SessionStore
-from dmdelegation.tls import ClientTLSPolicy, listen, server_options
 from dmdelegation.web.admin import Admin
 from dmdelegation.web.admin_guard import AdminGuard, read_token
 from dmdelegation.web.client import HTTPSPeerTransport
 from dmdelegation.web.connections import ConnectionCap
 from dmdelegation.web.delegation import DelegationResource, RefusingChannel, make_site
+from dmdelegation.web.peers import PeerRegistry
+from dmdelegation.web.tls import ClientTLSPolicy, listen, server_options
 
-log = Logger()
+log = Logger(namespace="dmdelegation.service")  # as before the move: operators filter on it
 
 
 PRUNE_EVERY = 3600.0  # seconds between two prunings of ended sessions

@@ -8,8 +8,6 @@ configuration file's directory.
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
 import socket
 import tomllib
 from collections.abc import Mapping
@@ -17,52 +15,29 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import attrs
 from attrs import field, frozen
 
 from dmdelegation.client.database import DURABILITIES, Durability
+from dmdelegation.daemon.config_reader import ConfigError as ConfigError  # re-exported
+from dmdelegation.daemon.config_reader import (
+    TableReader,
+    https_url,
+    positive_int,
+    read_timeouts,
+)
+from dmdelegation.daemon.endpoint_string import is_loopback
 from dmdelegation.engine.admission import DEFAULT_MAX_OPEN
 from dmdelegation.engine.machine import Timeouts
 from dmdelegation.store.location import DEFAULT_LEASE, StoreLocation, parse_location
 from dmdelegation.tree import URI, URIError
 
+# Both re-exported: the types live below the web interface that reads them.
+from dmdelegation.web.peer_config import PeerConfig as PeerConfig
+from dmdelegation.web.peer_config import TLSConfig as TLSConfig
+
 DEFAULT_MAX_CONNECTIONS = 512  # open connections per delegation or DM listener
 DEFAULT_ADMIN_CONNECTIONS = 64  # open connections on the admin API
 DEFAULT_RETENTION = 30 * 86400.0  # ended sessions and their message logs: 30 days
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot work; the message names the key."""
-
-
-@frozen
-class TLSConfig:
-    certificate: Path  # PEM: this server's certificate (chain), presented both ways
-    key: Path  # PEM private key
-    ca: tuple[Path, ...]  # CAs whose certificates this server trusts for its peers
-
-
-@frozen
-class PeerConfig:
-    """A server this one delegates to or is delegated by.
-
-    Its certificate is recognised by ``pin_sha256`` (the SHA-256 of the DER certificate) or, when
-    no pin is set, by a chain to one of ``tls.ca`` and a DNS or URI name (``name``, by default
-    the URL's host) checked with service_identity.
-    """
-
-    server_id: str
-    url: str
-    name: str
-    pin_sha256: str | None = None
-    we_delegate: bool = True  # True: the peer is a delegated server of ours (we are DMS-1)
-    # What the peer is granted: nothing unless the operator writes it (docs/configuration.md).
-    accept: bool = False  # accept its DELEGATION_REQ (subject to the grants below)
-    subtrees: tuple[str, ...] = ()  # the subtrees it may ask for ("." only if written)
-    allow_full: bool = False  # full delegations (the root; our account deleted): its own grant
-    devices: tuple[str, ...] = ()  # device ids or fnmatch patterns it may ask for
-    device_groups: tuple[str, ...] = ()  # names of [device_groups] it may ask for
-    max_open_processes: int = DEFAULT_MAX_OPEN  # processes it may hold open at once
 
 
 @frozen
@@ -130,101 +105,9 @@ class Config:
         return self.client_store or self.state_dir / "clients.sqlite3"
 
 
-class _Reader:
-    """Typed access to a TOML table, naming the key in every error."""
-
-    def __init__(self, data: Mapping[str, Any], where: str, base: Path) -> None:
-        self.data = data
-        self.where = where
-        self.base = base
-        self.seen: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self.where}{key}"
-
-    def get(self, key: str, kind: type, default: Any = ..., *, name: str | None = None) -> Any:
-        self.seen.add(key)
-        if key not in self.data:
-            if default is ...:
-                raise ConfigError(self._missing(key))
-            return default
-        value = self.data[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(f"{self._key(key)}: expected {name or kind.__name__}")
-        return value
-
-    def _missing(self, key: str) -> str:
-        """A required key is absent: name the key the user wrote instead, when one looks like
-        it (``tls.cert`` for ``tls.certificate``), not only the missing one."""
-        unread = [k for k in self.data if k not in self.seen]
-        near = [k for k in unread if k.startswith(key) or key.startswith(k)]
-        near += difflib.get_close_matches(key, unread, n=1, cutoff=0.6)
-        if near:
-            return f"{self._key(near[0])}: unknown key ({self._key(key)} is required)"
-        return f"{self._key(key)}: required"
-
-    def text(self, key: str, default: Any = ...) -> Any:
-        value = self.get(key, str, default, name="a string")
-        if isinstance(value, str) and not value.strip():
-            raise ConfigError(f"{self._key(key)}: must not be empty")
-        return value
-
-    def path(self, key: str, *, must_exist: bool = True, default: Any = ...) -> Any:
-        value = self.text(key, default)
-        if not isinstance(value, str):
-            return value
-        path = (self.base / value).resolve()
-        try:
-            present = path.exists()
-        except OSError as e:  # a folder on the way that cannot be entered
-            raise ConfigError(f"{self._key(key)}: {path}: {e.strerror}") from None
-        if must_exist and not present:
-            raise ConfigError(f"{self._key(key)}: {path} does not exist")
-        return path
-
-    def texts(self, key: str, default: Any = ...) -> tuple[str, ...]:
-        value = self.get(key, list, default, name="a list of strings")
-        if not isinstance(value, list):
-            return tuple(value)
-        if not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(f"{self._key(key)}: expected a list of non-empty strings")
-        return tuple(value)
-
-    def table(self, key: str, default: Any = ...) -> _Reader:
-        value = self.get(key, dict, {} if default is not ... else ..., name="a table")
-        return _Reader(value, f"{self._key(key)}.", self.base)
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            raise ConfigError(f"{self._key(unknown[0])}: unknown key")
-
-
-def _url(reader: _Reader, key: str) -> str:
-    url = reader.text(key)
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ConfigError(f"{reader.where}{key}: expected an https:// URL, got {url!r}")
-    return str(url)
-
-
-def _timeouts(reader: _Reader) -> Timeouts:
-    defaults = Timeouts()
-    values = {}
-    for name in (f.name for f in attrs.fields(Timeouts)):
-        value = reader.get(name, float, getattr(defaults, name), name="a number of seconds")
-        if value <= 0:
-            raise ConfigError(f"{reader.where}{name}: must be positive")
-        values[name] = value
-    reader.done()
-    return Timeouts(**values)
-
-
-def _peer(reader: _Reader) -> PeerConfig:
+def _peer(reader: TableReader) -> PeerConfig:
     server_id = reader.text("server_id")
-    url = _url(reader, "url")
+    url = https_url(reader, "url")
     pin = reader.text("pin_sha256", None)
     if pin is not None:
         pin = pin.replace(":", "").lower()
@@ -247,7 +130,7 @@ def _peer(reader: _Reader) -> PeerConfig:
         allow_full=reader.get("allow_full", bool, False, name="true or false"),
         devices=reader.texts("devices", ()),
         device_groups=reader.texts("device_groups", ()),
-        max_open_processes=_positive_int(reader, "max_open_processes", DEFAULT_MAX_OPEN),
+        max_open_processes=positive_int(reader, "max_open_processes", DEFAULT_MAX_OPEN),
     )
     if peer.accept and not (peer.subtrees or peer.allow_full):
         raise ConfigError(
@@ -264,69 +147,14 @@ def _peer(reader: _Reader) -> PeerConfig:
     return peer
 
 
-def _positive_int(reader: _Reader, key: str, default: int) -> int:
-    value: int = reader.get(key, int, default, name="an integer")
-    if value < 1:
-        raise ConfigError(f"{reader.where}{key}: must be at least 1")
-    return value
-
-
-def _device_groups(reader: _Reader) -> dict[str, tuple[str, ...]]:
+def _device_groups(reader: TableReader) -> dict[str, tuple[str, ...]]:
     """``[device_groups]``: each key a group name, each value its device ids or patterns."""
     groups = {name: reader.texts(name) for name in list(reader.data)}
     reader.done()
     return groups
 
 
-def _loopback(endpoint: str) -> bool:
-    """Whether the endpoint string ``endpoint`` is a unix socket, or a TCP port bound to a
-    loopback address: parsed as Twisted parses it (one ``interface``; a second one, or an
-    unknown parameter, is not trusted), never searched for a substring."""
-    kind, _, rest = endpoint.partition(":")
-    if kind.lower() == "unix":
-        return bool(rest)
-    if kind.lower() not in ("tcp", "tcp6"):
-        return False
-    try:
-        args, kwargs = _parse_endpoint(endpoint)
-    except ValueError:
-        return False
-    if len(args) != 2 or set(kwargs) - {"interface", "backlog"}:
-        return False
-    try:
-        return ipaddress.ip_address(kwargs.get("interface", "")).is_loopback
-    except ValueError:
-        return False
-
-
-def _parse_endpoint(endpoint: str) -> tuple[list[str], dict[str, str]]:
-    """Twisted's own split of an endpoint string into arguments and parameters
-    (``endpoints._parse``), refusing a parameter given twice (Twisted would keep the last)."""
-    from twisted.internet.endpoints import _STRING, _tokenize
-
-    args: list[str] = []
-    kwargs: dict[str, str] = {}
-
-    def add(sofar: tuple[str, ...]) -> None:
-        if len(sofar) == 1:
-            args.append(sofar[0])
-        elif len(sofar) == 2 and sofar[0] not in kwargs:
-            kwargs[sofar[0]] = sofar[1]
-        else:
-            raise ValueError(f"{endpoint!r}: parameter given twice or malformed")
-
-    sofar: tuple[str, ...] = ()
-    for kind, value in _tokenize(endpoint):
-        if kind is _STRING:
-            sofar += (value,)
-        elif value == ":":
-            add(sofar)
-            sofar = ()
-    add(sofar)
-    return args, kwargs
-
-
-def _dm(reader: _Reader) -> DMConfig:
+def _dm(reader: TableReader) -> DMConfig:
     listen = reader.texts("listen")
     if not listen:
         raise ConfigError(f"{reader.where}listen: at least one endpoint is required")
@@ -357,7 +185,7 @@ def _dm(reader: _Reader) -> DMConfig:
 
 def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Config:
     """The configuration in ``data`` (a parsed TOML document); paths relative to ``base``."""
-    top = _Reader(data, "", base)
+    top = TableReader(data, "", base)
     server_id = top.text("server_id")
     state_dir = top.path("state_dir", must_exist=False)
     tls_table = top.table("tls")
@@ -386,16 +214,16 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
     max_body = delegation.get("max_body", int, 64 * 1024, name="an integer")
     if not 1024 <= max_body <= 1024 * 1024:
         raise ConfigError("delegation.max_body: must be between 1024 and 1048576 bytes")
-    max_connections = _positive_int(delegation, "max_connections", DEFAULT_MAX_CONNECTIONS)
+    max_connections = positive_int(delegation, "max_connections", DEFAULT_MAX_CONNECTIONS)
     delegation.done()
     admin_table = top.table("admin")
     admin = admin_table.text("listen")
-    if not _loopback(admin):
+    if not is_loopback(admin):
         raise ConfigError(
             "admin.listen: must be a unix socket or a tcp port bound to one loopback address "
             "(tcp:PORT:interface=127.0.0.1)"
         )
-    admin_max = _positive_int(admin_table, "max_connections", DEFAULT_ADMIN_CONNECTIONS)
+    admin_max = positive_int(admin_table, "max_connections", DEFAULT_ADMIN_CONNECTIONS)
     admin_token = admin_table.path("token_file", default=None)
     admin_table.done()
     peers = []
@@ -406,7 +234,7 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
     for i, raw in enumerate(raw_peers):
         if not isinstance(raw, dict):
             raise ConfigError(f"peers[{i}]: expected a table")
-        peer = _peer(_Reader(raw, f"peers[{i}].", base))
+        peer = _peer(TableReader(raw, f"peers[{i}].", base))
         if peer.server_id in ids or peer.server_id == server_id:
             raise ConfigError(f"peers[{i}].server_id: {peer.server_id!r} appears twice")
         ids.add(peer.server_id)
@@ -439,10 +267,10 @@ def parse(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Co
         if not urlsplit(dm_url).hostname:
             raise ConfigError(f"dms2.dm_url: expected an https:// URL, got {dm_url!r}")
     else:
-        dm_url = _url(dms2, "dm_url")
+        dm_url = https_url(dms2, "dm_url")
     delegated = DelegatedConfig(dm_url=dm_url, bootstrap_url=bootstrap_url)
     dms2.done()
-    timeouts = _timeouts(top.table("timeouts", {}))
+    timeouts = read_timeouts(top.table("timeouts", {}))
     store = top.table("store", {})
     durability = store.text("durability", "normal")
     if durability not in DURABILITIES:

@@ -31,7 +31,7 @@ EXPIRED_FORCED = "expired (forced: the asked revocation did not end it)"
 
 
 class ExpiryWatch:
-    log = Logger()
+    log = Logger(namespace="dmdelegation.expiry.ExpiryWatch")  # as before the move
 
     def __init__(self, engine: Engine, clock: IReactorTime, *, retry: float = 30.0) -> None:
         self.engine = engine
