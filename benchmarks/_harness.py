@@ -161,7 +161,18 @@ class Pair:
             server_id=server_id,
             store=overrides.pop("store", None) or SessionStore(self.tmp / f"{server_id}.sqlite3"),
             transport=Endpoint(self.wire, server_id),
-            policy=ConfigPolicy({peer: PeerRule(we_delegate=server_id == DMS1)}),
+            # the peer granted everything (a configured peer gets nothing unless so granted)
+            policy=ConfigPolicy(
+                {
+                    peer: PeerRule(
+                        we_delegate=server_id == DMS1,
+                        accept=True,
+                        subtrees=(".",),
+                        full_allowed=True,
+                        devices=("*",),
+                    )
+                }
+            ),
             client_changes=overrides.pop(
                 "client_changes",
                 JournaledClientChanges(

@@ -231,6 +231,36 @@ class _Discard:
 _discard = _Discard()
 
 
+def precheck(
+    engine: Engine,
+    clients: ClientTreeStore,
+    device_id: str,
+    to: str,
+    subtree: str = ".",
+    *,
+    dm: DMDevices | None = None,
+    peers: Collection[str] | None = None,
+) -> str:
+    """The refusals a delegation meets before anything is sent, the dry run's first: an unknown
+    peer (``peers``: the configured ServerIDs, when given), the engine's own checks (409), an
+    unknown device, a subtree the device does not have (404; not known of a DM-session device
+    without a session). The admin API runs it before every delegation, so that these are
+    refused before a message is sent or a session recorded, with the dry run's answer. Fires
+    with the canonical subtree; reads one node, never the whole tree."""
+    if peers is not None and to not in peers:
+        raise Refused(404, f"{to} is not a configured peer")
+    canonical = engine.check_delegation(device_id, to, subtree)
+    try:
+        storage = clients.storage(device_id)
+    except UnknownDevice as e:
+        if dm is None or not dm.manages(device_id):
+            raise Refused(404, str(e)) from None
+        return canonical
+    if storage.node(URI.parse(canonical)) is None:
+        raise Refused(404, f"no node {canonical} on {device_id}")
+    return canonical
+
+
 def plan(
     engine: Engine,
     clients: ClientTreeStore,
@@ -244,23 +274,15 @@ def plan(
     peers: Collection[str] | None = None,
 ) -> Plan:
     """What ``engine.delegate(device_id, to, subtree, ...)`` would do to the client (for a
-    device of ``dm``, the DM-session devices, to a model of its tree). The admin API runs it
-    before every delegation too, so that what it refuses (``peers``: the configured ServerIDs,
-    when given) is refused before a message is sent or a session recorded."""
-    if peers is not None and to not in peers:
-        raise Refused(404, f"{to} is not a configured peer")
-    canonical = engine.check_delegation(device_id, to, subtree)
+    device of ``dm``, the DM-session devices, to a model of its tree), after `precheck`."""
+    canonical = precheck(engine, clients, device_id, to, subtree, dm=dm, peers=peers)
     notes = []
     try:
         before = clients.records(device_id)
-    except UnknownDevice as e:
-        if dm is None or not dm.manages(device_id):
-            raise Refused(404, str(e)) from None
+    except UnknownDevice:
+        assert dm is not None  # precheck let it through: a DM-session device
         before = model_tree(engine.server_id, device_id, canonical, dm.devinfo(device_id)).records()
         notes.append(DM_DEVICE_NOTE)
-    else:
-        if not any(str(r.uri) == canonical for r in before):
-            raise Refused(404, f"no node {canonical} on {device_id}")
     copy = MemoryTree(before)
     bootstrap = method is DelegationMethod.BOOTSTRAP_SERVER_URL
     session = Session(

@@ -238,17 +238,29 @@ class Admin(Resource):
         ):
             raise BadRequest("for: a positive number of seconds")
         # The dry run's checks first, dry run or not: what it refuses is refused before a message
-        # is sent or a session recorded, with the same answer.
+        # is sent or a session recorded, with the same answer (a real delegation runs only
+        # those checks, not the dry run's simulation).
         method = _method(data)
         try:
-            plan = dryrun.plan(
+            if data.get("dry_run"):
+                plan = dryrun.plan(
+                    self.engine,
+                    self.clients,
+                    device,
+                    _text(data, "to"),
+                    _subtree(data),
+                    full=bool(data.get("full", False)),
+                    method=method,
+                    dm=self.dm,
+                    peers=self.peers,
+                )
+                return {"dry_run": True, **plan.to_json()}
+            dryrun.precheck(
                 self.engine,
                 self.clients,
                 device,
                 _text(data, "to"),
                 _subtree(data),
-                full=bool(data.get("full", False)),
-                method=method,
                 dm=self.dm,
                 peers=self.peers,
             )
@@ -258,8 +270,6 @@ class Admin(Resource):
                 process = Process.DELEGATION_BOOTSTRAP if bootstrap else Process.DELEGATION_DMACC
                 self.engine.observer.refused("operator", process.value, e.status)
             raise
-        if data.get("dry_run"):
-            return {"dry_run": True, **plan.to_json()}
         man, mod = self._devinfo(device)
         options: dict[str, Any] = {
             "full": bool(data.get("full", False)),
