@@ -24,7 +24,12 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from dmdelegation.client import delegation as ops
-from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal, IUndoJournalStore
+from dmdelegation.client.interfaces import (
+    IDMClientSession,
+    ITransactionalJournals,
+    IUndoJournal,
+    IUndoJournalStore,
+)
 from dmdelegation.client.revocation import (
     RECORD_COMPLETE,
     grant_record_id,
@@ -273,7 +278,25 @@ class JournaledClientChanges:
                     await record.append(step)
             await journal.discard()
 
-        return self._run(session, work)
+        batch = ITransactionalJournals(self.journals, None)
+        if batch is None or getattr(batch, "in_transaction", True):
+            return self._run(session, work)
+        # The record's steps and the journal's discard in one transaction, one durable write
+        # (not one per step): the SQLite journals, whose calls complete at once (so nothing
+        # else writes to the store while the transaction is open).
+        batch.begin()
+        d = self._run(session, work)
+        assert d.called, "the SQLite journals' calls complete at once"
+
+        def done(result: object) -> object:
+            if isinstance(result, Failure):
+                batch.rollback()
+            else:
+                batch.commit()
+                batch.release()
+            return result
+
+        return d.addBoth(done)
 
     def remove_delegate(self, session: Session) -> Deferred[None]:
         """Account, rights, Bootstrap Config entry: those the delegation's grant record names,
