@@ -27,10 +27,12 @@ from dmdelegation.protocol.fields import (
     TREE_URI,
     URL,
     Field,
+    Writer,
     boolean,
     dmacc,
     enumeration,
     escape,
+    read_string,
     reason_code,
     string,
 )
@@ -53,39 +55,42 @@ class Message:
     STATUS: ClassVar[str | None] = None
     SYNCHRONOUS_RESPONSE: ClassVar[bool] = False
     FIELDS: ClassVar[tuple[Field, ...]]
-    _READERS: ClassVar[dict[str, tuple[str, Callable[[etree._Element], Any]]]]
+    _READERS: ClassVar[dict[str, tuple[str, Callable[[etree._Element], Any] | None]]]
     _STATUS_ELEMENT: ClassVar[str]
+    _WRITERS: ClassVar[tuple[tuple[str | None, str, Writer | None, bool], ...]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "FIELDS" in cls.__dict__:
-            cls._READERS = {
-                tag: (f.attr, f.read)
+            cls._READERS = {  # a string's reader is None: its text is read inline
+                tag: (f.attr, None if f.read is read_string else f.read)
                 for f in cls.FIELDS
                 for tag in (f.xml, *f.aliases)
                 if f.attr is not None and f.read is not None
             }
             cls._STATUS_ELEMENT = f"<status>{escape(cls.STATUS or '')}</status>"
+            cls._WRITERS = tuple((f.attr, f.xml, f.write, f.optional) for f in cls.FIELDS)
 
     def encode(self) -> bytes:
         """The message as a UTF-8 XML document, valid against the schema (raises
         :class:`EncodeError` if a field is out of the vocabulary's range; the reason names the
         element and never quotes its value)."""
-        parts = [_DECLARATION, "<", self.ROOT, ">"]
-        for f in self.FIELDS:
-            if f.write is None:
+        root = self.ROOT
+        parts = [_DECLARATION, "<", root, ">"]
+        for attr, xml, write, optional in self._WRITERS:  # FIELDS as plain tuples
+            if write is None:
                 parts.append(self._STATUS_ELEMENT)
                 continue
-            value = getattr(self, f.attr)  # type: ignore[arg-type]
+            value = getattr(self, attr)  # type: ignore[arg-type]
             if value is None:
-                if f.optional:
+                if optional:
                     continue
-                raise EncodeError(f"{self.ROOT}: {f.xml} is required")
+                raise EncodeError(f"{root}: {xml} is required")
             try:
-                f.write(parts, f.xml, value)
+                write(parts, xml, value)
             except EncodeError as e:
-                raise EncodeError(f"{self.ROOT} is not valid: {e}") from None
-        parts.append(f"</{self.ROOT}>")
+                raise EncodeError(f"{root} is not valid: {e}") from None
+        parts.append(f"</{root}>")
         return "".join(parts).encode("utf-8")
 
     @classmethod
@@ -96,7 +101,8 @@ class Message:
         for child in root:
             reader = readers.get(child.tag)
             if reader is not None:
-                values[reader[0]] = reader[1](child)
+                attr, read = reader
+                values[attr] = (child.text or "") if read is None else read(child)
         return cls(**values)
 
     @property

@@ -113,9 +113,16 @@ def check_depth(data: bytes, max_depth: int) -> None:
 
     A document with no more markup openings than ``max_depth`` (every ``<`` that does not
     start an end tag), or no more interior elements than ``max_depth - 1`` (:func:`depth_bound`),
-    cannot nest deeper, and is let through without the exact count.
+    cannot nest deeper, and is let through without the exact count. Counting ``</`` costs
+    more than counting ``<`` (a two-byte search), so it is done only where it can pass: in a
+    document of at most about ``max_depth`` elements.
     """
-    if data.count(b"<") - data.count(b"</") <= max_depth or depth_bound(data) <= max_depth:
+    markup = data.count(b"<")
+    if markup <= max_depth:
+        return
+    if markup <= 2 * max_depth + 1 and markup - data.count(b"</") <= max_depth:
+        return
+    if depth_bound(data) <= max_depth:
         return
     if document_depth(data) > max_depth:
         raise ProtocolError(f"document nests deeper than {max_depth} elements", 400)
@@ -149,7 +156,9 @@ def parse_untrusted(
     if len(data) > max_size:
         raise ProtocolError(f"document of {len(data)} bytes exceeds the limit of {max_size}", 413)
     check_encoding(data)
-    if b"<!" in data and (b"<!DOCTYPE" in data or b"<!ENTITY" in data):
+    # "!" first: a one-byte search is several times faster than any longer one, and most
+    # messages hold no "!" at all.
+    if b"!" in data and (b"<!DOCTYPE" in data or b"<!ENTITY" in data):
         raise ProtocolError("document type declarations (DOCTYPE) are refused", 400)
     check_depth(data, max_depth)
     try:
