@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from collections.abc import Iterable, Mapping
 
 from attrs import frozen
 
 WILDCARD = "*"
 _SEPARATORS = frozenset("&+=")
+_WHITE_SPACE = re.compile(r"\s")
 
 
 class Command(enum.StrEnum):
@@ -98,12 +100,21 @@ class ACL:
 
     @classmethod
     def parse(cls, text: str) -> ACL:
-        """The ACL that ``text`` writes; `ACLError` names the fault when it is malformed."""
+        """The ACL that ``text`` writes; `ACLError` names the fault when it is malformed.
+
+        ACLs are immutable and a tree holds the same few texts over and over, so the ACLs of
+        valid texts are cached (a malformed text raises each time)."""
+        if cls is ACL:
+            return _parse_cached(text)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> ACL:
         if text == "":
             return EMPTY
-        for offset, char in enumerate(text):
-            if char.isspace():
-                raise ACLError(f"white space at offset {offset}")
+        space = _WHITE_SPACE.search(text)  # the characters str.isspace names
+        if space is not None:
+            raise ACLError(f"white space at offset {space.start()}")
         entries: list[tuple[Command, tuple[str, ...]]] = []
         for entry in text.split("&"):
             if entry == "":
@@ -185,3 +196,8 @@ class ACL:
 
 
 EMPTY = ACL()
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> ACL:
+    return ACL._parse(text)
