@@ -160,6 +160,10 @@ class IUndoJournalBatch(Interface):
     def mark_many(seqs: Sequence[int], state: StepState) -> Deferred[None]:
         """`IUndoJournal.mark` each of ``seqs`` with ``state``, all in one durable write."""
 
+    def append_many(steps: Sequence[JournalStep]) -> Deferred[None]:
+        """`IUndoJournal.append` each of ``steps``, in order, *pending*, all in one durable
+        write: every one of them, or none (a grant record is written so)."""
+
 
 class IUndoJournalStore(Interface):
     """Where the undo journals are kept: `dmdelegation.client.journal_store.SQLiteJournalStore`

@@ -65,11 +65,11 @@ HEADER_SQL = "SELECT device_id, server_id FROM journals WHERE journal_id = ?"
 ADD_HEADER_SQL = (
     "INSERT OR IGNORE INTO journals (journal_id, device_id, server_id) VALUES (?, ?, ?)"
 )
-APPEND_SQL = (
+APPEND_MANY_SQL = (
     "INSERT INTO journal_steps (journal_id, seq, step, state)"
     " SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3 FROM journal_steps WHERE journal_id = ?1"
-    " RETURNING seq"
 )
+APPEND_SQL = APPEND_MANY_SQL + " RETURNING seq"
 MARK_SQL = "UPDATE journal_steps SET state = ? WHERE journal_id = ? AND seq = ?"
 PROGRESS_SQL = "UPDATE journal_steps SET undo_progress = ? WHERE journal_id = ? AND seq = ?"
 
@@ -167,6 +167,9 @@ class DeferredUndoJournal:
     def mark_many(self, seqs: Sequence[int], state: StepState) -> Deferred[None]:
         return maybeDeferred(self._mark_many, seqs, state)
 
+    def append_many(self, steps: Sequence[JournalStep]) -> Deferred[None]:
+        return maybeDeferred(self._append_many, steps)
+
     def record_undo_progress(self, seq: int, done: int) -> Deferred[None]:
         return maybeDeferred(self._record_undo_progress, seq, done)
 
@@ -183,6 +186,9 @@ class DeferredUndoJournal:
         raise NotImplementedError
 
     def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
+        raise NotImplementedError
+
+    def _append_many(self, steps: Sequence[JournalStep]) -> None:
         raise NotImplementedError
 
     def _record_undo_progress(self, seq: int, done: int) -> None:
@@ -314,6 +320,22 @@ class SQLiteUndoJournal(DeferredUndoJournal):
             self._writer.applied_mark((state.value, self.journal_id, seq))
             return
         self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
+
+    def _append_many(self, steps: Sequence[JournalStep]) -> None:
+        if not steps:
+            return
+        writer = self._writer
+        writer.check_open()
+        pending = StepState.PENDING.value
+        with transaction(writer.conn):
+            if writer.applied:
+                writer.conn.executemany(MARK_SQL, writer.applied)
+            writer.conn.execute(ADD_HEADER_SQL, (self.journal_id, self.device_id, self.server_id))
+            writer.conn.executemany(
+                APPEND_MANY_SQL, [(self.journal_id, encode_step(s), pending) for s in steps]
+            )
+        writer.applied.clear()
+        writer.headed.add(self.journal_id)
 
     def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
         marks = [(MARK_SQL, (state.value, self.journal_id, seq)) for seq in seqs]

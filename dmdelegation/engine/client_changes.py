@@ -28,6 +28,7 @@ from dmdelegation.client.interfaces import (
     IDMClientSession,
     ITransactionalJournals,
     IUndoJournal,
+    IUndoJournalBatch,
     IUndoJournalStore,
 )
 from dmdelegation.client.revocation import (
@@ -272,10 +273,17 @@ class JournaledClientChanges:
 
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
             record = self._grant_record(session)
-            if record_of([entry.step for entry in await record.entries()]) is None:
-                await record.discard()  # a record cut short by a crash: written again
-                for step in (*granted_steps(await journal.entries()), RECORD_COMPLETE):
-                    await record.append(step)
+            held = [entry.step for entry in await record.entries()]
+            if record_of(held) is None:
+                if held:
+                    await record.discard()  # a record cut short by a crash: written again
+                steps = (*granted_steps(await journal.entries()), RECORD_COMPLETE)
+                many = IUndoJournalBatch(record, None)
+                if many is not None:
+                    await many.append_many(steps)  # one write, not one per step
+                else:
+                    for step in steps:
+                        await record.append(step)
             await journal.discard()
 
         batch = ITransactionalJournals(self.journals, None)

@@ -76,6 +76,14 @@ DISCARD_SQL = (
     " steps AS (DELETE FROM journal_steps WHERE journal_id = %(j)s)"
     " DELETE FROM journals WHERE journal_id = %(j)s"
 )
+HEADER_SQL = (
+    "INSERT INTO journals (journal_id, device_id, server_id) VALUES (%s, %s, %s)"
+    " ON CONFLICT (journal_id) DO NOTHING"
+)
+APPEND_ONE_SQL = (
+    "INSERT INTO journal_steps (journal_id, seq, step, state)"
+    " SELECT %s, coalesce(max(seq), 0) + 1, %s, %s FROM journal_steps WHERE journal_id = %s"
+)
 MARK_SQL = "UPDATE journal_steps SET state = %s WHERE journal_id = %s AND seq = %s"
 MARK_MANY_SQL = (
     "UPDATE journal_steps SET state = %s WHERE journal_id = %s AND seq = ANY(%s::integer[])"
@@ -236,6 +244,14 @@ class PostgresUndoJournal(DeferredUndoJournal):
             self._writer.applied[self.journal_id, seq] = None
             return
         self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
+
+    def _append_many(self, steps: Sequence[JournalStep]) -> None:
+        if steps:  # one transaction: every step, or none
+            j, pending = self.journal_id, StepState.PENDING.value
+            self._writer.write(
+                (HEADER_SQL, (j, self.device_id, self.server_id)),
+                *((APPEND_ONE_SQL, (j, encode_step(step), pending, j)) for step in steps),
+            )
 
     def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
         if seqs:  # one statement: every mark, or none

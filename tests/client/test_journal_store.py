@@ -21,7 +21,8 @@ from dmdelegation.client import (
 )
 from dmdelegation.client.testing import fired, fired_failure
 from dmdelegation.tree import ACL, URI, Value
-from dmdelegation.tree.journal import AddStep, ReplaceACLStep, ReplaceStep
+from dmdelegation.tree.acl import EMPTY
+from dmdelegation.tree.journal import AddStep, JournalStep, ReplaceACLStep, ReplaceStep
 
 from .helpers import DEVICE, OWNER
 from .journal_backends import JournalBackend
@@ -198,3 +199,28 @@ def test_several_steps_are_marked_in_one_durable_write(journals: JournalBackend)
     assert journals.on_disk() == [(1, "pending"), (2, "undone"), (3, "undone")]
     fired(IUndoJournalBatch(journal).mark_many([], StepState.UNDONE))
     assert journals.on_disk() == [(1, "pending"), (2, "undone"), (3, "undone")]
+
+
+def test_several_steps_are_appended_in_one_durable_write(journals: JournalBackend) -> None:
+    journal = journals.journal()
+    fired(journal.append(AddStep(A)))
+    fired(journal.mark(1, StepState.APPLIED))
+    steps: list[JournalStep] = [AddStep(A.child("x")), ReplaceACLStep(A, EMPTY, ACL.parse("Get=*"))]
+    with journals.transactions() as transactions:
+        fired(IUndoJournalBatch(journal).append_many(steps))
+    assert len(transactions) == 1, transactions
+    assert journals.on_disk() == [(1, "applied"), (2, "pending"), (3, "pending")]
+    assert [entry.step for entry in fired(journal.entries())] == [AddStep(A), *steps]
+    fired(IUndoJournalBatch(journal).append_many([]))
+    assert len(fired(journal.entries())) == 3
+
+
+def test_steps_appended_together_bring_back_a_discarded_journal(
+    journals: JournalBackend,
+) -> None:
+    journal = journals.journal()
+    fired(journal.append(AddStep(A)))
+    fired(journal.discard())
+    fired(IUndoJournalBatch(journal).append_many([AddStep(A.child("y"))]))
+    assert journal.journal_id in journals.store.journal_ids()
+    assert [entry.seq for entry in fired(journal.entries())] == [1]
