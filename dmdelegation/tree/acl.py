@@ -139,7 +139,8 @@ class ACL:
         return cls(tuple((_parse_command(str(c)), tuple(servers)) for c, servers in grants.items()))
 
     def render(self) -> str:
-        return "&".join(f"{command.value}={'+'.join(servers)}" for command, servers in self.entries)
+        # A Command is a StrEnum: formatted, it is its value (without the slow ``.value``).
+        return "&".join(f"{command}={'+'.join(servers)}" for command, servers in self.entries)
 
     def __str__(self) -> str:
         return self.render()
