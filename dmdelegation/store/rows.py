@@ -36,17 +36,25 @@ OUTBOX_COLUMNS = "id, session_id, peer, body, created"
 LOG_COLUMNS = "session_id, direction, root, document, at"
 
 
+# The enums by value, as lookups: a call of an enum type costs several times more, and recovery
+# reads every open session (a value no member has raises KeyError: the row is not ours).
+_ROLES = {member.value: member for member in Role}
+_PROCESSES = {member.value: member for member in Process}
+_OUTCOMES = {member.value: member for member in Outcome}
+
+
 def session_from_row(row: Any) -> Session:
+    outcome = row["outcome"]
     return Session(
         session_id=row["session_id"],
-        role=Role(row["role"]),
-        process=Process(row["process"]),
+        role=_ROLES[row["role"]],
+        process=_PROCESSES[row["process"]],
         state=row["state"],
         peer=row["peer"],
         device_id=row["device_id"],
         subtree=row["subtree"],
         full=bool(row["full"]),
-        initiator=Role(row["initiator"]),
+        initiator=_ROLES[row["initiator"]],
         device_man=row["device_man"],
         device_mod=row["device_mod"],
         touched_client=bool(row["touched_client"]),
@@ -55,7 +63,7 @@ def session_from_row(row: Any) -> Session:
         deadline=row["deadline"],
         notify=bool(row["notify"]),
         reason_code=row["reason_code"],
-        outcome=None if row["outcome"] is None else Outcome(row["outcome"]),
+        outcome=None if outcome is None else _OUTCOMES[outcome],
         reason=row["reason"],
     )
 
