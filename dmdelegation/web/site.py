@@ -259,11 +259,22 @@ class DelegationSite(Site):
     protocol = DeadlineChannel  # type: ignore[assignment]
     connections = 0
     busiest = 0  # the most connections open at once since the last release
+    _release_due = False
 
     def connection_closed(self) -> None:
+        """After a burst (50 connections or more open at once), when the last one closes, the
+        memory freed is given back: on the reactor's next turn, once the connections closed in
+        this one are torn down (released at once, a burst of closes left part of its memory
+        behind), and only if no connection has opened meanwhile."""
         self.connections -= 1
         self.busiest = max(self.busiest, self.connections + 1)
-        if self.connections == 0 and self.busiest >= 50:
+        if self.connections == 0 and self.busiest >= 50 and not self._release_due:
+            self._release_due = True
+            self.reactor.callLater(0, self._release_if_idle)
+
+    def _release_if_idle(self) -> None:
+        self._release_due = False
+        if self.connections == 0:
             self.busiest = 0
             _release_freed_memory()
 
