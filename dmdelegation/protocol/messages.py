@@ -32,7 +32,6 @@ from dmdelegation.protocol.fields import (
     dmacc,
     enumeration,
     escape,
-    read_string,
     reason_code,
     string,
 )
@@ -55,15 +54,15 @@ class Message:
     STATUS: ClassVar[str | None] = None
     SYNCHRONOUS_RESPONSE: ClassVar[bool] = False
     FIELDS: ClassVar[tuple[Field, ...]]
-    _READERS: ClassVar[dict[str, tuple[str, Callable[[etree._Element], Any] | None]]]
+    _READERS: ClassVar[dict[str, tuple[str, Callable[[etree._Element], Any]]]]
     _STATUS_ELEMENT: ClassVar[str]
     _WRITERS: ClassVar[tuple[tuple[str | None, str, Writer | None, bool], ...]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "FIELDS" in cls.__dict__:
-            cls._READERS = {  # a string's reader is None: its text is read inline
-                tag: (f.attr, None if f.read is read_string else f.read)
+            cls._READERS = {
+                tag: (f.attr, f.read)
                 for f in cls.FIELDS
                 for tag in (f.xml, *f.aliases)
                 if f.attr is not None and f.read is not None
@@ -101,8 +100,7 @@ class Message:
         for child in root:
             reader = readers.get(child.tag)
             if reader is not None:
-                attr, read = reader
-                values[attr] = (child.text or "") if read is None else read(child)
+                values[reader[0]] = reader[1](child)
         return cls(**values)
 
     @property
