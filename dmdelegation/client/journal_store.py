@@ -97,12 +97,17 @@ class _Writer:
         if self.closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
 
-    def write(self, *statements: tuple[str, tuple[Any, ...]]) -> list[Any]:
-        """Run ``statements`` with the marks held so far, in one transaction (a lone statement
-        alone, which SQLite makes atomic by itself); the rows the last one returns."""
+    def write(
+        self,
+        *statements: tuple[str, tuple[Any, ...]],
+        many: tuple[str, list[tuple[Any, ...]]] | None = None,
+    ) -> list[Any]:
+        """Run ``statements``, then ``many`` (one statement over several rows), with the marks
+        held so far, in one transaction (a lone statement alone, which SQLite makes atomic by
+        itself); the rows the last of ``statements`` returns."""
         self.check_open()
         conn = self.conn
-        if not self.applied and len(statements) == 1:
+        if not self.applied and len(statements) == 1 and many is None:
             return conn.execute(*statements[0]).fetchall()  # fetched to the end: committed
         rows: list[Any] = []
         with transaction(conn):
@@ -110,6 +115,8 @@ class _Writer:
                 conn.executemany(MARK_SQL, self.applied)
             for statement in statements:
                 rows = conn.execute(*statement).fetchall()
+            if many is not None:
+                conn.executemany(*many)
         self.applied.clear()
         return rows
 
@@ -324,18 +331,12 @@ class SQLiteUndoJournal(DeferredUndoJournal):
     def _append_many(self, steps: Sequence[JournalStep]) -> None:
         if not steps:
             return
-        writer = self._writer
-        writer.check_open()
         pending = StepState.PENDING.value
-        with transaction(writer.conn):
-            if writer.applied:
-                writer.conn.executemany(MARK_SQL, writer.applied)
-            writer.conn.execute(ADD_HEADER_SQL, (self.journal_id, self.device_id, self.server_id))
-            writer.conn.executemany(
-                APPEND_MANY_SQL, [(self.journal_id, encode_step(s), pending) for s in steps]
-            )
-        writer.applied.clear()
-        writer.headed.add(self.journal_id)
+        self._writer.write(
+            (ADD_HEADER_SQL, (self.journal_id, self.device_id, self.server_id)),
+            many=(APPEND_MANY_SQL, [(self.journal_id, encode_step(s), pending) for s in steps]),
+        )
+        self._writer.headed.add(self.journal_id)
 
     def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
         marks = [(MARK_SQL, (state.value, self.journal_id, seq)) for seq in seqs]

@@ -76,7 +76,7 @@ DISCARD_SQL = (
     " steps AS (DELETE FROM journal_steps WHERE journal_id = %(j)s)"
     " DELETE FROM journals WHERE journal_id = %(j)s"
 )
-HEADER_SQL = (
+ADD_HEADER_SQL = (
     "INSERT INTO journals (journal_id, device_id, server_id) VALUES (%s, %s, %s)"
     " ON CONFLICT (journal_id) DO NOTHING"
 )
@@ -249,7 +249,7 @@ class PostgresUndoJournal(DeferredUndoJournal):
         if steps:  # one transaction: every step, or none
             j, pending = self.journal_id, StepState.PENDING.value
             self._writer.write(
-                (HEADER_SQL, (j, self.device_id, self.server_id)),
+                (ADD_HEADER_SQL, (j, self.device_id, self.server_id)),
                 *((APPEND_ONE_SQL, (j, encode_step(step), pending, j)) for step in steps),
             )
 
