@@ -97,7 +97,7 @@ def delegation_from_row(row: Any) -> Delegation:
     return Delegation(
         device_id=row["device_id"],
         subtree=row["subtree"],
-        role=Role(row["role"]),
+        role=_ROLES[row["role"]],
         peer=row["peer"],
         full=bool(row["full"]),
         since=row["since"],

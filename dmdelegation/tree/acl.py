@@ -104,34 +104,7 @@ class ACL:
 
         ACLs are immutable and a tree holds the same few texts over and over, so the ACLs of
         valid texts are cached (a malformed text raises each time)."""
-        if cls is ACL:
-            return _parse_cached(text)
-        return cls._parse(text)
-
-    @classmethod
-    def _parse(cls, text: str) -> ACL:
-        if text == "":
-            return EMPTY
-        space = _WHITE_SPACE.search(text)  # the characters str.isspace names
-        if space is not None:
-            raise ACLError(f"white space at offset {space.start()}")
-        entries: list[tuple[Command, tuple[str, ...]]] = []
-        for entry in text.split("&"):
-            if entry == "":
-                raise ACLError("empty entry ('&' misused)")
-            if "=" not in entry:
-                raise ACLError(f"entry {entry!r} has no '='")
-            command_text, _, servers_text = entry.partition("=")
-            command = _parse_command(command_text)
-            if "=" in servers_text:
-                raise ACLError(f"'=' misused in entry {entry!r}")
-            if servers_text == "":
-                raise ACLError(f"command {command.value} has no server")
-            servers = tuple(servers_text.split("+"))
-            if "" in servers:
-                raise ACLError(f"empty server identifier in entry {entry!r} ('+' misused)")
-            entries.append((command, servers))
-        return cls(tuple(entries))
+        return _parse(text)
 
     @classmethod
     def of(cls, grants: Mapping[Command | str, Iterable[str]]) -> ACL:
@@ -200,5 +173,26 @@ EMPTY = ACL()
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse_cached(text: str) -> ACL:
-    return ACL._parse(text)
+def _parse(text: str) -> ACL:
+    if text == "":
+        return EMPTY
+    space = _WHITE_SPACE.search(text)  # the characters str.isspace names
+    if space is not None:
+        raise ACLError(f"white space at offset {space.start()}")
+    entries: list[tuple[Command, tuple[str, ...]]] = []
+    for entry in text.split("&"):
+        if entry == "":
+            raise ACLError("empty entry ('&' misused)")
+        if "=" not in entry:
+            raise ACLError(f"entry {entry!r} has no '='")
+        command_text, _, servers_text = entry.partition("=")
+        command = _parse_command(command_text)
+        if "=" in servers_text:
+            raise ACLError(f"'=' misused in entry {entry!r}")
+        if servers_text == "":
+            raise ACLError(f"command {command.value} has no server")
+        servers = tuple(servers_text.split("+"))
+        if "" in servers:
+            raise ACLError(f"empty server identifier in entry {entry!r} ('+' misused)")
+        entries.append((command, servers))
+    return ACL(tuple(entries))
