@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -54,7 +55,11 @@ CREATE TABLE IF NOT EXISTS journal_steps (
 """
 
 
-OWN_ACCOUNT = "own-account:"  # the journal of our own account's deletion in a full delegation
+# Journals that outlive the process that wrote them, kept until the delegation is revoked: the
+# deletion of our own account in a full delegation, and a delegation's grant record
+# (`dmdelegation.client.revocation`).
+OWN_ACCOUNT = "own-account:"
+GRANT_RECORD = "granted:"
 
 
 class JournalMismatch(ValueError):
@@ -65,11 +70,19 @@ HEADER_SQL = "SELECT device_id, server_id FROM journals WHERE journal_id = ?"
 ADD_HEADER_SQL = (
     "INSERT OR IGNORE INTO journals (journal_id, device_id, server_id) VALUES (?, ?, ?)"
 )
-APPEND_MANY_SQL = (
+APPEND_STEP_SQL = (
     "INSERT INTO journal_steps (journal_id, seq, step, state)"
     " SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3 FROM journal_steps WHERE journal_id = ?1"
 )
-APPEND_SQL = APPEND_MANY_SQL + " RETURNING seq"
+APPEND_SQL = APPEND_STEP_SQL + " RETURNING seq"
+# keep_as: a journal of the new name loses its steps and takes this one's device and server;
+# this journal's steps not kept go (overwritten on disk, with their before-images); the rest
+# take the new name; the old header goes last (the steps' reference always holds).
+DROP_STEPS_SQL = "DELETE FROM journal_steps WHERE journal_id = ?"
+DROP_HEADER_SQL = "DELETE FROM journals WHERE journal_id = ?"
+DROP_UNKEPT_SQL = "DELETE FROM journal_steps WHERE journal_id = ? AND seq NOT IN ({})"
+SET_HEADER_SQL = "UPDATE journals SET device_id = ?, server_id = ? WHERE journal_id = ?"
+RENAME_STEPS_SQL = "UPDATE journal_steps SET journal_id = ? WHERE journal_id = ?"
 MARK_SQL = "UPDATE journal_steps SET state = ? WHERE journal_id = ? AND seq = ?"
 PROGRESS_SQL = "UPDATE journal_steps SET undo_progress = ? WHERE journal_id = ? AND seq = ?"
 
@@ -97,27 +110,27 @@ class _Writer:
         if self.closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
 
-    def write(
-        self,
-        *statements: tuple[str, tuple[Any, ...]],
-        many: tuple[str, list[tuple[Any, ...]]] | None = None,
-    ) -> list[Any]:
-        """Run ``statements``, then ``many`` (one statement over several rows), with the marks
-        held so far, in one transaction (a lone statement alone, which SQLite makes atomic by
-        itself); the rows the last of ``statements`` returns."""
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that writes the marks held so far first."""
         self.check_open()
         conn = self.conn
-        if not self.applied and len(statements) == 1 and many is None:
-            return conn.execute(*statements[0]).fetchall()  # fetched to the end: committed
-        rows: list[Any] = []
         with transaction(conn):
             if self.applied:
                 conn.executemany(MARK_SQL, self.applied)
+            yield conn
+        self.applied.clear()
+
+    def write(self, *statements: tuple[str, tuple[Any, ...]]) -> list[Any]:
+        """Run ``statements`` with the marks held so far, in one transaction (a lone statement
+        alone, which SQLite makes atomic by itself); the rows the last of them returns."""
+        self.check_open()
+        if not self.applied and len(statements) == 1:
+            return self.conn.execute(*statements[0]).fetchall()  # fetched to the end: committed
+        rows: list[Any] = []
+        with self.writing() as conn:
             for statement in statements:
                 rows = conn.execute(*statement).fetchall()
-            if many is not None:
-                conn.executemany(*many)
-        self.applied.clear()
         return rows
 
     def applied_mark(self, mark: tuple[str, str, int]) -> None:
@@ -174,8 +187,10 @@ class DeferredUndoJournal:
     def mark_many(self, seqs: Sequence[int], state: StepState) -> Deferred[None]:
         return maybeDeferred(self._mark_many, seqs, state)
 
-    def append_many(self, steps: Sequence[JournalStep]) -> Deferred[None]:
-        return maybeDeferred(self._append_many, steps)
+    def keep_as(
+        self, journal_id: str, seqs: Sequence[int], then: Sequence[JournalStep]
+    ) -> Deferred[None]:
+        return maybeDeferred(self._keep_as, journal_id, seqs, then)
 
     def record_undo_progress(self, seq: int, done: int) -> Deferred[None]:
         return maybeDeferred(self._record_undo_progress, seq, done)
@@ -195,7 +210,7 @@ class DeferredUndoJournal:
     def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
         raise NotImplementedError
 
-    def _append_many(self, steps: Sequence[JournalStep]) -> None:
+    def _keep_as(self, journal_id: str, seqs: Sequence[int], then: Sequence[JournalStep]) -> None:
         raise NotImplementedError
 
     def _record_undo_progress(self, seq: int, done: int) -> None:
@@ -295,10 +310,10 @@ class SQLiteJournalStore:
     def open(self, journal_id: str, device_id: str, server_id: str) -> SQLiteUndoJournal:
         """The journal named ``journal_id``, created if new; the same journal after a restart."""
         row = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
-        if row is None:
+        if row is None:  # this store is the file's one writer: the header is the one written
             self._writer.write((ADD_HEADER_SQL, (journal_id, device_id, server_id)))
-            row = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
-        check_header(row, journal_id, device_id, server_id)
+        else:
+            check_header(row, journal_id, device_id, server_id)
         self._writer.headed.add(journal_id)
         return SQLiteUndoJournal(self._writer, journal_id, device_id, server_id)
 
@@ -328,15 +343,22 @@ class SQLiteUndoJournal(DeferredUndoJournal):
             return
         self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
 
-    def _append_many(self, steps: Sequence[JournalStep]) -> None:
-        if not steps:
-            return
+    def _keep_as(self, journal_id: str, seqs: Sequence[int], then: Sequence[JournalStep]) -> None:
+        writer, old = self._writer, self.journal_id
+        if journal_id == old:
+            raise ValueError(f"journal {old!r} cannot be kept as itself")
+        header = (journal_id, self.device_id, self.server_id)
         pending = StepState.PENDING.value
-        self._writer.write(
-            (ADD_HEADER_SQL, (self.journal_id, self.device_id, self.server_id)),
-            many=(APPEND_MANY_SQL, [(self.journal_id, encode_step(s), pending) for s in steps]),
-        )
-        self._writer.headed.add(self.journal_id)
+        with writer.writing() as conn:
+            if not conn.execute(ADD_HEADER_SQL, header).rowcount:  # a journal of that name
+                conn.execute(DROP_STEPS_SQL, (journal_id,))
+                conn.execute(SET_HEADER_SQL, (*header[1:], journal_id))
+            conn.execute(DROP_UNKEPT_SQL.format(", ".join("?" * len(seqs))), (old, *seqs))
+            conn.execute(RENAME_STEPS_SQL, (journal_id, old))
+            conn.execute(DROP_HEADER_SQL, (old,))
+            conn.executemany(APPEND_STEP_SQL, [(journal_id, encode_step(s), pending) for s in then])
+        writer.headed.discard(old)
+        writer.headed.add(journal_id)
 
     def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
         marks = [(MARK_SQL, (state.value, self.journal_id, seq)) for seq in seqs]

@@ -1,7 +1,7 @@
 """Revoking a delegation from its record: what the delegation changed, undone exactly.
 
-A delegation that completes keeps a *grant record* (`granted_steps` of its undo journal, kept
-in a journal of its own, `grant_record_id`): the nodes it created (their URIs only) and, for every
+A delegation that completes keeps a *grant record* (what `granted` keeps of its undo journal,
+which takes the name `grant_record_id`): the nodes it created (their URIs only) and, for every
 ACL it changed, the node's own ACL before and the ACL it wrote. Never a value, so never a
 credential. `revoke_delegation` then touches only those nodes:
 
@@ -35,6 +35,7 @@ from twisted.logger import Logger
 from dmdelegation.client.delegation import revoke_rights
 from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal
 from dmdelegation.client.journal_entry import JournalEntry, StepState
+from dmdelegation.client.journal_store import GRANT_RECORD
 from dmdelegation.client.steps import (
     Changes,
     OperationFailed,
@@ -60,7 +61,7 @@ SERVER_ID = "ServerID"
 def grant_record_id(device_id: str, subtree: str) -> str:
     """The name of the journal that keeps the grant record of the delegation of ``subtree`` of
     ``device_id`` (delegations in force never overlap, so device and subtree name one)."""
-    return f"granted:{device_id}:{subtree}"
+    return f"{GRANT_RECORD}{device_id}:{subtree}"
 
 
 RECORD_COMPLETE = ReplaceACLStep(ROOT, EMPTY, EMPTY)
@@ -77,13 +78,14 @@ def record_of(steps: Sequence[JournalStep]) -> list[JournalStep] | None:
     return list(steps[:-1])
 
 
-def granted_steps(entries: Sequence[JournalEntry]) -> list[JournalStep]:
-    """The grant record of a completed delegation's journal: its Adds (URIs only) and its ACL
-    changes (before and after), in order; not its Deletes or Replaces, whose before-images may
-    hold credentials, and none of a step the client refused or that was undone."""
+def granted(entries: Sequence[JournalEntry]) -> list[JournalEntry]:
+    """What a completed delegation's journal keeps as its grant record: its Adds (URIs only)
+    and its ACL changes (before and after), in order; not its Deletes or Replaces, whose
+    before-images may hold credentials, and none of a step the client refused or that was
+    undone."""
     kept = (StepState.APPLIED, StepState.PENDING)
     return [
-        entry.step
+        entry
         for entry in entries
         if entry.state in kept and isinstance(entry.step, AddStep | ReplaceACLStep)
     ]
@@ -213,7 +215,7 @@ def revoke_delegation(
     record: Sequence[JournalStep] | None,
 ) -> Deferred[list[OperationFailed]]:
     """Remove ``server_id``'s account, rights and Bootstrap Config entry, as ``record`` (the
-    delegation's `granted_steps`; None: no record, walk the tree) says they were made. Fires with
+    delegation's grant record; None: no record, walk the tree) says they were made. Fires with
     the steps the client refused or left unanswered (the rest is done); ValueError for the
     session's own server."""
 
@@ -252,7 +254,7 @@ def revoke_delegation(
 __all__ = [
     "RECORD_COMPLETE",
     "grant_record_id",
-    "granted_steps",
+    "granted",
     "record_of",
     "revoke_delegation",
     "strip_server",

@@ -4,11 +4,11 @@ component, over any ``IDMClientSession``, with one durable undo journal per sess
 What each change does to the client (and why) is in docs/spec-notes.md, "Engine".
 
 A delegation that completes keeps its *grant record* (`dmdelegation.client.revocation`): what it
-created and the ACLs it changed, before and after, without a value, in the journal named
-`grant_record_id`, until it is revoked. The revocation restores exactly those nodes. Undo and
-revocation go on past a step the client refuses (the delegated server's account and rights
-first), and are tried again, a bounded number of times on the clock, before they are reported
-failed (the engine then ends the process *unrestored* or *compromised*).
+created and the ACLs it changed, before and after, without a value: its undo journal, so
+trimmed, takes the name `grant_record_id` until it is revoked. The revocation restores exactly
+those nodes. Undo and revocation go on past a step the client refuses (the delegated server's
+account and rights first), and are tried again, a bounded number of times on the clock, before
+they are reported failed (the engine then ends the process *unrestored* or *compromised*).
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from zope.interface import implementer
 from dmdelegation.client import delegation as ops
 from dmdelegation.client.interfaces import (
     IDMClientSession,
-    ITransactionalJournals,
     IUndoJournal,
     IUndoJournalBatch,
     IUndoJournalStore,
 )
+from dmdelegation.client.journal_store import OWN_ACCOUNT
 from dmdelegation.client.revocation import (
     RECORD_COMPLETE,
     grant_record_id,
-    granted_steps,
+    granted,
     record_of,
     revoke_delegation,
     strip_server,
@@ -192,7 +192,7 @@ class JournaledClientChanges:
         delegation's end) until the delegation is revoked, which rolls it back, re-creating the
         account exactly as it was."""
         return self.journals.open(
-            f"own-account:{session.device_id}", session.device_id, self.server_id
+            f"{OWN_ACCOUNT}{session.device_id}", session.device_id, self.server_id
         )
 
     async def _grant_and_maybe_leave(
@@ -268,43 +268,31 @@ class JournaledClientChanges:
         )
 
     def commit(self, session: Session) -> Deferred[None]:
-        """The delegation holds: its grant record is kept (written once: a commit run again
-        finds it), and the undo journal, with any credential it held, is discarded."""
+        """The delegation holds: its undo journal becomes its grant record, without the steps
+        whose before-images may hold a credential (what `granted` keeps, `RECORD_COMPLETE`
+        last), in one write where the journal can (`IUndoJournalBatch.keep_as`); else the record
+        is written step by step, then the journal discarded. A commit run again finds its work
+        done: the journal holds nothing, or the record is complete."""
 
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
+            entries = await journal.entries()
+            if not entries:  # already the grant record
+                await journal.discard()  # the header its opening wrote, if it did
+                return
+            kept = granted(entries)
+            batch = IUndoJournalBatch(journal, None)
+            if batch is not None:
+                record_id = grant_record_id(session.device_id, session.subtree)
+                await batch.keep_as(record_id, [e.seq for e in kept], (RECORD_COMPLETE,))
+                return
             record = self._grant_record(session)
-            held = [entry.step for entry in await record.entries()]
-            if record_of(held) is None:
-                if held:
-                    await record.discard()  # a record cut short by a crash: written again
-                steps = (*granted_steps(await journal.entries()), RECORD_COMPLETE)
-                many = IUndoJournalBatch(record, None)
-                if many is not None:
-                    await many.append_many(steps)  # one write, not one per step
-                else:
-                    for step in steps:
-                        await record.append(step)
+            if record_of([entry.step for entry in await record.entries()]) is None:
+                await record.discard()  # none yet, or one cut short by a crash
+                for step in (*(entry.step for entry in kept), RECORD_COMPLETE):
+                    await record.append(step)
             await journal.discard()
 
-        batch = ITransactionalJournals(self.journals, None)
-        if batch is None or getattr(batch, "in_transaction", True):
-            return self._run(session, work)
-        # The record's steps and the journal's discard in one transaction, one durable write
-        # (not one per step): the SQLite journals, whose calls complete at once (so nothing
-        # else writes to the store while the transaction is open).
-        batch.begin()
-        d = self._run(session, work)
-        assert d.called, "the SQLite journals' calls complete at once"
-
-        def done(result: object) -> object:
-            if isinstance(result, Failure):
-                batch.rollback()
-            else:
-                batch.commit()
-                batch.release()
-            return result
-
-        return d.addBoth(done)
+        return self._run(session, work)
 
     def remove_delegate(self, session: Session) -> Deferred[None]:
         """Account, rights, Bootstrap Config entry: those the delegation's grant record names,

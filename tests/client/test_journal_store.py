@@ -201,26 +201,71 @@ def test_several_steps_are_marked_in_one_durable_write(journals: JournalBackend)
     assert journals.on_disk() == [(1, "pending"), (2, "undone"), (3, "undone")]
 
 
-def test_several_steps_are_appended_in_one_durable_write(journals: JournalBackend) -> None:
-    journal = journals.journal()
-    fired(journal.append(AddStep(A)))
+COMPLETE = ReplaceACLStep(URI.parse("."), EMPTY, EMPTY)
+
+
+def _three_steps(journal: IUndoJournal) -> list[JournalStep]:
+    steps: list[JournalStep] = [
+        AddStep(A),
+        ReplaceStep(A.child("secret"), Value.text("before")),
+        ReplaceACLStep(A, EMPTY, ACL.parse("Get=*")),
+    ]
+    for step in steps:
+        fired(journal.append(step))
     fired(journal.mark(1, StepState.APPLIED))
-    steps: list[JournalStep] = [AddStep(A.child("x")), ReplaceACLStep(A, EMPTY, ACL.parse("Get=*"))]
-    with journals.transactions() as transactions:
-        fired(IUndoJournalBatch(journal).append_many(steps))
-    assert len(transactions) == 1, transactions
-    assert journals.on_disk() == [(1, "applied"), (2, "pending"), (3, "pending")]
-    assert [entry.step for entry in fired(journal.entries())] == [AddStep(A), *steps]
-    fired(IUndoJournalBatch(journal).append_many([]))
-    assert len(fired(journal.entries())) == 3
+    return steps
 
 
-def test_steps_appended_together_bring_back_a_discarded_journal(
+def test_a_journal_is_kept_under_another_name_in_one_durable_write(
     journals: JournalBackend,
 ) -> None:
     journal = journals.journal()
-    fired(journal.append(AddStep(A)))
-    fired(journal.discard())
-    fired(IUndoJournalBatch(journal).append_many([AddStep(A.child("y"))]))
-    assert journal.journal_id in journals.store.journal_ids()
-    assert [entry.seq for entry in fired(journal.entries())] == [1]
+    steps = _three_steps(journal)
+    with journals.transactions() as transactions:
+        fired(IUndoJournalBatch(journal).keep_as("record-1", [1, 3], [COMPLETE]))
+    assert len(transactions) == 1, transactions
+    assert journals.store.journal_ids() == ["record-1"]
+    assert journals.on_disk() == []
+    assert journals.on_disk("record-1") == [(1, "applied"), (3, "pending"), (4, "pending")]
+    record = journals.store.open("record-1", DEVICE, OWNER)
+    assert [entry.step for entry in fired(record.entries())] == [steps[0], steps[2], COMPLETE]
+    assert fired(journal.entries()) == []
+    with pytest.raises(JournalMismatch):  # the record is bound to the journal's device
+        journals.store.open("record-1", "IMEI:0", OWNER)
+
+
+def test_a_journal_kept_under_a_name_replaces_the_journal_of_that_name(
+    journals: JournalBackend,
+) -> None:
+    older = journals.journal(name="record-1")
+    for n in range(5):
+        fired(older.append(AddStep(A.child(str(n)))))
+    journal = journals.journal()
+    steps = _three_steps(journal)
+    fired(IUndoJournalBatch(journal).keep_as("record-1", [3], []))
+    assert journals.store.journal_ids() == ["record-1"]
+    assert journals.on_disk("record-1") == [(3, "pending")]
+    assert [entry.step for entry in fired(older.entries())] == [steps[2]]
+
+
+def test_a_journal_is_kept_after_a_restart_and_by_another_store(
+    journals: JournalBackend,
+) -> None:
+    journal = journals.journal()
+    _three_steps(journal)
+    fired(IUndoJournalBatch(journal).keep_as("record-1", [1], [COMPLETE]))
+    other = journals.open_store()
+    try:
+        assert other.journal_ids() == ["record-1"]
+        kept = fired(other.open("record-1", DEVICE, OWNER).entries())
+        assert [entry.step for entry in kept] == [AddStep(A), COMPLETE]
+    finally:
+        other.close()
+
+
+def test_a_journal_cannot_be_kept_as_itself(journals: JournalBackend) -> None:
+    journal = journals.journal()
+    steps = _three_steps(journal)
+    failure = fired_failure(IUndoJournalBatch(journal).keep_as(journal.journal_id, [1], []))
+    assert failure.check(ValueError)
+    assert [entry.step for entry in fired(journal.entries())] == steps
