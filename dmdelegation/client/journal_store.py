@@ -290,13 +290,14 @@ class SQLiteJournalStore:
         journal's session is its id up to any ``/``), with the secrets their before-images
         hold: a process that ended will never be undone, and a journal a failed or interrupted
         commit left behind would otherwise keep them for ever. The journal of our own account
-        in a full delegation (``own-account:``) is kept until the revocation rolls it back.
-        The journals discarded."""
+        in a full delegation (``own-account:``) and a delegation's grant record (``granted:``)
+        belong to no process: they are kept until the revocation. The journals discarded."""
         self._writer.check_open()
         gone = [
             journal_id
             for journal_id in self.journal_ids()
-            if not journal_id.startswith(OWN_ACCOUNT) and ended(journal_id.partition("/")[0])
+            if not journal_id.startswith((OWN_ACCOUNT, GRANT_RECORD))
+            and ended(journal_id.partition("/")[0])
         ]
         for journal_id in gone:
             self.open_existing(journal_id)._discard()

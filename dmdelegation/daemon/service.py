@@ -32,6 +32,7 @@ from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.daemon.config import Config
 from dmdelegation.daemon.dm_endpoint import DMEndpoint, RoutedDelegatedServer
+from dmdelegation.daemon.journals import settle_journals
 from dmdelegation.daemon.private import private_directory, private_file
 from dmdelegation.dm.interop import DMClientChanges
 from dmdelegation.engine.admission import DEFAULT_MAX_OPEN, CappedPolicy, OpenProcesses
@@ -335,21 +336,19 @@ class DelegationService(MultiService):
         self.pruning.start(PRUNE_EVERY, now=True)
 
     def purge_journals(self) -> None:
-        """Discard the undo journals of ended processes (and their secrets); SQLite only."""
+        """Keep as grant records the undo journals whose commit a stop cut short, and discard
+        those of the other ended processes, with their secrets (`settle_journals`)."""
         if not isinstance(self.journals, SQLiteJournalStore):
             return
-
-        def ended(session_id: str) -> bool:
-            session = self.store.get(session_id)
-            return session is None or not session.is_open
-
         try:
-            gone = self.journals.purge_ended(ended)
+            settled = settle_journals(self.journals, self.store, self.engine.client_changes)
         except Exception as e:
             log.warn("undo journals not purged now: {error}", error=str(e).splitlines()[0])
             return
-        if gone:
-            log.info("discarded {n} undo journals of ended processes", n=len(gone))
+        if settled.committed:
+            log.info("kept {n} grant records a stop had cut short", n=len(settled.committed))
+        if settled.discarded:
+            log.info("discarded {n} undo journals of ended processes", n=len(settled.discarded))
 
     def prune(self) -> None:
         """Forget the sessions (and their message logs) that ended more than

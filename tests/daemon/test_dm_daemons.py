@@ -16,6 +16,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from dmdelegation.client.revocation import grant_record_id
 from dmdelegation.daemon.config import parse
 from dmdelegation.daemon.service import DelegationService
 from dmdelegation.engine.model import Outcome, Session
@@ -167,6 +168,49 @@ class TwoDaemonsOverDMSessions(TestCase):
         assert _servers(self.device.records()) == {DMS1}
         # DMS-2 forgets the device as its session ends (an effect run after the end is durable)
         await _until(lambda: dms2.dm is not None and dms2.dm.enrolment.device(DEVICE) is None)
+
+    async def test_a_pruning_keeps_the_grant_record_of_a_delegation_in_force(self) -> None:
+        """The daemon discards the undo journals of ended processes at start and with each
+        pruning; the grant record of a delegation in force outlives its process, so that the
+        revocation that follows a restart (or an hour) puts every ACL back exactly: those the
+        delegation made explicit on nodes that inherited theirs are emptied again."""
+        dms1 = self.services[DMS1]
+        acls = {str(r.uri): r.acl for r in self.device.records()}
+        session = dms1.engine.delegate(DEVICE, DMS2, SUBTREE, method=DelegationMethod.DMACC)
+        for server_id in (DMS1, DMS2):
+            result = await self._ended(server_id, session)
+            assert result.outcome is Outcome.DELEGATED, result.reason
+        assert acls[SUBTREE].is_empty  # it inherited its rights; the delegation set them
+        assert not {str(r.uri): r.acl for r in self.device.records()}[SUBTREE].is_empty
+        dms1.prune()
+
+        revocation = dms1.engine.revoke(DEVICE, SUBTREE)
+        for server_id in (DMS1, DMS2):
+            result = await self._ended(server_id, revocation)
+            assert result.outcome is Outcome.REVOKED, result.reason
+        assert {str(r.uri): r.acl for r in self.device.records()} == acls
+
+    async def test_a_revocation_without_a_grant_record_takes_every_right_back(self) -> None:
+        """A delegation made before grant records were kept: the revocation walks the device's
+        whole tree over DM and leaves the delegated server no right anywhere."""
+        dms1 = self.services[DMS1]
+        session = dms1.engine.delegate(DEVICE, DMS2, SUBTREE, method=DelegationMethod.DMACC)
+        for server_id in (DMS1, DMS2):
+            result = await self._ended(server_id, session)
+            assert result.outcome is Outcome.DELEGATED, result.reason
+        await _until(lambda: dms1.journals.journal_ids() == [grant_record_id(DEVICE, SUBTREE)])
+        await dms1.journals.open(grant_record_id(DEVICE, SUBTREE), DEVICE, DMS1).discard()
+
+        revocation = dms1.engine.revoke(DEVICE, SUBTREE)
+        for server_id in (DMS1, DMS2):
+            result = await self._ended(server_id, revocation)
+            assert result.outcome is Outcome.REVOKED, result.reason
+        assert _servers(self.device.records()) == {DMS1}
+        assert [
+            str(r.uri)
+            for r in self.device.records()
+            if any(DMS2 in servers for _, servers in r.acl.entries)
+        ] == []
 
     async def test_bootstrap_server_url_delegation(self) -> None:
         dms1, dms2 = self.services[DMS1], self.services[DMS2]
