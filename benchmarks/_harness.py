@@ -157,9 +157,10 @@ class Pair:
     def build(self, server_id: str, **overrides: Any) -> Engine:
         """A (new, started) engine for ``server_id`` on that server's store file."""
         peer = DMS2 if server_id == DMS1 else DMS1
+        store = overrides.pop("store", None) or SessionStore(self.tmp / f"{server_id}.sqlite3")
         engine = Engine(
             server_id=server_id,
-            store=overrides.pop("store", None) or SessionStore(self.tmp / f"{server_id}.sqlite3"),
+            store=store,
             transport=Endpoint(self.wire, server_id),
             # the peer granted everything (a configured peer gets nothing unless so granted)
             policy=ConfigPolicy(
@@ -180,6 +181,7 @@ class Pair:
                     lambda d: self.clients.session(d, server_id),
                     self.journals,
                     clock=self.clock,
+                    registry=store,
                 ),
             ),
             delegated=self.dms2_server,

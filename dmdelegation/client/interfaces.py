@@ -160,14 +160,10 @@ class IUndoJournalBatch(Interface):
     def mark_many(seqs: Sequence[int], state: StepState) -> Deferred[None]:
         """`IUndoJournal.mark` each of ``seqs`` with ``state``, all in one durable write."""
 
-    def keep_as(
-        journal_id: str, seqs: Sequence[int], then: Sequence[JournalStep]
-    ) -> Deferred[None]:
-        """In one durable write, every part or none: forget this journal's steps but ``seqs``
-        (with the before-images the others hold), append ``then`` after those kept, *pending*,
-        and give what is kept the name ``journal_id`` (same device and server), in place of any
-        journal of that name. This journal's own name then holds nothing. A completed
-        delegation's journal becomes its grant record so, without being copied."""
+    def forget(seqs: Sequence[int]) -> Deferred[None]:
+        """Forget the steps ``seqs`` and the before-images they hold, in one durable write (a
+        completed delegation's journal is kept as its grant record without those that may hold
+        a credential)."""
 
 
 class IUndoJournalStore(Interface):

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -70,19 +69,18 @@ HEADER_SQL = "SELECT device_id, server_id FROM journals WHERE journal_id = ?"
 ADD_HEADER_SQL = (
     "INSERT OR IGNORE INTO journals (journal_id, device_id, server_id) VALUES (?, ?, ?)"
 )
-APPEND_STEP_SQL = (
+APPEND_SQL = (
     "INSERT INTO journal_steps (journal_id, seq, step, state)"
     " SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3 FROM journal_steps WHERE journal_id = ?1"
+    " RETURNING seq"
 )
-APPEND_SQL = APPEND_STEP_SQL + " RETURNING seq"
-# keep_as: a journal of the new name loses its steps and takes this one's device and server;
-# this journal's steps not kept go (overwritten on disk, with their before-images); the rest
-# take the new name; the old header goes last (the steps' reference always holds).
-DROP_STEPS_SQL = "DELETE FROM journal_steps WHERE journal_id = ?"
-DROP_HEADER_SQL = "DELETE FROM journals WHERE journal_id = ?"
-DROP_UNKEPT_SQL = "DELETE FROM journal_steps WHERE journal_id = ? AND seq NOT IN ({})"
-SET_HEADER_SQL = "UPDATE journals SET device_id = ?, server_id = ? WHERE journal_id = ?"
-RENAME_STEPS_SQL = "UPDATE journal_steps SET journal_id = ? WHERE journal_id = ?"
+INSERT_STEP_SQL = "INSERT INTO journal_steps (journal_id, seq, step, state) VALUES (?, ?, ?, ?)"
+FORGET_SQL = "DELETE FROM journal_steps WHERE journal_id = ? AND seq IN ({})"
+ENDING_WITH_SQL = (
+    "SELECT s.journal_id FROM journal_steps s JOIN"
+    " (SELECT journal_id, max(seq) AS seq FROM journal_steps GROUP BY journal_id) m"
+    " ON s.journal_id = m.journal_id AND s.seq = m.seq WHERE s.step = ?"
+)
 MARK_SQL = "UPDATE journal_steps SET state = ? WHERE journal_id = ? AND seq = ?"
 PROGRESS_SQL = "UPDATE journal_steps SET undo_progress = ? WHERE journal_id = ? AND seq = ?"
 
@@ -102,7 +100,10 @@ class _Writer:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.applied: list[tuple[str, str, int]] = []  # (state, journal_id, seq) for MARK_SQL
-        self.headed: set[str] = set()  # journals whose header row this store knows is there
+        # The journals whose header row this store wrote or read (it is the file's one writer),
+        # with their device and server; and the number of the next step, where it knows it.
+        self.headers: dict[str, tuple[str, str]] = {}
+        self.next_seq: dict[str, int] = {}
         self.closed = False
         self.held: list[tuple[str, str, int]] | None = None  # applied marks of an open unit
 
@@ -110,27 +111,20 @@ class _Writer:
         if self.closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
 
-    @contextmanager
-    def writing(self) -> Iterator[sqlite3.Connection]:
-        """A transaction that writes the marks held so far first."""
-        self.check_open()
-        conn = self.conn
-        with transaction(conn):
-            if self.applied:
-                conn.executemany(MARK_SQL, self.applied)
-            yield conn
-        self.applied.clear()
-
     def write(self, *statements: tuple[str, tuple[Any, ...]]) -> list[Any]:
         """Run ``statements`` with the marks held so far, in one transaction (a lone statement
         alone, which SQLite makes atomic by itself); the rows the last of them returns."""
         self.check_open()
+        conn = self.conn
         if not self.applied and len(statements) == 1:
-            return self.conn.execute(*statements[0]).fetchall()  # fetched to the end: committed
+            return conn.execute(*statements[0]).fetchall()  # fetched to the end: committed
         rows: list[Any] = []
-        with self.writing() as conn:
+        with transaction(conn):
+            if self.applied:
+                conn.executemany(MARK_SQL, self.applied)
             for statement in statements:
                 rows = conn.execute(*statement).fetchall()
+        self.applied.clear()
         return rows
 
     def applied_mark(self, mark: tuple[str, str, int]) -> None:
@@ -187,10 +181,8 @@ class DeferredUndoJournal:
     def mark_many(self, seqs: Sequence[int], state: StepState) -> Deferred[None]:
         return maybeDeferred(self._mark_many, seqs, state)
 
-    def keep_as(
-        self, journal_id: str, seqs: Sequence[int], then: Sequence[JournalStep]
-    ) -> Deferred[None]:
-        return maybeDeferred(self._keep_as, journal_id, seqs, then)
+    def forget(self, seqs: Sequence[int]) -> Deferred[None]:
+        return maybeDeferred(self._forget, seqs)
 
     def record_undo_progress(self, seq: int, done: int) -> Deferred[None]:
         return maybeDeferred(self._record_undo_progress, seq, done)
@@ -210,7 +202,7 @@ class DeferredUndoJournal:
     def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
         raise NotImplementedError
 
-    def _keep_as(self, journal_id: str, seqs: Sequence[int], then: Sequence[JournalStep]) -> None:
+    def _forget(self, seqs: Sequence[int]) -> None:
         raise NotImplementedError
 
     def _record_undo_progress(self, seq: int, done: int) -> None:
@@ -268,7 +260,8 @@ class SQLiteJournalStore:
     def rollback(self) -> None:
         writer = self._writer
         writer.held = None
-        writer.headed.clear()  # a header written in the transaction is gone with it
+        writer.headers.clear()  # a header or a step written in the transaction is gone with it
+        writer.next_seq.clear()
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
@@ -284,6 +277,12 @@ class SQLiteJournalStore:
         """The journals that still hold steps (after a restart: delegations to finish or undo)."""
         rows = self._conn.execute("SELECT journal_id FROM journals ORDER BY 1")
         return [journal_id for (journal_id,) in rows]
+
+    def ending_with(self, step: JournalStep) -> set[str]:
+        """The journals whose last step is ``step`` (one read, whatever their number)."""
+        self._writer.check_open()
+        rows = self._conn.execute(ENDING_WITH_SQL, (encode_step(step),))
+        return {journal_id for (journal_id,) in rows}
 
     def purge_ended(self, ended: Callable[[str], bool]) -> list[str]:
         """Discard the journals of processes that have ended (``ended(session_id)``; a
@@ -310,13 +309,18 @@ class SQLiteJournalStore:
 
     def open(self, journal_id: str, device_id: str, server_id: str) -> SQLiteUndoJournal:
         """The journal named ``journal_id``, created if new; the same journal after a restart."""
-        row = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
-        if row is None:  # this store is the file's one writer: the header is the one written
-            self._writer.write((ADD_HEADER_SQL, (journal_id, device_id, server_id)))
-        else:
-            check_header(row, journal_id, device_id, server_id)
-        self._writer.headed.add(journal_id)
-        return SQLiteUndoJournal(self._writer, journal_id, device_id, server_id)
+        writer = self._writer
+        writer.check_open()
+        header = writer.headers.get(journal_id)
+        if header is None:
+            header = self._conn.execute(HEADER_SQL, (journal_id,)).fetchone()
+            if header is None:  # this store is the file's one writer: the header is the one written
+                writer.write((ADD_HEADER_SQL, (journal_id, device_id, server_id)))
+                header = (device_id, server_id)
+                writer.next_seq[journal_id] = 1
+            writer.headers[journal_id] = (header[0], header[1])
+        check_header(header, journal_id, device_id, server_id)
+        return SQLiteUndoJournal(writer, journal_id, device_id, server_id)
 
 
 @implementer(IUndoJournal, IUndoJournalBatch)
@@ -328,14 +332,21 @@ class SQLiteUndoJournal(DeferredUndoJournal):
         self._writer = writer
 
     def _append(self, step: JournalStep) -> int:
-        writer = self._writer
-        append = (APPEND_SQL, (self.journal_id, encode_step(step), StepState.PENDING.value))
-        if self.journal_id in writer.headed:
-            [(seq,)] = writer.write(append)
-        else:  # discarded since it was opened: the header goes back with the step
-            header = (ADD_HEADER_SQL, (self.journal_id, self.device_id, self.server_id))
-            [(seq,)] = writer.write(header, append)
-            writer.headed.add(self.journal_id)
+        writer, journal_id = self._writer, self.journal_id
+        text, pending = encode_step(step), StepState.PENDING.value
+        seq = writer.next_seq.get(journal_id)
+        if journal_id not in writer.headers:  # discarded since it was opened: the header too
+            header = (ADD_HEADER_SQL, (journal_id, self.device_id, self.server_id))
+            [(seq,)] = writer.write(header, (APPEND_SQL, (journal_id, text, pending)))
+            writer.headers[journal_id] = (self.device_id, self.server_id)
+        elif seq is None:
+            [(seq,)] = writer.write((APPEND_SQL, (journal_id, text, pending)))
+        else:  # the number known: no look for the last one
+            try:
+                writer.write((INSERT_STEP_SQL, (journal_id, seq, text, pending)))
+            except sqlite3.IntegrityError:  # taken after all: the number is looked for
+                [(seq,)] = writer.write((APPEND_SQL, (journal_id, text, pending)))
+        writer.next_seq[journal_id] = int(seq) + 1
         return int(seq)
 
     def _mark(self, seq: int, state: StepState) -> None:
@@ -344,22 +355,11 @@ class SQLiteUndoJournal(DeferredUndoJournal):
             return
         self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
 
-    def _keep_as(self, journal_id: str, seqs: Sequence[int], then: Sequence[JournalStep]) -> None:
-        writer, old = self._writer, self.journal_id
-        if journal_id == old:
-            raise ValueError(f"journal {old!r} cannot be kept as itself")
-        header = (journal_id, self.device_id, self.server_id)
-        pending = StepState.PENDING.value
-        with writer.writing() as conn:
-            if not conn.execute(ADD_HEADER_SQL, header).rowcount:  # a journal of that name
-                conn.execute(DROP_STEPS_SQL, (journal_id,))
-                conn.execute(SET_HEADER_SQL, (*header[1:], journal_id))
-            conn.execute(DROP_UNKEPT_SQL.format(", ".join("?" * len(seqs))), (old, *seqs))
-            conn.execute(RENAME_STEPS_SQL, (journal_id, old))
-            conn.execute(DROP_HEADER_SQL, (old,))
-            conn.executemany(APPEND_STEP_SQL, [(journal_id, encode_step(s), pending) for s in then])
-        writer.headed.discard(old)
-        writer.headed.add(journal_id)
+    def _forget(self, seqs: Sequence[int]) -> None:
+        if seqs:  # one statement: every step, or none
+            marks = ", ".join("?" * len(seqs))
+            self._writer.write((FORGET_SQL.format(marks), (self.journal_id, *seqs)))
+            self._writer.next_seq.pop(self.journal_id, None)  # the last step may be gone
 
     def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
         marks = [(MARK_SQL, (state.value, self.journal_id, seq)) for seq in seqs]
@@ -390,4 +390,5 @@ class SQLiteUndoJournal(DeferredUndoJournal):
         writer.applied.clear()
         if writer.held is not None:
             writer.held = [mark for mark in writer.held if mark[1] != self.journal_id]
-        writer.headed.discard(self.journal_id)
+        writer.headers.pop(self.journal_id, None)
+        writer.next_seq.pop(self.journal_id, None)

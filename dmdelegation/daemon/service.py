@@ -224,7 +224,12 @@ class DelegationService(MultiService):
             policy=policy,
             client_changes=self._client_changes(
                 JournaledClientChanges(
-                    server_id, session_for, self.journals, clock=reactor, commands=self.store
+                    server_id,
+                    session_for,
+                    self.journals,
+                    clock=reactor,
+                    commands=self.store,
+                    registry=self.store,
                 )
             ),
             delegated=delegated,
@@ -336,8 +341,8 @@ class DelegationService(MultiService):
         self.pruning.start(PRUNE_EVERY, now=True)
 
     def purge_journals(self) -> None:
-        """Keep as grant records the undo journals whose commit a stop cut short, and discard
-        those of the other ended processes, with their secrets (`settle_journals`)."""
+        """Keep the grant records of the delegations in force, and discard the undo journals of
+        the other ended processes, with their secrets (`settle_journals`)."""
         if not isinstance(self.journals, SQLiteJournalStore):
             return
         try:
@@ -345,8 +350,6 @@ class DelegationService(MultiService):
         except Exception as e:
             log.warn("undo journals not purged now: {error}", error=str(e).splitlines()[0])
             return
-        if settled.committed:
-            log.info("kept {n} grant records a stop had cut short", n=len(settled.committed))
         if settled.discarded:
             log.info("discarded {n} undo journals of ended processes", n=len(settled.discarded))
 

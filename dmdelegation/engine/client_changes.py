@@ -4,11 +4,12 @@ component, over any ``IDMClientSession``, with one durable undo journal per sess
 What each change does to the client (and why) is in docs/spec-notes.md, "Engine".
 
 A delegation that completes keeps its *grant record* (`dmdelegation.client.revocation`): what it
-created and the ACLs it changed, before and after, without a value: its undo journal, so
-trimmed, takes the name `grant_record_id` until it is revoked. The revocation restores exactly
-those nodes. Undo and revocation go on past a step the client refuses (the delegated server's
-account and rights first), and are tried again, a bounded number of times on the clock, before
-they are reported failed (the engine then ends the process *unrestored* or *compromised*).
+created and the ACLs it changed, before and after, without a value. It is the process's undo
+journal, so trimmed and kept until the delegation is revoked; the registry of delegations in
+force names the process. The revocation restores exactly those nodes. Undo and revocation go on
+past a step the client refuses (the delegated server's account and rights first), and are tried
+again, a bounded number of times on the clock, before they are reported failed (the engine then
+ends the process *unrestored* or *compromised*).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dmdelegation.client.interfaces import (
     IUndoJournalBatch,
     IUndoJournalStore,
 )
+from dmdelegation.client.journal_entry import JournalEntry
 from dmdelegation.client.journal_store import OWN_ACCOUNT
 from dmdelegation.client.revocation import (
     RECORD_COMPLETE,
@@ -43,11 +45,12 @@ from dmdelegation.client.rollback import rollback
 from dmdelegation.client.steps import Incomplete, OperationFailed
 from dmdelegation.client.unit import run_together
 from dmdelegation.engine.interfaces import ClientChangeFailed, IClientChanges
-from dmdelegation.engine.model import Process, Session
+from dmdelegation.engine.model import Process, Role, Session
 from dmdelegation.engine.recording import RecordingSession
 from dmdelegation.protocol import DMAcc
 from dmdelegation.store.interfaces import ISessionStore
 from dmdelegation.tree import URI, BootConfigEntry, Status
+from dmdelegation.tree.journal import JournalStep
 
 log = Logger()
 
@@ -79,7 +82,9 @@ class JournaledClientChanges:
     ``clock`` times the further attempts of an undo or a revocation (``retry_delays`` apart);
     without one they follow at once. With ``commands`` (the session store), each DM command a
     session's changes send the device is recorded there for its trace
-    (`dmdelegation.engine.recording`)."""
+    (`dmdelegation.engine.recording`). ``registry`` (the session store) names the process that
+    made each delegation in force, whose journal is then kept as the delegation's grant record;
+    without it, the record is a copy, named `grant_record_id`."""
 
     def __init__(
         self,
@@ -90,6 +95,7 @@ class JournaledClientChanges:
         clock: IReactorTime | None = None,
         retry_delays: Sequence[float] = RETRY_DELAYS,
         commands: ISessionStore | None = None,
+        registry: ISessionStore | None = None,
     ):
         self.server_id = server_id
         self.session_for = session_for
@@ -97,6 +103,7 @@ class JournaledClientChanges:
         self.clock = clock
         self.retry_delays = tuple(retry_delays)
         self.commands = commands
+        self.registry = registry
 
     def _pause(self, seconds: float) -> Deferred[None]:
         if self.clock is None:
@@ -261,38 +268,71 @@ class JournaledClientChanges:
         finally:
             await cleanup.discard()  # it may hold the account's credentials: never kept
 
-    def _grant_record(self, session: Session) -> IUndoJournal:
-        """The grant record of the delegation of the session's subtree on its device."""
-        return self.journals.open(
-            grant_record_id(session.device_id, session.subtree), session.device_id, self.server_id
-        )
+    async def _record(
+        self, session: Session, opened: list[IUndoJournal]
+    ) -> list[JournalStep] | None:
+        """The grant record of the delegation of the session's subtree: in the journal of the
+        process that made it (the registry names it), else in the journal named after the
+        device and subtree (a record written as a copy); None if neither holds a complete one.
+        Each journal opened is added to ``opened``."""
+        device_id, subtree = session.device_id, session.subtree
+        names = [grant_record_id(device_id, subtree)]
+        if self.registry is not None:
+            names[:0] = [
+                d.session_id
+                for d in self.registry.delegations(device_id, Role.DMS1)
+                if d.subtree == subtree and d.session_id != session.session_id
+            ]
+        for name in names:
+            opened.append(self.journals.open(name, device_id, self.server_id))
+            steps = record_of([entry.step for entry in await opened[-1].entries()])
+            if steps is not None:
+                return steps
+        return None
 
     def commit(self, session: Session) -> Deferred[None]:
-        """The delegation holds: its undo journal becomes its grant record, without the steps
-        whose before-images may hold a credential (what `granted` keeps, `RECORD_COMPLETE`
-        last), in one write where the journal can (`IUndoJournalBatch.keep_as`); else the record
-        is written step by step, then the journal discarded. A commit run again finds its work
-        done: the journal holds nothing, or the record is complete."""
+        """The delegation holds: its undo journal is kept as its grant record, in place. The
+        steps whose before-images may hold a credential go (those `granted` does not keep) and
+        `RECORD_COMPLETE` is appended. Without a ``registry`` (to find it again by), or for a
+        journal that cannot forget some of its steps (no `IUndoJournalBatch`), the record is
+        written step by step under the name `grant_record_id` instead, and the journal is
+        discarded. A commit run again finds its work done."""
 
-        async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
+        async def keep(journal: IUndoJournal) -> None:
             entries = await journal.entries()
-            if not entries:  # already the grant record
+            if not entries:  # nothing to keep (its record is made, under the record's name)
                 await journal.discard()  # the header its opening wrote, if it did
                 return
-            kept = granted(entries)
-            batch = IUndoJournalBatch(journal, None)
-            if batch is not None:
-                record_id = grant_record_id(session.device_id, session.subtree)
-                await batch.keep_as(record_id, [e.seq for e in kept], (RECORD_COMPLETE,))
+            if entries[-1].step == RECORD_COMPLETE:
                 return
-            record = self._grant_record(session)
-            if record_of([entry.step for entry in await record.entries()]) is None:
-                await record.discard()  # none yet, or one cut short by a crash
-                for step in (*(entry.step for entry in kept), RECORD_COMPLETE):
-                    await record.append(step)
-            await journal.discard()
+            kept = granted(entries)
+            seqs = {entry.seq for entry in kept}
+            drop = [entry.seq for entry in entries if entry.seq not in seqs]
+            batch = IUndoJournalBatch(journal, None)
+            if self.registry is None or (drop and batch is None):
+                await self._write_record(session, kept)
+                await journal.discard()
+                return
+            if drop:
+                assert batch is not None
+                await batch.forget(drop)
+            await journal.append(RECORD_COMPLETE)
 
-        return self._run(session, work)
+        # The journals only: no DM session with the device, to which nothing is sent.
+        try:
+            journal = self.journals.open(session.session_id, session.device_id, self.server_id)
+        except Exception as e:
+            return fail(_translate(e))
+        return Deferred.fromCoroutine(keep(journal)).addErrback(_translated)
+
+    async def _write_record(self, session: Session, kept: list[JournalEntry]) -> None:
+        record = self.journals.open(
+            grant_record_id(session.device_id, session.subtree), session.device_id, self.server_id
+        )
+        if record_of([entry.step for entry in await record.entries()]) is None:
+            await record.discard()  # none yet, or one cut short by a crash
+            for step in (*(entry.step for entry in kept), RECORD_COMPLETE):
+                await record.append(step)
 
     def remove_delegate(self, session: Session) -> Deferred[None]:
         """Account, rights, Bootstrap Config entry: those the delegation's grant record names,
@@ -302,9 +342,11 @@ class JournaledClientChanges:
         own account comes back, exactly as it was. A refused step does not stop the others;
         the whole is tried again, then reported. The record goes once everything is done."""
 
+        records: list[IUndoJournal] = []
+
         async def once(client: IDMClientSession, journal: IUndoJournal) -> None:
-            record = self._grant_record(session)
-            steps = record_of([entry.step for entry in await record.entries()])
+            records.clear()
+            steps = await self._record(session, records)
             if steps is None:
                 log.warn(
                     "session {session_id}: no grant record of {subtree} on {device_id}; every"
@@ -325,7 +367,8 @@ class JournaledClientChanges:
             if failures:
                 raise Incomplete(failures)
             await journal.discard()
-            await record.discard()
+            for record in records:
+                await record.discard()
 
         async def work(client: IDMClientSession, journal: IUndoJournal) -> None:
             try:
@@ -333,8 +376,11 @@ class JournaledClientChanges:
             except Exception:
                 # The revocation's own steps are final (nothing undoes them) and may hold the
                 # credentials of the account it deleted: they go with the process. The grant
-                # record stays, for a revocation asked again.
+                # record stays, for a revocation asked again (not a journal opened empty).
                 await journal.discard()
+                for record in records:
+                    if not await record.entries():
+                        await record.discard()
                 raise
 
         return self._run(session, work)

@@ -76,24 +76,7 @@ DISCARD_SQL = (
     " steps AS (DELETE FROM journal_steps WHERE journal_id = %(j)s)"
     " DELETE FROM journals WHERE journal_id = %(j)s"
 )
-# keep_as: the journal of the new name loses its steps and takes this one's device and server;
-# this journal's steps not kept go; the rest take the new name; the old header goes last (the
-# steps' reference to their header always holds).
-DROP_STEPS_SQL = "DELETE FROM journal_steps WHERE journal_id = %s"
-SET_HEADER_SQL = (
-    "INSERT INTO journals (journal_id, device_id, server_id) VALUES (%s, %s, %s)"
-    " ON CONFLICT (journal_id) DO UPDATE"
-    " SET device_id = EXCLUDED.device_id, server_id = EXCLUDED.server_id"
-)
-DROP_UNKEPT_SQL = (
-    "DELETE FROM journal_steps WHERE journal_id = %s AND NOT (seq = ANY(%s::integer[]))"
-)
-RENAME_STEPS_SQL = "UPDATE journal_steps SET journal_id = %s WHERE journal_id = %s"
-DROP_HEADER_SQL = "DELETE FROM journals WHERE journal_id = %s"
-APPEND_ONE_SQL = (
-    "INSERT INTO journal_steps (journal_id, seq, step, state)"
-    " SELECT %s, coalesce(max(seq), 0) + 1, %s, %s FROM journal_steps WHERE journal_id = %s"
-)
+FORGET_SQL = "DELETE FROM journal_steps WHERE journal_id = %s AND seq = ANY(%s::integer[])"
 MARK_SQL = "UPDATE journal_steps SET state = %s WHERE journal_id = %s AND seq = %s"
 MARK_MANY_SQL = (
     "UPDATE journal_steps SET state = %s WHERE journal_id = %s AND seq = ANY(%s::integer[])"
@@ -255,18 +238,9 @@ class PostgresUndoJournal(DeferredUndoJournal):
             return
         self._writer.write((MARK_SQL, (state.value, self.journal_id, seq)))
 
-    def _keep_as(self, journal_id: str, seqs: Sequence[int], then: Sequence[JournalStep]) -> None:
-        old, pending = self.journal_id, StepState.PENDING.value
-        if journal_id == old:
-            raise ValueError(f"journal {old!r} cannot be kept as itself")
-        self._writer.write(  # one transaction: the journal is the record, or unchanged
-            (DROP_STEPS_SQL, (journal_id,)),
-            (SET_HEADER_SQL, (journal_id, self.device_id, self.server_id)),
-            (DROP_UNKEPT_SQL, (old, list(seqs))),
-            (RENAME_STEPS_SQL, (journal_id, old)),
-            (DROP_HEADER_SQL, (old,)),
-            *((APPEND_ONE_SQL, (journal_id, encode_step(s), pending, journal_id)) for s in then),
-        )
+    def _forget(self, seqs: Sequence[int]) -> None:
+        if seqs:  # one statement: every step, or none
+            self._writer.write((FORGET_SQL, (self.journal_id, list(seqs))))
 
     def _mark_many(self, seqs: Sequence[int], state: StepState) -> None:
         if seqs:  # one statement: every mark, or none

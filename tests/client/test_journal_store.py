@@ -77,6 +77,22 @@ def test_a_journal_is_read_and_continued_by_another_store_at_once(
         other.close()
 
 
+def test_steps_appended_by_two_stores_in_turn_keep_their_order(journals: JournalBackend) -> None:
+    """Each store numbers a step after the last one on disk, even one the other appended
+    since (a store that knows its journal's next number finds it taken, and looks)."""
+    ours = journals.journal()
+    assert fired(ours.append(AddStep(A))) == 1
+    other = journals.open_store()
+    try:
+        theirs = other.open("delegation-1", DEVICE, OWNER)
+        assert fired(theirs.append(AddStep(A.child("B")))) == 2
+        assert fired(ours.append(AddStep(A.child("C")))) == 3
+        assert fired(theirs.append(AddStep(A.child("D")))) == 4
+    finally:
+        other.close()
+    assert [e.step.uri.name for e in fired(ours.entries())] == ["A", "B", "C", "D"]
+
+
 def test_discard_forgets_the_journal(journals: JournalBackend) -> None:
     journal = journals.journal()
     fired(journal.append(AddStep(A)))
@@ -201,71 +217,22 @@ def test_several_steps_are_marked_in_one_durable_write(journals: JournalBackend)
     assert journals.on_disk() == [(1, "pending"), (2, "undone"), (3, "undone")]
 
 
-COMPLETE = ReplaceACLStep(URI.parse("."), EMPTY, EMPTY)
-
-
-def _three_steps(journal: IUndoJournal) -> list[JournalStep]:
+def test_steps_are_forgotten_in_one_durable_write(journals: JournalBackend) -> None:
+    journal = journals.journal()
     steps: list[JournalStep] = [
         AddStep(A),
         ReplaceStep(A.child("secret"), Value.text("before")),
         ReplaceACLStep(A, EMPTY, ACL.parse("Get=*")),
+        ReplaceStep(A.child("other"), Value.text("before")),
     ]
     for step in steps:
         fired(journal.append(step))
     fired(journal.mark(1, StepState.APPLIED))
-    return steps
-
-
-def test_a_journal_is_kept_under_another_name_in_one_durable_write(
-    journals: JournalBackend,
-) -> None:
-    journal = journals.journal()
-    steps = _three_steps(journal)
     with journals.transactions() as transactions:
-        fired(IUndoJournalBatch(journal).keep_as("record-1", [1, 3], [COMPLETE]))
+        fired(IUndoJournalBatch(journal).forget([2, 4]))
     assert len(transactions) == 1, transactions
-    assert journals.store.journal_ids() == ["record-1"]
-    assert journals.on_disk() == []
-    assert journals.on_disk("record-1") == [(1, "applied"), (3, "pending"), (4, "pending")]
-    record = journals.store.open("record-1", DEVICE, OWNER)
-    assert [entry.step for entry in fired(record.entries())] == [steps[0], steps[2], COMPLETE]
-    assert fired(journal.entries()) == []
-    with pytest.raises(JournalMismatch):  # the record is bound to the journal's device
-        journals.store.open("record-1", "IMEI:0", OWNER)
-
-
-def test_a_journal_kept_under_a_name_replaces_the_journal_of_that_name(
-    journals: JournalBackend,
-) -> None:
-    older = journals.journal(name="record-1")
-    for n in range(5):
-        fired(older.append(AddStep(A.child(str(n)))))
-    journal = journals.journal()
-    steps = _three_steps(journal)
-    fired(IUndoJournalBatch(journal).keep_as("record-1", [3], []))
-    assert journals.store.journal_ids() == ["record-1"]
-    assert journals.on_disk("record-1") == [(3, "pending")]
-    assert [entry.step for entry in fired(older.entries())] == [steps[2]]
-
-
-def test_a_journal_is_kept_after_a_restart_and_by_another_store(
-    journals: JournalBackend,
-) -> None:
-    journal = journals.journal()
-    _three_steps(journal)
-    fired(IUndoJournalBatch(journal).keep_as("record-1", [1], [COMPLETE]))
-    other = journals.open_store()
-    try:
-        assert other.journal_ids() == ["record-1"]
-        kept = fired(other.open("record-1", DEVICE, OWNER).entries())
-        assert [entry.step for entry in kept] == [AddStep(A), COMPLETE]
-    finally:
-        other.close()
-
-
-def test_a_journal_cannot_be_kept_as_itself(journals: JournalBackend) -> None:
-    journal = journals.journal()
-    steps = _three_steps(journal)
-    failure = fired_failure(IUndoJournalBatch(journal).keep_as(journal.journal_id, [1], []))
-    assert failure.check(ValueError)
-    assert [entry.step for entry in fired(journal.entries())] == steps
+    assert journals.on_disk() == [(1, "applied"), (3, "pending")]
+    assert fired(journal.append(AddStep(A.child("next")))) == 4  # numbered after the last
+    assert [entry.seq for entry in fired(journal.entries())] == [1, 3, 4]
+    fired(IUndoJournalBatch(journal).forget([]))
+    assert journals.on_disk() == [(1, "applied"), (3, "pending"), (4, "pending")]

@@ -218,6 +218,7 @@ class Pair:
                     self.journals,
                     clock=self.clock,
                     commands=store,
+                    registry=store,
                 ),
             ),
             delegated=overrides.pop("delegated", self.dms2_server),

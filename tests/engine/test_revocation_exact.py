@@ -11,8 +11,8 @@ from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from dmdelegation.client.interfaces import IDMClientSession
-from dmdelegation.client.revocation import RECORD_COMPLETE, grant_record_id
+from dmdelegation.client.interfaces import IDMClientSession, IUndoJournal
+from dmdelegation.client.revocation import RECORD_COMPLETE
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
 from dmdelegation.engine.model import Outcome, Session
@@ -181,11 +181,17 @@ def test_revocation_commands_follow_the_grant_not_the_subtree(tmp_path: Path) ->
     assert not any("Bulk" in command for command in large)
 
 
+def record(pair: Pair) -> IUndoJournal:
+    """The grant record of the delegation in force: the journal of the process that made it."""
+    [delegation] = pair.dms1.store.delegations(DEVICE)
+    return pair.journals.open(delegation.session_id, DEVICE, DMS1)
+
+
 def test_a_delegation_without_a_record_is_revoked_by_the_walk(tmp_path: Path) -> None:
     """A delegation made before grant records were kept: every ACL of the tree is cleaned."""
     pair = Pair(tmp_path)
     delegate(pair, DelegationMethod.DMACC, False)
-    fired(pair.journals.open(grant_record_id(DEVICE, SUBTREE), DEVICE, DMS1).discard())
+    fired(record(pair).discard())
     device = quirky_dms1(pair)
 
     assert revoke(pair, "asked").outcome is Outcome.REVOKED
@@ -200,12 +206,12 @@ def test_a_record_cut_short_is_not_used(tmp_path: Path) -> None:
     whole (DMS-2 would keep its rights on the nodes missing from it); the walk cleans the tree."""
     pair = Pair(tmp_path)
     delegate(pair, DelegationMethod.DMACC, False)
-    record = pair.journals.open(grant_record_id(DEVICE, SUBTREE), DEVICE, DMS1)
-    steps = [entry.step for entry in fired(record.entries())]
+    kept = record(pair)
+    steps = [entry.step for entry in fired(kept.entries())]
     assert steps[-1] == RECORD_COMPLETE
     assert any(isinstance(step, ReplaceACLStep) for step in steps[:-1])
-    fired(record.discard())
-    fired(record.append(steps[0]))  # the account's Add, and nothing else
+    fired(kept.discard())
+    fired(kept.append(steps[0]))  # the account's Add, and nothing else
     device = quirky_dms1(pair)
 
     assert revoke(pair, "asked").outcome is Outcome.REVOKED
@@ -275,7 +281,7 @@ def test_revocation_goes_on_past_a_refused_step_and_tells_dms2(tmp_path: Path) -
     assert text_of(pair.tree()) != before
     assert pair.sent("REVOCATION_FAILURE")
     # No credential is kept; the grant record stays for a revocation asked again.
-    assert pair.journals.journal_ids() == [grant_record_id(DEVICE, SUBTREE)]
+    assert pair.journals.journal_ids() == [record(pair).journal_id]
     assert len(pair.dms1.store.delegations(DEVICE)) == 1
 
     quirky_dms1(pair, 0)  # the device takes it now

@@ -32,7 +32,6 @@ from zope.interface import implementer
 
 from dmdelegation.client.interfaces import IUndoJournalStore
 from dmdelegation.client.journal_store import SQLiteJournalStore
-from dmdelegation.client.revocation import grant_record_id
 from dmdelegation.client.store import ClientTreeStore
 from dmdelegation.engine.client_changes import JournaledClientChanges
 from dmdelegation.engine.embedded_dms2 import EmbeddedDelegatedServer
@@ -276,7 +275,7 @@ class Deployment:
             ),
             policy=ConfigPolicy({peer: granted(we_delegate=server_id == DMS1)}),
             client_changes=JournaledClientChanges(
-                server_id, lambda d: self.clients.session(d, server_id), journals
+                server_id, lambda d: self.clients.session(d, server_id), journals, registry=store
             ),
             delegated=delegated,
             clock=self.clock,
@@ -351,9 +350,9 @@ def _check(deployment: Deployment, started: list[Session], events: Events) -> No
     assert delegated >= 1
     # Every undo journal is gone, those a left at its death too: the survivor rolled back or
     # discarded each through the shared database. What is left is the grant record of each
-    # delegation in force, for its revocation.
+    # delegation in force, for its revocation: the journal of the process that made it.
     in_force = {
-        grant_record_id(s.device_id, s.subtree)
+        s.session_id
         for s in started
         if (ended := dms1.get(s.session_id)) is not None and ended.outcome is Outcome.DELEGATED
     }

@@ -45,15 +45,15 @@ class JournalSecrets(TestCase):
         assert KEPT.encode() in on_disk
 
     async def test_a_grant_record_keeps_no_secret_of_its_journal(self) -> None:
-        """A completed delegation's journal becomes its grant record: the steps whose
-        before-images hold a credential go, and their bytes are overwritten on disk."""
+        """A completed delegation's journal is kept as its grant record: the steps whose
+        before-images hold a credential go first, and their bytes are overwritten on disk."""
         path = Path(temp_dir(self)) / "journals.sqlite3"
         store = SQLiteJournalStore(path)
         journal = store.open("delegation0", "IMEI:1", "us")
         await journal.append(AddStep(URI.parse("./DMAcc/x")))
         await journal.append(_step(SECRET))
-        await journal.keep_as(grant_record_id("IMEI:1", "./Vendor"), [1], [])
-        assert store.journal_ids() == [grant_record_id("IMEI:1", "./Vendor")]
+        await journal.forget([2])
+        assert store.journal_ids() == ["delegation0"]
         store.close()
         on_disk = b"".join(
             p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name)
