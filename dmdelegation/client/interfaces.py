@@ -172,7 +172,8 @@ class IUndoJournalStore(Interface):
     (shared by the instances of a deployment)."""
 
     def journal_ids() -> list[str]:
-        """The journals that still hold steps (after a restart: delegations to finish or undo)."""
+        """The journals that still hold steps: of processes to finish or undo after a restart,
+        and the grant records of delegations in force."""
 
     def open(journal_id: str, device_id: str, server_id: str) -> IUndoJournal:
         """The journal named ``journal_id``, created if new; the same journal after a restart

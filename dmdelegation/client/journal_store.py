@@ -274,7 +274,8 @@ class SQLiteJournalStore:
             close_database(self._conn, self.path)
 
     def journal_ids(self) -> list[str]:
-        """The journals that still hold steps (after a restart: delegations to finish or undo)."""
+        """The journals that still hold steps: of processes to finish or undo after a restart,
+        and the grant records of delegations in force."""
         rows = self._conn.execute("SELECT journal_id FROM journals ORDER BY 1")
         return [journal_id for (journal_id,) in rows]
 

@@ -195,7 +195,7 @@ class PostgresJournalStore:
             self._conn.close()
 
     def journal_ids(self) -> list[str]:
-        """The journals that still hold steps, of every instance."""
+        """The journals that still hold steps, of every instance (grant records included)."""
         rows = self._writer.read(
             lambda db: db.execute("SELECT journal_id FROM journals ORDER BY 1").fetchall()
         )
