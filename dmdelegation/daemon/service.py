@@ -294,7 +294,8 @@ class DelegationService(MultiService):
                     peers=[p.server_id for p in config.peers],
                 ),
                 self.admin_token,
-            )
+            ),
+            parsePOSTFormSubmission=False,  # a body is the guard's to judge, never a form
         )
         admin_site.displayTracebacks = False
         admin_site.protocol = RefusingChannel  # type: ignore[assignment]

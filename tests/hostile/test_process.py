@@ -150,6 +150,9 @@ def test_the_admin_api_cannot_be_driven_from_a_web_page(tmp_path: Path) -> None:
         assert _call(port, "POST", "/delegate", order, plain)[0] == 415
         form = {"Content-Type": "application/x-www-form-urlencoded"}
         assert _call(port, "POST", "/delegate", order, form)[0] == 415
+        # a form body is refused unread (never parsed, not even a malformed one)
+        multipart = {"Content-Type": "multipart/form-data; boundary=x"}
+        assert _call(port, "POST", "/delegate", b"--y\r\nnot a part", multipart)[0] == 415
         rebound = {"Host": f"evil.example:{port}", "Content-Type": "application/json"}
         assert _call(port, "POST", "/delegate", order, rebound)[0] == 403
         fetched = {"Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"}
