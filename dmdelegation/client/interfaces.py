@@ -130,8 +130,9 @@ class IUndoJournal(Interface):
     """A durable, ordered record of the changes one delegation made to one client.
 
     Each method returns a Deferred that fires once the record is durable; except that a journal
-    may keep ``mark(seq, APPLIED)`` until its next write (or `entries`): if that mark is lost, the
-    step stays pending, and `rollback` reads the client to see whether it was applied.
+    may keep ``mark(seq, APPLIED)`` until its next write (`entries` shows it meanwhile): if that
+    mark is lost, the step stays pending, and `rollback` reads the client to see whether it was
+    applied.
     """
 
     journal_id: str = Attribute("The name of this journal (e.g. the delegation's sessionId).")

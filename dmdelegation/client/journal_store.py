@@ -91,7 +91,7 @@ class _Writer:
 
     Marking a step applied is not made durable on its own: the mark is written in the same
     transaction as the next write of the store (the next step appended, most often), or when the
-    journal is read or the store closed. Losing it (the process dies first) leaves the step
+    store is closed (a read shows it). Losing it (the process dies first) leaves the step
     *pending*, which `rollback` treats as maybe applied: it reads the client to see. Every other
     write is durable before its Deferred fires, and a step is always durable, pending, before it is
     sent.
@@ -151,10 +151,16 @@ def check_header(header: Sequence[Any], journal_id: str, device_id: str, server_
         )
 
 
-def rows_to_entries(rows: Iterable[Sequence[Any]]) -> list[JournalEntry]:
-    """``(seq, step, state, undo_progress)`` rows as journal entries."""
+def rows_to_entries(
+    rows: Iterable[Sequence[Any]], applied: Iterable[int] = ()
+) -> list[JournalEntry]:
+    """``(seq, step, state, undo_progress)`` rows as journal entries; the steps ``applied``
+    (marked so, the marks not written yet) read *applied*."""
+    held = set(applied)
     return [
-        JournalEntry(seq, decode_step(step), StepState(state), progress)
+        JournalEntry(
+            seq, decode_step(step), StepState.APPLIED if seq in held else StepState(state), progress
+        )
         for seq, step, state, progress in rows
     ]
 
@@ -371,13 +377,15 @@ class SQLiteUndoJournal(DeferredUndoJournal):
         self._writer.write((PROGRESS_SQL, (done, self.journal_id, seq)))
 
     def _entries(self) -> Sequence[JournalEntry]:
-        self._writer.flush()
-        rows = self._writer.conn.execute(
+        writer = self._writer
+        writer.check_open()
+        rows = writer.conn.execute(
             "SELECT seq, step, state, undo_progress FROM journal_steps"
             " WHERE journal_id = ? ORDER BY seq",
             (self.journal_id,),
         )
-        return rows_to_entries(rows)
+        # a read writes nothing: the marks held are read as they will be written
+        return rows_to_entries(rows, (seq for _, j, seq in writer.applied if j == self.journal_id))
 
     def _discard(self) -> None:
         writer = self._writer

@@ -97,7 +97,7 @@ class _Writer:
 
     Marking a step applied is not made durable on its own: the mark is written in the same
     transaction as the next write of the store (the next step appended, most often), or when the
-    journal is read or the store closed. Losing it (the instance dies first) leaves the step
+    store is closed (a read shows it). Losing it (the instance dies first) leaves the step
     *pending*, which `rollback` treats as maybe applied: it reads the client to see. Every other
     write is committed before its Deferred fires, and a step is always committed, pending,
     before it is sent.
@@ -250,9 +250,10 @@ class PostgresUndoJournal(DeferredUndoJournal):
         self._writer.write((PROGRESS_SQL, (done, self.journal_id, seq)))
 
     def _entries(self) -> Sequence[JournalEntry]:
-        self._writer.flush()
-        rows = self._writer.read(lambda db: db.execute(ENTRIES_SQL, (self.journal_id,)).fetchall())
-        return rows_to_entries(rows)
+        writer = self._writer
+        rows = writer.read(lambda db: db.execute(ENTRIES_SQL, (self.journal_id,)).fetchall())
+        # a read writes nothing: the marks held are read as they will be written
+        return rows_to_entries(rows, (seq for j, seq in writer.applied if j == self.journal_id))
 
     def _discard(self) -> None:
         writer = self._writer

@@ -154,7 +154,6 @@ def test_an_applied_mark_is_written_with_the_next_step(journals: JournalBackend)
         (lambda j: j.mark(2, StepState.UNDONE), "undone"),
         (lambda j: j.mark(2, StepState.FAILED), "failed"),
         (lambda j: j.record_undo_progress(2, 1), "pending"),
-        (lambda j: j.entries(), "pending"),
     ],
 )
 def test_every_other_write_is_durable_and_takes_the_applied_marks_along(
@@ -166,6 +165,18 @@ def test_every_other_write_is_durable_and_takes_the_applied_marks_along(
     fired(journal.mark(1, StepState.APPLIED))
     fired(write(journal))
     assert journals.on_disk() == [(1, "applied"), (2, second)]
+
+
+def test_a_read_shows_the_applied_marks_held_and_writes_nothing(journals: JournalBackend) -> None:
+    journal = journals.journal()
+    fired(journal.append(AddStep(A)))
+    fired(journal.append(AddStep(A.child("B"))))
+    fired(journal.mark(1, StepState.APPLIED))
+    states = [entry.state for entry in fired(journal.entries())]
+    assert states == [StepState.APPLIED, StepState.PENDING]
+    assert journals.on_disk() == [(1, "pending"), (2, "pending")]
+    fired(journal.mark(2, StepState.FAILED))  # the next write takes the mark along
+    assert journals.on_disk() == [(1, "applied"), (2, "failed")]
 
 
 def test_closing_the_store_writes_the_applied_marks(journals: JournalBackend) -> None:
