@@ -28,8 +28,9 @@ from dmdelegation.client.interfaces import (
     IUndoJournalBatch,
     IUndoJournalStore,
 )
+from dmdelegation.client.journal_common import JournalMismatch
 from dmdelegation.client.journal_entry import JournalEntry, StepState
-from dmdelegation.client.journal_store import JournalMismatch, SQLiteJournalStore
+from dmdelegation.client.journal_store import SQLiteJournalStore
 from dmdelegation.client.provisioning import DeviceProvision, ProvisioningError, load_provision
 from dmdelegation.client.rollback import rollback
 from dmdelegation.client.session import TreeClientSession

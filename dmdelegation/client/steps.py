@@ -19,8 +19,8 @@ from dmdelegation.client.interfaces import (
     ISubtreeWriter,
     IUndoJournal,
 )
+from dmdelegation.client.journal_common import JournalMismatch
 from dmdelegation.client.journal_entry import StepState
-from dmdelegation.client.journal_store import JournalMismatch
 from dmdelegation.tree.acl import ACL
 from dmdelegation.tree.journal import AddStep, DeleteStep, JournalStep, ReplaceACLStep, ReplaceStep
 from dmdelegation.tree.results import NodeView, Result

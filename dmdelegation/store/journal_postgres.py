@@ -40,12 +40,12 @@ from psycopg.rows import tuple_row
 from zope.interface import implementer
 
 from dmdelegation.client.interfaces import IUndoJournal, IUndoJournalBatch, IUndoJournalStore
-from dmdelegation.client.journal_entry import JournalEntry, StepState
-from dmdelegation.client.journal_store import (
+from dmdelegation.client.journal_common import (
     DeferredUndoJournal,
     check_header,
     rows_to_entries,
 )
+from dmdelegation.client.journal_entry import JournalEntry, StepState
 from dmdelegation.store.migrations import migrate_postgresql
 from dmdelegation.store.reconnect import Reconnecting
 from dmdelegation.tree.journal import JournalStep, encode_step
