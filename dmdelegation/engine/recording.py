@@ -15,7 +15,13 @@ from typing import Any, TypeVar
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
-from zope.interface import directlyProvides, implementer, providedBy
+from zope.interface import (
+    classImplements,
+    directlyProvidedBy,
+    directlyProvides,
+    implementedBy,
+    implementer,
+)
 
 from dmdelegation.client.interfaces import IDMClientSession
 from dmdelegation.store.interfaces import DeviceCommand, ISessionStore
@@ -28,6 +34,21 @@ from dmdelegation.tree.value import Value
 _R = TypeVar("_R", Result, GetResult, ACLResult, SubtreeResult)
 
 
+_CLASSES: dict[type, type[RecordingSession]] = {}
+
+
+def _class_for(kind: type) -> type[RecordingSession]:
+    """The RecordingSession subclass that implements what ``kind`` implements: declared on a
+    class (made once per kind), not on each instance, so that interface lookups on it are
+    cached as for any class."""
+    made = _CLASSES.get(kind)
+    if made is None:
+        made = type(f"Recording{kind.__name__}", (RecordingSession,), {})
+        classImplements(made, implementedBy(kind))  # type: ignore[misc]  # made: a class
+        _CLASSES[kind] = made
+    return made
+
+
 @implementer(IDMClientSession)
 class RecordingSession:
     """``inner``, with each command it is sent recorded under ``session_id`` in ``store``.
@@ -36,6 +57,9 @@ class RecordingSession:
     `ITransactionalSession` ...), so that the operations take the same paths through it; what
     it does not record (a transactional session's ``begin``, ``database`` ...) is ``inner``'s.
     """
+
+    def __new__(cls, inner: IDMClientSession, *args: Any, **kwargs: Any) -> RecordingSession:
+        return object.__new__(_class_for(type(inner)) if cls is RecordingSession else cls)
 
     def __init__(
         self,
@@ -50,7 +74,9 @@ class RecordingSession:
         self._clock = clock
         self.device_id = inner.device_id
         self.server_id = inner.server_id
-        directlyProvides(self, providedBy(inner))
+        extra = list(directlyProvidedBy(inner))  # what this one session provides of its own
+        if extra:
+            directlyProvides(self, *extra)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

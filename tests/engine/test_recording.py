@@ -7,6 +7,7 @@ from pathlib import Path
 
 from twisted.internet.defer import fail
 from twisted.internet.task import Clock
+from zope.interface import directlyProvides
 from zope.interface.verify import verifyObject
 
 from dmdelegation.client.interfaces import (
@@ -68,3 +69,27 @@ def test_a_command_without_an_answer_is_recorded_with_no_status(tmp_path: Path) 
     (recorded,) = store.device_commands("s1")
     assert (recorded.command, recorded.uri, recorded.status) == ("Delete", "./DMAcc/2", None)
     store.close()
+
+
+def test_what_a_session_provides_on_its_own_is_provided_too(tmp_path: Path) -> None:
+    """The interfaces of the session's class are declared on a recording class made once per
+    class; those one session provides by itself are declared on its recording session."""
+    clients = ClientTreeStore(tmp_path / "clients.sqlite3")
+    clients.provision(provision())
+    store = SessionStore(tmp_path / "sessions.sqlite3")
+
+    class Plain:
+        device_id, server_id = DEVICE, DMS1
+
+    plain, special = Plain(), Plain()
+    directlyProvides(special, ISubtreeSnapshot)
+    assert not ISubtreeSnapshot.providedBy(RecordingSession(plain, "s1", store))  # type: ignore[arg-type]
+    assert ISubtreeSnapshot.providedBy(RecordingSession(special, "s2", store))  # type: ignore[arg-type]
+    one = RecordingSession(clients.session(DEVICE, DMS1), "s3", store)
+    two = RecordingSession(clients.session(DEVICE, DMS1), "s4", store)
+    assert type(one) is type(two)
+    assert ITransactionalSession.providedBy(one) == ITransactionalSession.providedBy(
+        clients.session(DEVICE, DMS1)
+    )
+    store.close()
+    clients.close()
