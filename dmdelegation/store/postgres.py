@@ -37,26 +37,24 @@ from zope.interface import implementer
 
 from dmdelegation.core.model import Delegation, Role, Session
 from dmdelegation.store import postgres_sql as sql
-from dmdelegation.store.audit import AuditEvent, Expiry, Record, event_from_row, expiry_from_row
+from dmdelegation.store.audit import Record
 from dmdelegation.store.interfaces import (
     PRUNABLE,
     Busy,
     DeviceCommand,
     ICoordination,
     ISessionStore,
-    LogLine,
     OutboxItem,
 )
 from dmdelegation.store.location import DEFAULT_LEASE
 from dmdelegation.store.migrations import migrate_postgresql
 from dmdelegation.store.postgres_coordination import PostgresCoordination
 from dmdelegation.store.postgres_coordination import log as log
-from dmdelegation.store.postgres_transactions import Transactions
+from dmdelegation.store.postgres_reads import Reads
 from dmdelegation.store.postgres_transactions import _lock_key as _lock_key
 from dmdelegation.store.reconnect import Reconnecting
 from dmdelegation.store.rows import (
     delegation_from_row,
-    log_line_from_row,
     outbox_item_from_row,
     response_from_row,
     session_from_row,
@@ -69,7 +67,7 @@ __all__ = ["PostgresCoordination", "PostgresSessionStore"]
 
 
 @implementer(ISessionStore)
-class PostgresSessionStore(Transactions):
+class PostgresSessionStore(Reads):
     """The shared store of the instance ``instance_id``; ``url`` is a libpq connection URL;
     ``clock`` (seconds, ``time.monotonic`` if not given) paces the attempts to reconnect."""
 
@@ -322,18 +320,6 @@ class PostgresSessionStore(Transactions):
             self._commands[:0] = [(0, c) for _, c in commands]
             raise
 
-    def _written_before(self, commands: list[tuple[int, DeviceCommand]]) -> dict[str, int]:
-        """Of each session in ``commands``: its log lines written before the staged commits
-        (those are in the open transaction already)."""
-        found = {}
-        for session_id in {c.session_id for _, c in commands}:
-            row = self._x(
-                "SELECT count(*) AS n FROM message_log WHERE session_id = %s", (session_id,)
-            ).fetchone()
-            staged = sum(1 for c in self._staged for x in c.log if x.session_id == session_id)
-            found[session_id] = int(row["n"] if row else 0) - staged
-        return found
-
     def _ack_delivered(self) -> None:
         if self._delivered:
             self._x(sql.DELETE_DELIVERED, (list(self._delivered),))
@@ -354,26 +340,6 @@ class PostgresSessionStore(Transactions):
             args.append(role.value)
         return [delegation_from_row(r) for r in self._x(query + " ORDER BY since, subtree", args)]
 
-    # audit trail and timed delegations (dmdelegation.store.audit)
-
-    def audit_events(self, device_id: str | None = None) -> list[AuditEvent]:
-        query = sql.SELECT_AUDIT
-        rows = (
-            self._x(query + " WHERE device_id = %s ORDER BY id", (device_id,))
-            if device_id is not None
-            else self._x(query + " ORDER BY id")
-        )
-        return [event_from_row(r) for r in rows]
-
-    def expiries(self, device_id: str | None = None) -> list[Expiry]:
-        query = sql.SELECT_EXPIRIES
-        rows = (
-            self._x(query + " WHERE device_id = %s ORDER BY expires", (device_id,))
-            if device_id is not None
-            else self._x(query + " ORDER BY expires")
-        )
-        return [expiry_from_row(r) for r in rows]
-
     # message log
 
     def prune(self, before: float) -> int:
@@ -391,28 +357,6 @@ class PostgresSessionStore(Transactions):
 
     def record_command(self, command: DeviceCommand) -> None:
         self._commands.append((len(self._staged), command))
-
-    def device_commands(self, session_id: str) -> list[DeviceCommand]:
-        rows = self._x(
-            "SELECT session_id, command, uri, status, at, after_messages FROM device_commands "
-            "WHERE session_id = %s ORDER BY id",
-            (session_id,),
-        )
-        found = [
-            DeviceCommand(
-                r["session_id"], r["command"], r["uri"], r["status"], r["at"], r["after_messages"]
-            )
-            for r in rows
-        ]
-        pending = [(p, c) for p, c in self._commands if c.session_id == session_id]
-        if pending:
-            placed_rows = placed(pending, self._staged, self._written_before(pending))
-            found.extend(DeviceCommand(*r) for r in placed_rows)
-        return found
-
-    def message_log(self, session_id: str) -> list[LogLine]:
-        rows = self._x(sql.SELECT_LOG, (session_id,))
-        return [log_line_from_row(r) for r in rows]
 
 
 _item = outbox_item_from_row  # by the name it had here

@@ -28,9 +28,8 @@ from zope.interface import implementer
 from dmdelegation.client import checkpoints
 from dmdelegation.client.database import Durability
 from dmdelegation.core.model import Delegation, Role, Session
-from dmdelegation.store import audit
 from dmdelegation.store import sessions_sql as sql
-from dmdelegation.store.audit import AuditEvent, Expiry, Record
+from dmdelegation.store.audit import Record
 from dmdelegation.store.coordination import SingleInstance
 from dmdelegation.store.interfaces import (
     Commit,
@@ -43,12 +42,12 @@ from dmdelegation.store.interfaces import (
 from dmdelegation.store.rows import (
     SESSION_COLUMNS,
     delegation_from_row,
-    log_line_from_row,
     outbox_item_from_row,
     response_from_row,
     session_from_row,
     session_values,
 )
+from dmdelegation.store.sessions_reads import Reads
 from dmdelegation.store.sessions_sql import migrate_sqlite
 from dmdelegation.store.staged import placed, registry_after
 
@@ -65,7 +64,7 @@ _UPDATE = sql.UPDATE_SESSION
 
 
 @implementer(ISessionStore)
-class SessionStore:
+class SessionStore(Reads):
     """SQLite-backed durable state of one engine.
 
     Recently used sessions are kept in a small LRU cache (reads of a session between two of its
@@ -371,14 +370,6 @@ class SessionStore:
     def coordination(self) -> ICoordination:
         return SingleInstance(self)
 
-    # audit trail and timed delegations (dmdelegation.store.audit)
-
-    def audit_events(self, device_id: str | None = None) -> list[AuditEvent]:
-        return audit.read_events(self._db, device_id)
-
-    def expiries(self, device_id: str | None = None) -> list[Expiry]:
-        return audit.read_expiries(self._db, device_id)
-
     # message log
 
     def prune(self, before: float) -> int:
@@ -390,24 +381,3 @@ class SessionStore:
 
     def record_command(self, command: DeviceCommand) -> None:
         self._commands.append((len(self._staged), command))
-
-    def _logged(self, session_id: str) -> int:
-        (n,) = self._db.execute(
-            "SELECT count(*) FROM message_log WHERE session_id = ?", (session_id,)
-        ).fetchone()
-        return int(n)
-
-    def device_commands(self, session_id: str) -> list[DeviceCommand]:
-        rows = self._db.execute(
-            "SELECT session_id, command, uri, status, at, after_messages FROM device_commands "
-            "WHERE session_id = ? ORDER BY id",
-            (session_id,),
-        )
-        staged = [c for c, _ in self._staged]
-        pending = [(position, c) for position, c in self._commands if c.session_id == session_id]
-        rows_pending = placed(pending, staged, {session_id: self._logged(session_id)})
-        return [DeviceCommand(*r) for r in rows] + [DeviceCommand(*r) for r in rows_pending]
-
-    def message_log(self, session_id: str) -> list[LogLine]:
-        rows = self._db.execute(sql.SELECT_LOG, (session_id,))
-        return [log_line_from_row(r) for r in rows]
