@@ -164,11 +164,6 @@ class SQLiteJournalStore:
 
     # ITransactionalJournals: see dmdelegation.client.unit.
 
-    @property
-    def in_transaction(self) -> bool:
-        """Whether a transaction is open on the store's connection."""
-        return self._conn.in_transaction
-
     def begin(self) -> None:
         self._writer.check_open()
         self._conn.execute("BEGIN IMMEDIATE")
