@@ -1,9 +1,9 @@
 """Revoking a delegation from its record: what the delegation changed, undone exactly.
 
 A delegation that completes keeps a *grant record* (what `granted` keeps of its undo journal,
-which takes the name `grant_record_id`): the nodes it created (their URIs only) and, for every
-ACL it changed, the node's own ACL before and the ACL it wrote. Never a value, so never a
-credential. `revoke_delegation` then touches only those nodes:
+kept in place, or copied to the journal named `grant_record_id`): the nodes it created (their
+URIs only) and, for every ACL it changed, the node's own ACL before and the ACL it wrote. Never a
+value, so never a credential. `revoke_delegation` then touches only those nodes:
 
 - the delegated server's account (``./DMAcc/<X>``) and Bootstrap Config entry, found by the
   recorded URI once its ``ServerID`` is checked (else looked up among the instances: a client
@@ -59,8 +59,9 @@ SERVER_ID = "ServerID"
 
 
 def grant_record_id(device_id: str, subtree: str) -> str:
-    """The name of the journal that keeps the grant record of the delegation of ``subtree`` of
-    ``device_id`` (delegations in force never overlap, so device and subtree name one)."""
+    """The name of the journal that keeps a copy of the grant record of the delegation of
+    ``subtree`` of ``device_id`` (delegations in force never overlap, so device and subtree name
+    one), when the undo journal itself is not kept as the record."""
     return f"{GRANT_RECORD}{device_id}:{subtree}"
 
 
