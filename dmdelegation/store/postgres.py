@@ -148,12 +148,7 @@ class PostgresSessionStore(Reads):
         return [session_from_row(r) for r in rows]
 
     def sessions(self, device_id: str | None = None) -> list[Session]:
-        query = sql.SELECT_SESSIONS
-        rows = (
-            self._x(query + " WHERE device_id = %s ORDER BY created, session_id", (device_id,))
-            if device_id is not None
-            else self._x(query + " ORDER BY created, session_id")
-        )
+        rows = self._of_device(sql.SELECT_SESSIONS, device_id, "created, session_id")
         return [session_from_row(r) for r in rows]
 
     def count_open_by_state(self) -> dict[tuple[str, str, str], int]:

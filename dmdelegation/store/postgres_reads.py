@@ -21,21 +21,10 @@ class Reads(Transactions):
     # audit trail and timed delegations (dmdelegation.store.audit)
 
     def audit_events(self, device_id: str | None = None) -> list[AuditEvent]:
-        query = sql.SELECT_AUDIT
-        rows = (
-            self._x(query + " WHERE device_id = %s ORDER BY id", (device_id,))
-            if device_id is not None
-            else self._x(query + " ORDER BY id")
-        )
-        return [event_from_row(r) for r in rows]
+        return [event_from_row(r) for r in self._of_device(sql.SELECT_AUDIT, device_id, "id")]
 
     def expiries(self, device_id: str | None = None) -> list[Expiry]:
-        query = sql.SELECT_EXPIRIES
-        rows = (
-            self._x(query + " WHERE device_id = %s ORDER BY expires", (device_id,))
-            if device_id is not None
-            else self._x(query + " ORDER BY expires")
-        )
+        rows = self._of_device(sql.SELECT_EXPIRIES, device_id, "expires")
         return [expiry_from_row(r) for r in rows]
 
     # the trace of a process

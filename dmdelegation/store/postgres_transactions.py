@@ -55,6 +55,15 @@ class Transactions:
                 self._transaction_lost(e)
             raise
 
+    def _of_device(
+        self, query: str, device_id: str | None, order: str
+    ) -> psycopg.Cursor[dict[str, Any]]:
+        """The rows of ``query`` (a SELECT without WHERE), of ``device_id`` only unless it is
+        None, ordered by ``order``."""
+        if device_id is None:
+            return self._x(f"{query} ORDER BY {order}")
+        return self._x(f"{query} WHERE device_id = %s ORDER BY {order}", (device_id,))
+
     def _transaction_lost(self, error: BaseException) -> None:
         """The connection went with the open transaction: the server rolled it back and freed
         its locks. What was staged in it is lost: the next flush says so."""
